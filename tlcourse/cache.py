@@ -1,0 +1,56 @@
+"""Where downloaded and generated files live.
+
+One variable, ``TLCOURSE_CACHE``, moves everything; the default is the user's
+cache directory.  Weights go where the frameworks' own loaders look:
+``$TORCH_HOME/hub/checkpoints`` and ``$KERAS_HOME/models`` (both default to
+folders inside our cache unless the user set them).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+import platformdirs
+
+ENV_VAR = "TLCOURSE_CACHE"
+
+
+def cache_dir() -> Path:
+    root = os.environ.get(ENV_VAR) or platformdirs.user_cache_dir("tlcourse")
+    return Path(root).expanduser()
+
+
+def torch_home() -> Path:
+    return Path(os.environ.get("TORCH_HOME") or cache_dir() / "torch").expanduser()
+
+
+def keras_home() -> Path:
+    return Path(os.environ.get("KERAS_HOME") or cache_dir() / "keras").expanduser()
+
+
+def export_framework_homes() -> None:
+    """Point torchvision and Keras at our cache (unless the user chose otherwise)."""
+    os.environ.setdefault("TORCH_HOME", str(torch_home()))
+    os.environ.setdefault("KERAS_HOME", str(keras_home()))
+
+
+@contextlib.contextmanager
+def atomic_path(dest: Path):
+    """Yield a temporary path beside ``dest``; on success it replaces ``dest``.
+
+    A crash or kill mid-write leaves only a ``.tmp-*`` file, never a partial
+    file where a loader reads.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{dest.name}.", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
