@@ -1,0 +1,24 @@
+"""nbgrader configuration for the course (read by every nbgrader command run here)."""
+import os
+
+c = get_config()  # noqa: F821 - provided by nbgrader
+
+# The course root is this repository, wherever it is cloned.
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.course_id = "tlcourse"
+c.CourseDirectory.source_directory = "source"
+c.CourseDirectory.release_directory = "release"
+c.CourseDirectory.solution_directory = "notebooks"
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograded"
+c.CourseDirectory.feedback_directory = "feedback"
+# Deep-learning cells train models: the 30 s default would kill them.  Per
+# cell, so a student's infinite loop still stops.  TLCOURSE_CELL_TIMEOUT lets
+# tests and instructors size it per profile.
+c.Execute.timeout = int(os.environ.get("TLCOURSE_CELL_TIMEOUT", "600"))
+c.Execute.kernel_name = "python3"
+c.Execute.interrupt_on_timeout = True
+# Generated student notebooks carry no outputs; the tests check it.
+c.ClearSolutions.code_stub = {
+    "python": "# YOUR CODE HERE\nraise NotImplementedError()",
+}
