@@ -108,3 +108,34 @@ for _file, _hash in FOOLBOX_IMAGENET.items():
         description="ImageNet photo from the foolbox 3.3.4 wheel (true class in the name)",
         sources=(WheelMember(*FOOLBOX, "foolbox/data/" + _file),),
     ))
+
+# ---- datasets (online only; offline work uses tlcourse.standin) -------------
+# Cats vs Dogs: size and sha256 of kagglecatsanddogs_5340.zip from Hugging Face
+# datasets, datasets/cats_vs_dogs/dataset_infos.json ("download_checksums").
+# TensorFlow Datasets' url_checksums/cats_vs_dogs.txt only lists the older
+# kagglecatsanddogs_3367a.zip (824,894,548 bytes, sha256 f9553e42...), which
+# Microsoft no longer serves.  Not re-verified here (no internet on our machines).
+CATS_DOGS_URL = ("https://download.microsoft.com/download/3/E/1/"
+                 "3E1C3F21-ECDB-4869-8368-6DEBA77B919F/kagglecatsanddogs_5340.zip")
+register(Asset(
+    name="cats_dogs_zip", filename="kagglecatsanddogs_5340.zip",
+    hash=sha256("b7974bd00a84a99921f36ee4403f089853777b5ae8d151c76a86e64900334af9"),
+    size=824_887_076, location="downloads",
+    description="Microsoft Cats vs Dogs (PetImages/Cat|Dog, ~25,000 JPEGs; online only)",
+    sources=(Url(CATS_DOGS_URL),),
+))
+# Oxford-IIIT Pet: md5s from torchvision/datasets/oxford_iiit_pet.py
+# (OxfordIIITPet._RESOURCES); sizes from TensorFlow Datasets'
+# datasets/oxford_iiit_pet/checksums.tsv, which also gives the sha256s
+# 67195c5e...318d (images) and 52425fb6...8e91 (annotations).
+PETS_MIRRORS = ("https://www.robots.ox.ac.uk/~vgg/data/pets/data/",
+                "https://thor.robots.ox.ac.uk/~vgg/data/pets/")
+for _name, _file, _md5, _size in (
+        ("oxford_pets_images", "images.tar.gz", "5c4f3ee8e5d25df40f4fd59a7f44e54c", 791_918_971),
+        ("oxford_pets_annotations", "annotations.tar.gz", "95a8c909bbe2e81eed6a22bccdf3f68f",
+         19_173_078)):
+    register(Asset(
+        name=_name, filename=_file, hash=md5(_md5), size=_size, location="downloads",
+        description=f"Oxford-IIIT Pet {_file} (online only)",
+        sources=tuple(Url(m + _file) for m in PETS_MIRRORS),
+    ))

@@ -23,8 +23,12 @@ every framework's convention:
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
+from PIL import Image
+
+from tlcourse.images import load_rgb, resize_center_crop
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -41,6 +45,11 @@ LITE_MEAN = (127.0 / 255, 127.0 / 255, 127.0 / 255)
 LITE_STD = (128.0 / 255, 128.0 / 255, 128.0 / 255)
 
 MODES = ("torch", "caffe", "tf")
+
+# The pretrained models both adapters offer, and the width of their pooled
+# features (the output of ``pretrained(name, include_top=False)``).
+MODELS = ("mobilenet_v2", "efficientnet_lite0", "vgg16", "resnet50")
+FEATURE_DIMS = {"mobilenet_v2": 1280, "efficientnet_lite0": 1280, "vgg16": 512, "resnet50": 2048}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,7 +108,8 @@ PREPROCESS = {
     "mobilenet_v2": Preprocess(224, IMAGENET_MEAN, IMAGENET_STD),
     "efficientnet_lite0": Preprocess(224, LITE_MEAN, LITE_STD),
     "vgg16": Preprocess(224, IMAGENET_MEAN, IMAGENET_STD),
-    "resnet50": Preprocess(224, IMAGENET_MEAN, IMAGENET_STD),
+    # torchvision's ResNet50 IMAGENET1K_V2 weights were evaluated at 232 -> 224
+    "resnet50": Preprocess(224, IMAGENET_MEAN, IMAGENET_STD, crop_fraction=224 / 232),
 }
 
 KERAS_CAFFE = {
@@ -114,3 +124,54 @@ def get_preprocess(name: str) -> Preprocess:
     except KeyError:
         raise ValueError(f"No preprocessing known for model {name!r}; "
                          f"known: {', '.join(PREPROCESS)}") from None
+
+
+def feature_dim(name: str) -> int:
+    """Width of the pooled features of ``pretrained(name, include_top=False)``."""
+    try:
+        return FEATURE_DIMS[name]
+    except KeyError:
+        raise ValueError(f"Unknown model {name!r}; known: {', '.join(MODELS)}") from None
+
+
+def _as_rgb_image(image) -> Image.Image:
+    if isinstance(image, (str, Path)):
+        return load_rgb(image)
+    if isinstance(image, Image.Image):
+        return image if image.mode == "RGB" else image.convert("RGB")
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8:
+            raise TypeError(f"image arrays must be uint8 0-255 (got {image.dtype}); "
+                            "for a float [0,1] batch use normalize() instead")
+        if image.ndim == 2 or (image.ndim == 3 and image.shape[-1] in (1, 3, 4)):
+            return Image.fromarray(image.squeeze()).convert("RGB")
+        raise ValueError(f"image array of shape {image.shape}: expected (H, W, 3) or (H, W)")
+    raise TypeError(f"cannot read an image from {type(image).__name__}: pass a path, "
+                    "a PIL image or a uint8 (H, W, 3) array, or a list of those")
+
+
+def as_image_list(images) -> list:
+    """One image or many (list, tuple, or a uint8 (N, H, W, 3) array) -> a list."""
+    if isinstance(images, (list, tuple)):
+        return list(images)
+    if isinstance(images, np.ndarray) and images.ndim == 4:
+        return list(images)
+    return [images]
+
+
+def pixels_array(preprocess: Preprocess, images) -> np.ndarray:
+    """Images -> float32 (N, size, size, 3) in [0, 1], resized and centre-cropped.
+
+    ``images`` is a path, a PIL image, a uint8 (H, W, 3) array, or a list of
+    these.  An image that is already size x size is used as it is (so a crop
+    made earlier, or an adversarial image saved at model size, is not cropped
+    twice).  The adapters' ``to_pixels``/``to_batch`` build on this."""
+    out = []
+    for image in as_image_list(images):
+        im = _as_rgb_image(image)
+        if im.size != (preprocess.size, preprocess.size):
+            im = resize_center_crop(im, preprocess.size, preprocess.crop_fraction)
+        out.append(np.asarray(im, dtype=np.float32) / 255.0)
+    if not out:
+        raise ValueError("no images given")
+    return np.stack(out)

@@ -16,3 +16,11 @@ from tlcourse import cache as _cache
 _cache.export_framework_homes()   # torchvision looks for weights in our cache
 
 FRAMEWORK = "torch"
+
+# Pretrained ImageNet models (same names as tlcourse.tf)
+from tlcourse.torch.models import (MODELS, count_params, feature_dim, normalize,  # noqa: E402
+                                   predict_topk, pretrained, probabilities, to_batch,
+                                   to_pixels)
+
+# input pipelines for datasets.Split (same names as the other adapter)
+from tlcourse.torch.data import make_loader, make_transform, show_batch  # noqa: E402

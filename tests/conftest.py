@@ -1,0 +1,25 @@
+"""Test-suite setup.
+
+* Torch is imported before anything can import TensorFlow: the other order
+  segfaults in one process while triton is installed (see README).
+* Weights and data go to a cache inside the repo (git-ignored), so a test run
+  never touches a user's own cache; the smoke profile is the default.
+"""
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("TLCOURSE_CACHE", str(ROOT / ".cache" / "tlcourse"))
+os.environ.setdefault("TLCOURSE_PROFILE", "smoke")
+os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+
+import torch  # noqa: E402,F401  (must precede tensorflow)
+import torchvision  # noqa: E402,F401
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT

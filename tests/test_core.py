@@ -1,0 +1,84 @@
+"""The framework-neutral core: imports without torch/tensorflow; profiles."""
+import json
+import pkgutil
+import subprocess
+import sys
+
+import pytest
+
+import tlcourse
+from course import ROOT
+
+
+def core_modules() -> list[str]:
+    return sorted(m.name for m in pkgutil.walk_packages(tlcourse.__path__, "tlcourse.")
+                  if not m.name.startswith(("tlcourse.torch", "tlcourse.tf")))
+
+
+def test_core_imports_without_frameworks():
+    mods = core_modules()
+    assert "tlcourse.assets" in mods and "tlcourse.profiles" in mods
+    code = ("import sys, json, importlib\n"
+            f"for m in {mods!r}: importlib.import_module(m)\n"
+            "print(json.dumps(sorted(k for k in sys.modules if k.split('.')[0] in "
+            "('torch', 'tensorflow', 'keras', 'torchvision'))))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
+def test_profile_switch(monkeypatch):
+    from tlcourse.profiles import get_profile
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.setenv("TLCOURSE_PROFILE", "smoke")
+    assert get_profile().name == "smoke" and get_profile().on_standin
+    monkeypatch.delenv("TLCOURSE_PROFILE")
+    assert get_profile().name == "full" and not get_profile().grading
+    assert get_profile("smoke", batch_size=3).batch_size == 3
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert get_profile("smoke").grading
+
+
+def test_unknown_profile_is_a_clear_error(monkeypatch):
+    from tlcourse.profiles import get_profile
+    monkeypatch.setenv("TLCOURSE_PROFILE", "tiny")
+    with pytest.raises(ValueError, match="smoke, full"):
+        get_profile()
+    with pytest.raises(TypeError, match="epochz"):
+        get_profile("smoke", epochz=1)
+
+
+def public_api(module: str) -> dict:
+    code = ("import inspect, json, importlib\n"
+            f"m = importlib.import_module({module!r})\n"
+            "out = {}\n"
+            "for n in sorted(dir(m)):\n"
+            "    if n.startswith('_'): continue\n"
+            "    o = getattr(m, n)\n"
+            "    if inspect.ismodule(o): continue\n"
+            "    try:\n"
+            "        # names, kinds and defaults; annotations name each framework's types\n"
+            "        sig = str(inspect.signature(o).replace(return_annotation=inspect.Signature.empty, parameters=[p.replace(annotation=inspect.Parameter.empty) for p in inspect.signature(o).parameters.values()])) if callable(o) else type(o).__name__\n"
+            "    except (TypeError, ValueError): sig = type(o).__name__\n"
+            "    out[n] = sig\n"
+            "print(json.dumps(out))")
+    # one framework per process (see conftest: the import-order hazard)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_adapters_have_the_same_public_api():
+    torch_api, tf_api = public_api("tlcourse.torch"), public_api("tlcourse.tf")
+    torch_api.pop("FRAMEWORK"), tf_api.pop("FRAMEWORK")
+    assert sorted(torch_api) == sorted(tf_api), (
+        f"only in torch: {sorted(set(torch_api) - set(tf_api))}; "
+        f"only in tf: {sorted(set(tf_api) - set(torch_api))}")
+    differ = {n: (torch_api[n], tf_api[n]) for n in torch_api if torch_api[n] != tf_api[n]}
+    assert not differ, f"signatures differ: {differ}"
+
+
+def test_torch_adapter_refuses_after_tensorflow():
+    code = "import tensorflow\nimport tlcourse.torch"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 1 and "one framework per notebook" in proc.stderr

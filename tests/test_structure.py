@@ -1,0 +1,89 @@
+"""Generic checks over every assignment: sources, nbgrader metadata, generated copies."""
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from course import (ROOT, assignments, graded_code_cells, nbgrader_meta, read,
+                    solution_notebooks, source_notebooks)
+
+SOURCES = source_notebooks()
+IDS = [f"{p.parent.name}/{p.name}" for p in SOURCES]
+
+
+def test_there_are_assignments():
+    assert assignments(), "source/ holds no assignment"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=IDS)
+def test_source_has_no_outputs(path):
+    nb = read(path)
+    dirty = [i for i, c in enumerate(nb.cells)
+             if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not dirty, f"{path}: cells {dirty} carry outputs; clear them before committing"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=IDS)
+def test_nbgrader_metadata(path):
+    nb = read(path)
+    ids = [nbgrader_meta(c)["grade_id"] for c in nb.cells if nbgrader_meta(c).get("grade_id")]
+    assert len(ids) == len(set(ids)), f"duplicate grade_ids in {path}: {ids}"
+    graded = graded_code_cells(nb)
+    assert graded, f"{path} has no autograded test cell"
+    for cell in graded:
+        meta = nbgrader_meta(cell)
+        assert meta.get("locked") is True, f"{meta['grade_id']}: graded test cells must be locked"
+        assert meta.get("points", 0) > 0, f"{meta['grade_id']}: graded test cells need points"
+        assert "assert" in cell.source, f"{meta['grade_id']}: a test cell without an assert"
+    for cell in nb.cells:
+        meta = nbgrader_meta(cell)
+        if cell.cell_type == "code" and meta.get("solution"):
+            assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source, \
+                f"{meta['grade_id']}: solution cell without BEGIN/END SOLUTION markers"
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1, f"{path}: exactly one cell must be tagged 'parameters'"
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=IDS)
+def test_notebook_imports_one_framework(path):
+    text = "\n".join(c.source for c in read(path).cells if c.cell_type == "code")
+    uses_torch = "import torch" in text or "tlcourse import torch" in text
+    uses_tf = "import tensorflow" in text or "tlcourse import tf" in text or "import keras" in text
+    assert not (uses_torch and uses_tf), f"{path} imports both frameworks"
+
+
+def test_generated_copies_in_sync():
+    proc = subprocess.run([sys.executable, "-m", "tlcourse.cli", "build", "--check"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_hand_edit_to_generated_copy_is_caught(tmp_path):
+    from tlcourse.build import build
+
+    for name in ("source", "release", "notebooks"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
+    edited = []
+    for sub in ("release", "notebooks"):
+        for nb in sorted((tmp_path / sub).glob("*/*.ipynb")):
+            text = nb.read_text()
+            nb.write_text(text.replace("assert", "assert True or", 1))
+            edited.append(str(nb.relative_to(tmp_path)))
+    (tmp_path / "release" / "stray.txt").write_text("not generated")
+    import io
+    import contextlib
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = build(tmp_path, check=True)
+    assert rc == 1
+    for rel in edited + ["release/stray.txt"]:
+        assert rel in out.getvalue(), f"{rel} edited by hand but not reported:\n{out.getvalue()}"
+
+
+def test_solution_copies_exist_for_every_source():
+    got = {(p.parent.name, p.name) for p in solution_notebooks()}
+    want = {(p.parent.name, p.name) for p in SOURCES}
+    assert got == want

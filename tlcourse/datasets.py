@@ -1,0 +1,558 @@
+"""Cats vs Dogs and Oxford-IIIT Pet: download, extract, scan, split.  Framework-neutral.
+
+    from tlcourse import datasets
+    data = datasets.cats_dogs()          # or datasets.oxford_pets()
+    data.train.paths, data.train.labels, data.class_names, data.quarantine
+
+``profile.data`` picks the source: ``"real"`` downloads the official archives
+(resumable, verified against upstream hashes, mirror fallback) and extracts
+them atomically into ``<cache>/datasets/``; ``"standin"`` generates a small
+dataset with the same layout into ``<cache>/datasets/standin/`` (see
+``tlcourse.standin``).  The same scanning and splitting code runs on both.
+
+Nothing is ever deleted.  Files that cannot be decoded (empty, truncated, not
+an image) are listed in the quarantine report with the reason and left out of
+the splits; readable files in odd modes (grayscale, CMYK, RGBA, palette, PNG
+named .jpg) stay in and are converted to RGB on load by
+``tlcourse.images.load_rgb``.
+
+Splits are deterministic: files are sorted, then shuffled per class by a
+seeded generator, so the same seed gives the same split on every machine and
+in both frameworks.  Class indices: Cats vs Dogs ``Cat=0, Dog=1``; Pets
+``CLASS-ID - 1`` from the official annotation files.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import json
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from tlcourse import assets, cache, standin
+from tlcourse.assets import AssetError
+from tlcourse.images import UnreadableImage, load_rgb  # noqa: F401  (load_rgb: re-exported for loaders)
+
+# ---------------------------------------------------------------------------
+# the archives, with every known mirror
+# ---------------------------------------------------------------------------
+# The archives (hashes, sizes, mirrors) are registered in tlcourse.catalog, so
+# `tlcourse fetch --list` shows them; see the comments there for where each hash came from.
+
+DATASETS = {
+    # name: (archive assets, folder name inside <cache>/datasets[/standin])
+    "cats_dogs": (("cats_dogs_zip",), "cats_vs_dogs"),
+    "oxford_pets": (("oxford_pets_images", "oxford_pets_annotations"), "oxford-iiit-pet"),
+}
+TITLES = {"cats_dogs": "Cats vs Dogs", "oxford_pets": "Oxford-IIIT Pet"}
+STANDIN_LABEL = "stand-in data"
+SCAN_FILE = ".tlcourse-scan.json"
+
+
+class DatasetError(AssetError):
+    """A dataset could not be prepared; the message says why and what to do."""
+
+
+# ---------------------------------------------------------------------------
+# records
+# ---------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class FileNote:
+    path: str
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class QuarantineReport:
+    """What the scan found.  ``excluded``: unreadable, left out of every split
+    (the files stay where they are).  ``converted``: readable but not plain RGB
+    JPEG; kept and converted to RGB on load."""
+    dataset: str
+    checked: int
+    excluded: tuple = ()
+    converted: tuple = ()
+    standin: bool = False
+    root: str = ""             # the dataset folder; note paths are relative to it
+
+    def summary(self, examples: int = 5) -> str:
+        lines = [f"{TITLES.get(self.dataset, self.dataset)}"
+                 + (f" ({STANDIN_LABEL})" if self.standin else "")
+                 + f": {self.checked:,} image files checked, {len(self.excluded)} excluded "
+                   f"(unreadable), {len(self.converted)} converted on load (odd format or mode)."]
+        for title, notes in (("Excluded", self.excluded), ("Converted", self.converted)):
+            for n in notes[:examples]:
+                lines.append(f"  {title}: {n.path}: {n.reason}")
+            if len(notes) > examples:
+                lines.append(f"  ... and {len(notes) - examples} more {title.lower()}")
+        lines.append("Nothing was deleted or changed on disk.")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """One split as plain data: image paths, integer labels, class names."""
+    dataset: str
+    name: str                  # "train" | "val" | "test"
+    paths: tuple
+    labels: tuple
+    class_names: tuple
+    standin: bool
+    root: str
+    quarantine: QuarantineReport | None = None
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def label(self) -> str:
+        """"stand-in data" or "real data": put it beside every figure and number."""
+        return STANDIN_LABEL if self.standin else "real data"
+
+    def stamp(self, text: str) -> str:
+        """``text`` with "(stand-in data)" appended when the data is a stand-in."""
+        return f"{text} ({STANDIN_LABEL})" if self.standin else text
+
+    def counts(self) -> dict[str, int]:
+        c = np.bincount(np.asarray(self.labels, dtype=int), minlength=len(self.class_names))
+        return {n: int(k) for n, k in zip(self.class_names, c)}
+
+    def subset(self, per_class: int | None, seed: int = 0) -> "Split":
+        """At most ``per_class`` images of each class, chosen by a seeded shuffle."""
+        if per_class is None:
+            return self
+        rng = np.random.default_rng(seed)
+        labels = np.asarray(self.labels)
+        keep = []
+        for c in range(len(self.class_names)):
+            idx = np.flatnonzero(labels == c)
+            keep.extend(rng.permutation(idx)[:per_class].tolist())
+        keep.sort()
+        return dataclasses.replace(self, paths=tuple(self.paths[i] for i in keep),
+                                   labels=tuple(self.labels[i] for i in keep))
+
+
+@dataclasses.dataclass(frozen=True)
+class Splits:
+    train: Split
+    val: Split
+    test: Split
+
+    @property
+    def class_names(self) -> tuple:
+        return self.train.class_names
+
+    @property
+    def standin(self) -> bool:
+        return self.train.standin
+
+    @property
+    def label(self) -> str:
+        return self.train.label
+
+    @property
+    def quarantine(self) -> QuarantineReport:
+        return self.train.quarantine
+
+    @property
+    def root(self) -> str:
+        return self.train.root
+
+    def __iter__(self):
+        return iter((self.train, self.val, self.test))
+
+    def __str__(self) -> str:
+        sizes = ", ".join(f"{s.name} {len(s):,}" for s in self)
+        return (f"{TITLES.get(self.train.dataset, self.train.dataset)} ({self.label}): "
+                f"{len(self.class_names)} classes; {sizes}")
+
+
+# ---------------------------------------------------------------------------
+# where things live
+# ---------------------------------------------------------------------------
+def datasets_dir(standin_data: bool = False) -> Path:
+    base = cache.cache_dir() / "datasets"
+    return base / "standin" if standin_data else base
+
+
+def dataset_root(name: str, standin_data: bool = False) -> Path:
+    """The extracted folder.  For Pets its parent is the ``root`` that
+    ``torchvision.datasets.OxfordIIITPet`` expects."""
+    _check_name(name)
+    return datasets_dir(standin_data) / DATASETS[name][1]
+
+
+def _check_name(name: str) -> None:
+    if name not in DATASETS:
+        raise DatasetError(f"Unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+
+
+def _use_standin(profile) -> bool:
+    from tlcourse.profiles import Profile, get_profile
+    if profile is None or isinstance(profile, str):
+        profile = get_profile(profile)
+    if not isinstance(profile, Profile):
+        raise TypeError(f"expected a Profile or a profile name, got {type(profile).__name__}")
+    if profile.data not in ("standin", "real"):
+        raise ValueError(f"profile.data must be 'standin' or 'real', not {profile.data!r}")
+    return profile.data == "standin"
+
+
+# ---------------------------------------------------------------------------
+# fetching and extracting
+# ---------------------------------------------------------------------------
+def fetch(name: str, standin: bool = False, progress: bool = True, log=print) -> Path:
+    """Make sure dataset ``name`` is extracted in the cache; return its folder.
+
+    ``standin=True`` generates the offline stand-in (seconds); otherwise the
+    official archives are downloaded (resumable, verified, mirror fallback)
+    and extracted atomically.  This is ``tlcourse fetch <name> [--standin]``.
+    """
+    _check_name(name)
+    dest = dataset_root(name, standin)
+    if dest.is_dir():
+        return dest
+    if standin:
+        writer = standin_writer(name)
+        log(f"{name}: writing the offline stand-in to {dest}")
+        return _write_standin(dest, writer)
+    archives = []
+    for asset_name in DATASETS[name][0]:
+        try:
+            archives.append(assets.fetch(asset_name, progress=progress, log=log))
+        except AssetError as exc:
+            raise DatasetError(_manual_instructions(name, asset_name, exc)) from exc
+    extract_archives(archives, dest, progress=progress)
+    return dest
+
+
+def standin_writer(name: str):
+    return {"cats_dogs": standin.write_cats_dogs, "oxford_pets": standin.write_oxford_pets}[name]
+
+
+def _write_standin(dest: Path, writer) -> Path:
+    return standin.write_into(dest, writer)
+
+
+def _manual_instructions(name: str, asset_name: str, exc: Exception) -> str:
+    a = assets.get(asset_name)
+    urls = "\n".join(f"    {s.describe()}" for s in a.sources)
+    return (f"{exc}\n\n"
+            f"The {TITLES[name]} dataset needs {a.filename}. To get it by hand:\n"
+            f"  1. download it in a browser from one of:\n{urls}\n"
+            f"  2. save it as {a.path}\n"
+            f"     (expected {a.hash}" + (f", {a.size:,} bytes" if a.size else "") + ")\n"
+            f"  3. run `tlcourse fetch {name}`: it verifies and extracts the file.\n"
+            f"To work offline instead, use the stand-in: `tlcourse fetch {name} --standin` "
+            f"and TLCOURSE_PROFILE=smoke.")
+
+
+def _safe_members(names, archive: Path) -> None:
+    for n in names:
+        p = Path(n)
+        if p.is_absolute() or ".." in p.parts:
+            raise DatasetError(f"{archive} contains an unsafe path {n!r}; not extracted")
+
+
+def extract_archives(archives, dest: Path, progress: bool = True) -> Path:
+    """Extract every archive into one temporary folder beside ``dest``, then
+    rename it to ``dest``: a reader sees the whole dataset or nothing.  A broken
+    archive (truncated, corrupt) is moved to the quarantine folder, so the next
+    fetch downloads it again, and nothing is left at ``dest``."""
+    from tqdm.auto import tqdm
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{dest.name}.", dir=dest.parent))
+    try:
+        for archive in archives:
+            archive = Path(archive)
+            try:
+                if zipfile.is_zipfile(archive):
+                    with zipfile.ZipFile(archive) as zf:
+                        members = zf.infolist()
+                        _safe_members([m.filename for m in members], archive)
+                        for m in tqdm(members, desc=f"extracting {archive.name}", unit="file",
+                                      disable=not progress, leave=False):
+                            zf.extract(m, tmp)
+                else:
+                    with tarfile.open(archive, "r:*") as tf:
+                        members = tf.getmembers()
+                        _safe_members([m.name for m in members], archive)
+                        for m in tqdm(members, desc=f"extracting {archive.name}", unit="file",
+                                      disable=not progress, leave=False):
+                            tf.extract(m, tmp, filter="data")
+            except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+                where = assets.quarantine(archive, f"could not be extracted: {exc}")
+                raise DatasetError(
+                    f"{archive.name} is damaged ({type(exc).__name__}: {exc}). It was moved to "
+                    f"{where} and nothing was extracted; run the fetch again to download it "
+                    f"afresh.") from exc
+        if dest.exists():      # a concurrent fetch finished first
+            shutil.rmtree(tmp)
+        else:
+            os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+# ---------------------------------------------------------------------------
+# scanning
+# ---------------------------------------------------------------------------
+def check_image(path) -> tuple[str, str]:
+    """(format, mode) of a readable image; ``UnreadableImage`` otherwise.
+
+    JPEGs are decoded at reduced scale (``draft``): still the whole file is
+    read, so truncation is caught, at a fraction of the cost of a full decode."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            fmt, mode = im.format, im.mode
+            if fmt == "JPEG":
+                im.draft("RGB", (64, 64))
+            im.load()
+        return fmt, mode
+    except FileNotFoundError:
+        raise UnreadableImage(f"{path}: listed but missing") from None
+    except Exception as exc:  # PIL raises many kinds for broken files
+        if path.stat().st_size == 0:
+            reason = "empty file (0 bytes)"
+        elif isinstance(exc, UnidentifiedImageError):
+            with open(path, "rb") as f:
+                head = f.read(12)
+            reason = f"not an image PIL can read (starts with {head!r})"
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
+        raise UnreadableImage(reason) from exc
+
+
+def _odd_reason(fmt: str, mode: str) -> str | None:
+    parts = []
+    if fmt != "JPEG":
+        parts.append(f"{fmt} file named .jpg")
+    if mode != "RGB":
+        parts.append({"L": "grayscale", "CMYK": "CMYK", "RGBA": "RGBA (transparency)",
+                      "P": "palette", "LA": "grayscale with alpha"}.get(mode, f"mode {mode}"))
+    return ", ".join(parts) + "; converted to RGB on load" if parts else None
+
+
+def scan(root: Path, rel_paths, dataset: str, standin_data: bool, progress: bool = True,
+         workers: int = 4) -> tuple[set, QuarantineReport]:
+    """Check every listed image once; return (readable relative paths, report).
+
+    Results are remembered in ``<root>/.tlcourse-scan.json`` keyed by size and
+    modification time, so only new or changed files are decoded again."""
+    from tqdm.auto import tqdm
+
+    root = Path(root)
+    memo_path = root / SCAN_FILE
+    try:
+        memo = json.loads(memo_path.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    rel_paths = list(rel_paths)
+
+    def stat_key(rel):
+        try:
+            st = (root / rel).stat()
+            return f"{st.st_size}:{st.st_mtime_ns}"
+        except FileNotFoundError:
+            return "missing"
+
+    keys = {rel: stat_key(rel) for rel in rel_paths}
+    todo = [rel for rel in rel_paths if memo.get(rel, {}).get("key") != keys[rel]]
+
+    def check(rel):
+        try:
+            fmt, mode = check_image(root / rel)
+            return rel, {"key": keys[rel], "ok": True, "reason": _odd_reason(fmt, mode)}
+        except UnreadableImage as exc:
+            return rel, {"key": keys[rel], "ok": False, "reason": str(exc)}
+
+    if todo:
+        # PIL releases the GIL while decoding, so threads overlap the work
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            for rel, result in tqdm(pool.map(check, todo), total=len(todo), disable=not progress,
+                                    desc=f"checking {len(todo):,} images", unit="img"):
+                memo[rel] = result
+        with cache.atomic_path(memo_path) as tmp:
+            tmp.write_text(json.dumps(memo))
+
+    good, excluded, converted = set(), [], []
+    for rel in rel_paths:
+        r = memo[rel]
+        if r["ok"]:
+            good.add(rel)
+            if r["reason"]:
+                converted.append(FileNote(rel, r["reason"]))
+        else:
+            excluded.append(FileNote(rel, r["reason"]))
+    report = QuarantineReport(dataset, len(rel_paths), tuple(excluded), tuple(converted),
+                              standin_data, str(root))
+    return good, report
+
+
+# ---------------------------------------------------------------------------
+# splitting
+# ---------------------------------------------------------------------------
+def stratified_split(labels, fractions, seed: int = 0) -> list[np.ndarray]:
+    """Indices for each part, class by class, with a seeded shuffle.
+
+    Every class is split in the given proportions (rounded; the last part
+    takes the remainder), so each part has every class in the same ratio."""
+    labels = np.asarray(labels)
+    fractions = np.asarray(fractions, dtype=float)
+    if not np.isclose(fractions.sum(), 1.0):
+        raise ValueError(f"fractions must add up to 1, got {fractions.tolist()}")
+    rng = np.random.default_rng(seed)
+    parts = [[] for _ in fractions]
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        bounds = np.round(np.cumsum(fractions)[:-1] * len(idx)).astype(int)
+        for part, chunk in zip(parts, np.split(idx, bounds)):
+            part.extend(chunk.tolist())
+    return [np.sort(np.asarray(p, dtype=int)) for p in parts]
+
+
+def _natural_key(s: str):
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", s)]
+
+
+def _make_split(dataset, name, root, rels, labels, class_names, standin_data, report,
+                per_class, seed) -> Split:
+    sp = Split(dataset, name, tuple(str(Path(root) / r) for r in rels),
+               tuple(int(x) for x in labels), tuple(class_names), standin_data, str(root), report)
+    return sp.subset(per_class, seed=seed)
+
+
+# ---------------------------------------------------------------------------
+# the two datasets
+# ---------------------------------------------------------------------------
+CATS_DOGS_CLASSES = ("Cat", "Dog")
+
+
+def cats_dogs(profile=None, seed: int = 0, fractions=(0.7, 0.15, 0.15),
+              progress: bool = True) -> Splits:
+    """Cats vs Dogs split into train/val/test (stratified, seeded).
+
+    ``profile`` (a Profile or a name; default: the one in force) picks real or
+    stand-in data and caps the images per class and split
+    (``profile.images_per_class``).  What is missing is fetched first."""
+    from tlcourse.profiles import get_profile
+    prof = get_profile(profile) if profile is None or isinstance(profile, str) else profile
+    use_standin = _use_standin(prof)
+    root = fetch("cats_dogs", standin=use_standin, progress=progress)
+    rels, labels = [], []
+    for c, cls in enumerate(CATS_DOGS_CLASSES):
+        folder = root / "PetImages" / cls
+        if not folder.is_dir():
+            raise DatasetError(f"{folder} is missing: {root} is not an extracted "
+                               "kagglecatsanddogs_5340.zip. Move the folder aside and run "
+                               f"`tlcourse fetch cats_dogs{' --standin' if use_standin else ''}`.")
+        # only *.jpg: the real folders also hold Thumbs.db
+        files = sorted((f.name for f in folder.iterdir() if f.suffix.lower() == ".jpg"),
+                       key=_natural_key)
+        rels += [f"PetImages/{cls}/{f}" for f in files]
+        labels += [c] * len(files)
+    good, report = scan(root, rels, "cats_dogs", use_standin, progress=progress)
+    keep = [i for i, r in enumerate(rels) if r in good]
+    rels = [rels[i] for i in keep]
+    labels = np.asarray([labels[i] for i in keep])
+    parts = stratified_split(labels, fractions, seed)
+    return Splits(*(
+        _make_split("cats_dogs", name, root, [rels[i] for i in idx], labels[idx],
+                    CATS_DOGS_CLASSES, use_standin, report, prof.images_per_class, seed)
+        for name, idx in zip(("train", "val", "test"), parts)))
+
+
+def pet_class_name(raw: str) -> str:
+    """"american_pit_bull_terrier" -> "American Pit Bull Terrier" (torchvision's spelling)."""
+    return " ".join(part.title() for part in raw.split("_"))
+
+
+def read_pets_list(path: Path) -> list[tuple[str, int, int, int]]:
+    """Rows (image id, CLASS-ID, SPECIES, BREED-ID) of an official annotation file."""
+    rows = []
+    for n, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = line.split()
+        if len(fields) != 4:
+            raise DatasetError(f"{path}:{n}: expected 4 columns "
+                               f"(image CLASS-ID SPECIES BREED-ID), got {line!r}")
+        rows.append((fields[0], int(fields[1]), int(fields[2]), int(fields[3])))
+    return rows
+
+
+def oxford_pets(profile=None, seed: int = 0, val_fraction: float = 0.2,
+                progress: bool = True) -> Splits:
+    """Oxford-IIIT Pet: the official trainval/test lists, with a stratified,
+    seeded ``val_fraction`` of trainval held out as validation."""
+    from tlcourse.profiles import get_profile
+    prof = get_profile(profile) if profile is None or isinstance(profile, str) else profile
+    use_standin = _use_standin(prof)
+    root = fetch("oxford_pets", standin=use_standin, progress=progress)
+    ann = root / "annotations"
+    lists = {}
+    for part in ("trainval", "test"):
+        if not (ann / f"{part}.txt").is_file():
+            raise DatasetError(f"{ann / (part + '.txt')} is missing: {root} is not a complete "
+                               "Oxford-IIIT Pet folder. Move it aside and fetch it again.")
+        lists[part] = read_pets_list(ann / f"{part}.txt")
+    # class names by CLASS-ID, from the lists themselves (as torchvision does)
+    by_id = {}
+    for image_id, class_id, _, _ in lists["trainval"] + lists["test"]:
+        by_id.setdefault(class_id, pet_class_name(image_id.rsplit("_", 1)[0]))
+    if sorted(by_id) != list(range(1, len(by_id) + 1)):
+        raise DatasetError(f"{ann}: CLASS-IDs are not 1..N: {sorted(by_id)}")
+    class_names = tuple(by_id[i] for i in sorted(by_id))
+
+    rels = {p: [f"images/{r[0]}.jpg" for r in rows] for p, rows in lists.items()}
+    good, report = scan(root, rels["trainval"] + rels["test"], "oxford_pets", use_standin,
+                        progress=progress)
+    out = {}
+    for part in ("trainval", "test"):
+        pairs = [(rel, r[1] - 1) for rel, r in zip(rels[part], lists[part]) if rel in good]
+        out[part] = ([p for p, _ in pairs], np.asarray([c for _, c in pairs], dtype=int))
+    tv_rels, tv_labels = out["trainval"]
+    train_idx, val_idx = stratified_split(tv_labels, (1 - val_fraction, val_fraction), seed)
+    mk = lambda name, rs, ls: _make_split("oxford_pets", name, root, rs, ls, class_names,
+                                          use_standin, report, prof.images_per_class, seed)
+    return Splits(mk("train", [tv_rels[i] for i in train_idx], tv_labels[train_idx]),
+                  mk("val", [tv_rels[i] for i in val_idx], tv_labels[val_idx]),
+                  mk("test", *out["test"]))
+
+
+def load(name: str, profile=None, **kwargs) -> Splits:
+    """``cats_dogs`` or ``oxford_pets`` by name."""
+    _check_name(name)
+    return {"cats_dogs": cats_dogs, "oxford_pets": oxford_pets}[name](profile, **kwargs)
+
+
+def list_rows() -> list[dict]:
+    """One row per dataset for ``tlcourse fetch --list``: where it is and its sources."""
+    rows = []
+    for name, (asset_names, _) in DATASETS.items():
+        rows.append(dict(
+            name=name, title=TITLES[name],
+            real=str(dataset_root(name)), real_ready=dataset_root(name).is_dir(),
+            standin=str(dataset_root(name, True)), standin_ready=dataset_root(name, True).is_dir(),
+            archives=[dict(name=a, file=assets.get(a).filename, hash=str(assets.get(a).hash),
+                           size=assets.get(a).size,
+                           sources=[s.describe() for s in assets.get(a).sources])
+                      for a in asset_names]))
+    return rows

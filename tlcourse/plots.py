@@ -1,0 +1,110 @@
+"""Figures shared by both frameworks (matplotlib + numpy only).
+
+Every figure drawn from stand-in data carries a visible "STAND-IN DATA"
+stamp, so a screenshot of a smoke-profile run can never pass for a result on
+the real photos.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+STAMP = "STAND-IN DATA"
+
+
+def stamp_standin(fig, standin: bool = True):
+    """Write "STAND-IN DATA" across the figure (diagonal, red, semi-transparent)."""
+    if standin:
+        fig.text(0.5, 0.5, STAMP, fontsize=36, color="red", alpha=0.35, ha="center",
+                 va="center", rotation=20, weight="bold", zorder=100)
+        fig.text(0.99, 0.005, "synthetic stand-in images, not the real dataset", fontsize=8,
+                 color="red", ha="right", va="bottom")
+    return fig
+
+
+def _to_image(item):
+    """A path, PIL image or array -> something imshow accepts."""
+    from pathlib import Path
+
+    if isinstance(item, (str, Path)):
+        from tlcourse.images import load_rgb
+        return np.asarray(load_rgb(item))
+    if hasattr(item, "convert"):           # PIL image
+        return np.asarray(item.convert("RGB"))
+    return np.asarray(item)
+
+
+def show_images(images, labels=None, class_names=None, standin: bool = False, predictions=None,
+                title: str | None = None, ncols: int = 8, size: float = 1.8):
+    """A grid of images titled with their class (and prediction, green if right, red if wrong).
+
+    ``images``: paths, PIL images, uint8 arrays or float arrays in [0, 1] (HWC).
+    Returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    images = list(images)
+    n = len(images)
+    ncols = max(1, min(ncols, n))
+    nrows = max(1, math.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.4),
+                             squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k >= n:
+            continue
+        ax.imshow(_to_image(images[k]))
+        text, color = "", "black"
+        if labels is not None:
+            lab = int(labels[k])
+            text = class_names[lab] if class_names is not None else str(lab)
+        if predictions is not None:
+            pred = int(predictions[k])
+            name = class_names[pred] if class_names is not None else str(pred)
+            right = labels is not None and pred == int(labels[k])
+            text = f"{text}\npred: {name}" if text else f"pred: {name}"
+            color = "green" if right else "red"
+        ax.set_title(text, fontsize=8, color=color)
+    if title or standin:
+        fig.suptitle((title or "") + (" (stand-in data)" if standin else ""), fontsize=11)
+    fig.tight_layout()
+    return stamp_standin(fig, standin)
+
+
+def show_split(split, n: int = 16, seed: int = 0, title: str | None = None):
+    """``n`` random images of a ``datasets.Split`` with their class names."""
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(len(split), size=min(n, len(split)), replace=False))
+    return show_images([split.paths[i] for i in idx], [split.labels[i] for i in idx],
+                       split.class_names, standin=split.standin,
+                       title=title or f"{split.dataset}: {split.name} split, {len(split):,} images")
+
+
+def show_quarantine(report, examples: int = 8):
+    """The quarantine report: counts, the excluded files and the reasons, and
+    thumbnails of the converted (odd-mode) files as they look after conversion."""
+    import matplotlib.pyplot as plt
+
+    from tlcourse.images import load_rgb
+
+    print(report.summary(examples))
+    converted = list(report.converted[:examples])
+    if not converted:
+        fig = plt.figure(figsize=(6, 1))
+        fig.text(0.5, 0.5, "no odd-mode files", ha="center")
+        return stamp_standin(fig, report.standin)
+    root = getattr(report, "root", None)
+    images, titles = [], []
+    for note in converted:
+        path = note.path if root is None else f"{root}/{note.path}"
+        try:
+            images.append(np.asarray(load_rgb(path)))
+        except Exception:  # shown as blank rather than failing the figure
+            images.append(np.zeros((8, 8, 3), np.uint8))
+        titles.append(note.reason.split(";")[0])
+    fig = show_images(images, standin=False, ncols=min(4, len(images)), size=2.2,
+                      title=f"Converted on load: {len(report.converted)}; excluded: "
+                            f"{len(report.excluded)}")
+    for ax, t, note in zip(fig.axes, titles, converted):
+        ax.set_title(f"{note.path.rsplit('/', 1)[-1]}\n{t}", fontsize=7)
+    return stamp_standin(fig, report.standin)

@@ -1,0 +1,351 @@
+"""Offline stand-ins for Cats vs Dogs and Oxford-IIIT Pet, laid out like the real data.
+
+Our build and CI machines cannot reach Microsoft's or Oxford's servers, so the
+smoke profile runs on small generated datasets with exactly the real on-disk
+layout; the real loaders (scan, quarantine, splits, both frameworks'
+pipelines) then run unchanged on them.
+
+- Cats vs Dogs: ``PetImages/Cat/<n>.jpg`` and ``PetImages/Dog/<n>.jpg`` plus a
+  ``Thumbs.db`` in each folder, as in ``kagglecatsanddogs_5340.zip``.
+- Oxford-IIIT Pet: ``images/<Breed_Name>_<n>.jpg`` (12 capitalised cat breeds,
+  25 lower-case dog breeds) and ``annotations/list.txt`` (with its comment
+  header), ``annotations/trainval.txt`` and ``annotations/test.txt`` (no
+  header), ``<image> <CLASS-ID> <SPECIES> <BREED-ID>`` per line.
+
+Both include the awkward files the real archives have: an empty file, a
+truncated JPEG, a non-image named ``.jpg``, and readable odd modes (grayscale,
+CMYK, RGBA, palette, a PNG named ``.jpg``) so that the quarantine is exercised.
+
+The pictures are synthetic "animals": a head whose shape (pointed ears vs
+hanging ears), coat texture and colour depend on the class, with random size,
+position, colours, background clutter and noise, and some coats borrowed from
+another class.  A pretrained CNN's features separate the classes well but not
+perfectly (see ``tests/test_datasets.py`` and benchmarks/).
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+import os
+import shutil
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+# The 37 real breeds, as the real file names spell them.
+CAT_BREEDS = ("Abyssinian", "Bengal", "Birman", "Bombay", "British_Shorthair", "Egyptian_Mau",
+              "Maine_Coon", "Persian", "Ragdoll", "Russian_Blue", "Siamese", "Sphynx")
+DOG_BREEDS = ("american_bulldog", "american_pit_bull_terrier", "basset_hound", "beagle", "boxer",
+              "chihuahua", "english_cocker_spaniel", "english_setter", "german_shorthaired",
+              "great_pyrenees", "havanese", "japanese_chin", "keeshond", "leonberger",
+              "miniature_pinscher", "newfoundland", "pomeranian", "pug", "saint_bernard",
+              "samoyed", "scottish_terrier", "shiba_inu", "staffordshire_bull_terrier",
+              "wheaten_terrier", "yorkshire_terrier")
+# CLASS-ID order of the real list.txt: all 37 names sorted case-insensitively.
+PET_BREEDS = tuple(sorted(CAT_BREEDS + DOG_BREEDS, key=str.lower))
+
+LIST_HEADER = (
+    "#Image CLASS-ID SPECIES BREED ID\n"
+    "#ID: 1:37 Class ids\n"
+    "#SPECIES: 1:Cat 2:Dog\n"
+    "#BREED ID: 1-25:Cat 1:12:Dog\n"
+    "#All images with 1st letter as captial are cat images\n"
+    "#images with small first letter are dog images\n"
+)
+
+CATS_DOGS_PER_CLASS = 120
+PETS_PER_BREED = 16
+TEXTURES = ("stripes", "spots", "checks", "rings", "plain", "zigzag")
+
+
+# ---------------------------------------------------------------------------
+# drawing
+# ---------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Look:
+    """What a class looks like: head shape, coat texture and a hue range."""
+    ears: str            # "pointed" (cat-like) or "floppy" (dog-like)
+    texture: str
+    hue: float | None    # centre hue in [0, 1); None = any colour
+    snout: bool = False  # dogs get a muzzle
+
+
+def _hsv(rng, hue, sat=(0.35, 0.9), val=(0.35, 0.95)) -> tuple[int, int, int]:
+    import colorsys
+    h = rng.random() if hue is None else (hue + rng.normal(0, 0.04)) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(h, rng.uniform(*sat), rng.uniform(*val))
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
+def _texture(size, kind, fg, bg, rng) -> Image.Image:
+    w, h = size
+    tex = Image.new("RGB", size, bg)
+    d = ImageDraw.Draw(tex)
+    step = int(rng.integers(7, 15))
+    if kind == "stripes":
+        slope = rng.uniform(-0.8, 0.8)
+        for x in range(-h, w + h, step):
+            d.line([(x, 0), (x + slope * h, h)], fill=fg, width=max(2, step // 3))
+    elif kind == "spots":
+        for _ in range(int(w * h / step ** 2 / 2)):
+            x, y, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(step / 4, step / 2)
+            d.ellipse([x - r, y - r, x + r, y + r], fill=fg)
+    elif kind == "checks":
+        for i, x in enumerate(range(0, w, step)):
+            for j, y in enumerate(range(0, h, step)):
+                if (i + j) % 2:
+                    d.rectangle([x, y, x + step - 1, y + step - 1], fill=fg)
+    elif kind == "rings":
+        cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+        for r in range(step, 2 * max(w, h), step):
+            d.ellipse([cx - r, cy - r, cx + r, cy + r], outline=fg, width=max(2, step // 3))
+    elif kind == "zigzag":
+        for y in range(0, h + step, step):
+            pts = [(x, y + (step // 2 if (x // step) % 2 else 0)) for x in range(0, w + step, step)]
+            d.line(pts, fill=fg, width=max(2, step // 3))
+    # "plain": the background colour only
+    return tex
+
+
+def _animal(look: Look, size: tuple[int, int], rng: np.random.Generator) -> Image.Image:
+    w, h = size
+    # background: a gradient between two random colours, plus clutter
+    c0, c1 = np.array(_hsv(rng, None, val=(0.2, 1.0))), np.array(_hsv(rng, None, val=(0.2, 1.0)))
+    t = np.linspace(0, 1, h)[:, None, None]
+    img = Image.fromarray((c0 * (1 - t) + c1 * t).repeat(w, axis=1).astype(np.uint8))
+    d = ImageDraw.Draw(img)
+    for _ in range(int(rng.integers(2, 7))):
+        x0, y0 = rng.uniform(0, w), rng.uniform(0, h)
+        d.line([(x0, y0), (x0 + rng.normal(0, w / 3), y0 + rng.normal(0, h / 3))],
+               fill=_hsv(rng, None), width=int(rng.integers(1, 6)))
+
+    # the head: random size and position, partly outside the frame sometimes
+    r = rng.uniform(0.18, 0.36) * min(w, h)
+    cx, cy = rng.uniform(r * 0.8, w - r * 0.8), rng.uniform(r * 1.1, h - r * 0.7)
+    mask = Image.new("L", size, 0)
+    m = ImageDraw.Draw(mask)
+    squash = rng.uniform(0.8, 1.15)
+    m.ellipse([cx - r, cy - r * squash, cx + r, cy + r * squash], fill=255)
+    if look.ears == "pointed":
+        for side in (-1, 1):
+            bx = cx + side * r * rng.uniform(0.45, 0.75)
+            m.polygon([(bx - r * 0.35, cy - r * 0.55), (bx + r * 0.35, cy - r * 0.55),
+                       (bx + side * r * 0.15, cy - r * rng.uniform(1.35, 1.7))], fill=255)
+    else:
+        for side in (-1, 1):
+            ex = cx + side * r * rng.uniform(0.8, 1.0)
+            m.ellipse([ex - r * 0.32, cy - r * 0.6, ex + r * 0.32, cy + r * rng.uniform(0.5, 0.9)],
+                      fill=255)
+    if look.snout:
+        m.ellipse([cx - r * 0.45, cy + r * 0.1, cx + r * 0.45, cy + r * 1.05], fill=255)
+    coat = _texture(size, look.texture, _hsv(rng, look.hue), _hsv(rng, look.hue, val=(0.1, 0.6)), rng)
+    img.paste(coat, (0, 0), mask)
+
+    # eyes and nose, so both classes are "faces"
+    d = ImageDraw.Draw(img)
+    eye = r * rng.uniform(0.09, 0.15)
+    for side in (-1, 1):
+        ex, ey = cx + side * r * 0.38, cy - r * 0.12
+        d.ellipse([ex - eye, ey - eye, ex + eye, ey + eye], fill=_hsv(rng, None, val=(0.7, 1.0)))
+        d.ellipse([ex - eye / 2, ey - eye / 2, ex + eye / 2, ey + eye / 2], fill=(10, 10, 10))
+    nose_y = cy + r * (0.55 if look.snout else 0.25)
+    d.polygon([(cx - r * 0.1, nose_y), (cx + r * 0.1, nose_y), (cx, nose_y + r * 0.1)], fill=(20, 15, 15))
+
+    if rng.random() < 0.3:
+        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 2.0)))
+    arr = np.asarray(img, dtype=np.float32)
+    arr += rng.normal(0, rng.uniform(3, 18), arr.shape)
+    if rng.random() < 0.5:
+        arr = np.fliplr(arr)
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+
+
+def _random_size(rng) -> tuple[int, int]:
+    return int(rng.integers(160, 257)), int(rng.integers(160, 257))
+
+
+def _jpeg_bytes(im: Image.Image, rng) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=int(rng.integers(70, 95)))
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------
+# the awkward files (the real archives have all of these)
+# ---------------------------------------------------------------------------
+def _odd_file(kind: str, im: Image.Image, rng) -> bytes:
+    """Bytes for a ``.jpg``-named file of the given awkward kind."""
+    buf = io.BytesIO()
+    if kind == "empty":                      # like PetImages/Cat/666.jpg
+        return b""
+    if kind == "truncated":                  # a JPEG cut off mid-scan
+        data = _jpeg_bytes(im, rng)
+        return data[: len(data) // 2]
+    if kind == "not_an_image":               # an HTML error page saved as .jpg
+        return b"<html><body>404 Not Found</body></html>\n"
+    if kind == "grayscale":
+        im.convert("L").save(buf, "JPEG", quality=90)
+    elif kind == "cmyk":
+        im.convert("CMYK").save(buf, "JPEG", quality=90)
+    elif kind == "rgba_png":                 # readable, but PNG inside a .jpg name
+        rgba = im.convert("RGBA")
+        alpha = Image.new("L", im.size, 255)
+        ImageDraw.Draw(alpha).rectangle([0, 0, im.size[0] // 5, im.size[1]], fill=0)
+        rgba.putalpha(alpha)
+        rgba.save(buf, "PNG")
+    elif kind == "palette_gif":              # palette image, GIF inside a .jpg name
+        im.convert("P", palette=Image.ADAPTIVE, colors=64).save(buf, "GIF")
+    elif kind == "png":
+        im.save(buf, "PNG")
+    else:
+        raise ValueError(kind)
+    return buf.getvalue()
+
+
+UNREADABLE_KINDS = ("empty", "truncated", "not_an_image")
+READABLE_ODD_KINDS = ("grayscale", "cmyk", "rgba_png", "palette_gif", "png")
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+# ---------------------------------------------------------------------------
+# Cats vs Dogs
+# ---------------------------------------------------------------------------
+CATS_DOGS_LOOKS = {
+    # Cats: pointed ears, mostly striped/plain coats.  Dogs: hanging ears and a
+    # muzzle, mostly spotted/checked coats.  A share of each borrows the other's
+    # coat so the texture alone is not enough.
+    "Cat": [Look("pointed", t, None) for t in ("stripes", "stripes", "plain", "zigzag", "spots")],
+    "Dog": [Look("floppy", t, None, snout=True) for t in ("spots", "spots", "checks", "rings", "stripes")],
+}
+
+
+def write_cats_dogs(root: Path, per_class: int = CATS_DOGS_PER_CLASS, seed: int = 0) -> Path:
+    """Write ``root/PetImages/{Cat,Dog}/<n>.jpg`` (plus awkward files); return root."""
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    odd = {"Cat": ("empty", "truncated", "grayscale", "cmyk", "rgba_png", "palette_gif"),
+           "Dog": ("not_an_image", "truncated", "grayscale", "cmyk", "png", "palette_gif")}
+    for cls in ("Cat", "Dog"):
+        folder = root / "PetImages" / cls
+        odd_at = dict(zip(rng.choice(per_class, len(odd[cls]), replace=False).tolist(), odd[cls]))
+        for n in range(per_class):
+            looks = CATS_DOGS_LOOKS[cls]
+            im = _animal(looks[int(rng.integers(len(looks)))], _random_size(rng), rng)
+            data = _odd_file(odd_at[n], im, rng) if n in odd_at else _jpeg_bytes(im, rng)
+            _write(folder / f"{n}.jpg", data)
+        _write(folder / "Thumbs.db", rng.bytes(512))   # Windows thumbnail cache, as in the real zip
+    (root / "readme[1].txt").write_text("Stand-in for kagglecatsanddogs_5340.zip, generated by "
+                                        "tlcourse.standin (synthetic pictures, not photos).\n")
+    return root
+
+
+# ---------------------------------------------------------------------------
+# Oxford-IIIT Pet
+# ---------------------------------------------------------------------------
+def pet_looks() -> dict[str, Look]:
+    """One look per breed: species fixes the head shape, breed the coat and hue."""
+    looks = {}
+    for i, name in enumerate(CAT_BREEDS):
+        looks[name] = Look("pointed", TEXTURES[i % 4], hue=(i // 4) / 3 + 0.05)
+    for i, name in enumerate(DOG_BREEDS):
+        looks[name] = Look("floppy", TEXTURES[(i % 5) + 1],
+                           hue=(i // 5) / 5 + 0.1, snout=True)
+    return looks
+
+
+def pets_class_rows() -> list[tuple[str, int, int, int]]:
+    """(breed, CLASS-ID, SPECIES, BREED-ID) as in the real list.txt."""
+    rows = []
+    for class_id, name in enumerate(PET_BREEDS, start=1):
+        cat = name in CAT_BREEDS
+        breed_id = (CAT_BREEDS if cat else DOG_BREEDS).index(name) + 1
+        rows.append((name, class_id, 1 if cat else 2, breed_id))
+    return rows
+
+
+def write_oxford_pets(root: Path, per_breed: int = PETS_PER_BREED, seed: int = 0) -> Path:
+    """Write ``root/images/*.jpg`` and ``root/annotations/{list,trainval,test}.txt``; return root."""
+    root = Path(root)
+    rng = np.random.default_rng(seed + 1)
+    looks = pet_looks()
+    odd_breeds = dict(zip(("Abyssinian", "Bengal", "Egyptian_Mau", "beagle", "pug", "samoyed",
+                           "boxer", "Sphynx"),
+                          ("truncated", "grayscale", "cmyk", "not_an_image", "rgba_png",
+                           "palette_gif", "empty", "png")))
+    trainval, test = [], []
+    for name, class_id, species, breed_id in pets_class_rows():
+        numbers = rng.permutation(np.arange(1, per_breed + 1) + int(rng.integers(0, 150)))
+        for k, n in enumerate(sorted(numbers.tolist())):
+            stem = f"{name}_{n}"
+            im = _animal(looks[name], _random_size(rng), rng)
+            data = (_odd_file(odd_breeds[name], im, rng) if (name in odd_breeds and k == 0)
+                    else _jpeg_bytes(im, rng))
+            _write(root / "images" / f"{stem}.jpg", data)
+            row = f"{stem} {class_id} {species} {breed_id}\n"
+            (trainval if k % 2 == 0 else test).append((stem, row))
+    # the real images folder also holds a few stray non-image files
+    _write(root / "images" / "Abyssinian_1.mat", b"MATLAB 5.0 MAT-file stand-in\n")
+    ann = root / "annotations"
+    ann.mkdir(parents=True, exist_ok=True)
+    key = lambda item: item[0].lower()
+    (ann / "trainval.txt").write_text("".join(r for _, r in sorted(trainval, key=key)))
+    (ann / "test.txt").write_text("".join(r for _, r in sorted(test, key=key)))
+    (ann / "list.txt").write_text(LIST_HEADER + "".join(r for _, r in sorted(trainval + test, key=key)))
+    (ann / "README").write_text("Stand-in for the Oxford-IIIT Pet annotations, generated by "
+                                "tlcourse.standin (synthetic pictures, not photos).\n")
+    return root
+
+
+# ---------------------------------------------------------------------------
+# archives with the real names and layout (served by the HTTP tests)
+# ---------------------------------------------------------------------------
+def build_archives(out_dir: Path, seed: int = 0, cats_dogs_per_class: int = CATS_DOGS_PER_CLASS,
+                   pets_per_breed: int = PETS_PER_BREED) -> dict[str, Path]:
+    """Write ``kagglecatsanddogs_5340.zip``, ``images.tar.gz`` and ``annotations.tar.gz``
+    (stand-in contents, real layout) into ``out_dir``; return {file name: path}."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        cd = write_cats_dogs(tmp / "cd", cats_dogs_per_class, seed)
+        pets = write_oxford_pets(tmp / "pets", pets_per_breed, seed)
+        out = {}
+        zpath = out_dir / "kagglecatsanddogs_5340.zip"
+        with zipfile.ZipFile(zpath, "w", zipfile.ZIP_STORED) as zf:
+            for f in sorted(cd.rglob("*")):
+                if f.is_file():
+                    zf.write(f, f.relative_to(cd).as_posix())
+        out[zpath.name] = zpath
+        for part in ("images", "annotations"):
+            tpath = out_dir / f"{part}.tar.gz"
+            with tarfile.open(tpath, "w:gz") as tf:
+                tf.add(pets / part, arcname=part)
+            out[tpath.name] = tpath
+    return out
+
+
+def write_into(dest: Path, writer, **kwargs) -> Path:
+    """Run ``writer`` into a temporary folder beside ``dest`` and rename it into
+    place, so a killed run never leaves a half-written dataset."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{dest.name}.", dir=dest.parent))
+    try:
+        writer(tmp, **kwargs)
+        if dest.exists():     # another process finished first: keep theirs
+            shutil.rmtree(tmp)
+        else:
+            os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest

@@ -1,0 +1,112 @@
+"""tf.data input pipeline for a ``tlcourse.datasets.Split`` (same names as ``tlcourse.torch.data``).
+
+    data = datasets.cats_dogs()
+    model, prep = pretrained("mobilenet_v2", include_top=False)
+    train = make_loader(data.train, prep, train=True)      # (N,H,W,3) float32, (N,) int64
+    test = make_loader(data.test, prep, train=False)
+
+Files are decoded by PIL inside ``tf.numpy_function`` (parallel map): unlike
+``tf.io.decode_jpeg`` it reads every file the quarantine kept (CMYK JPEGs,
+PNGs and GIFs named .jpg) exactly as the PyTorch pipeline does.  Training:
+random resized crop + horizontal flip (``tlcourse.augment``, a port of
+torchvision's).  Evaluation: exactly ``to_batch``; the resized uint8 crops are
+cached in memory when the split is small, so later epochs skip decoding.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import tensorflow as tf
+
+from tlcourse import plots
+from tlcourse.augment import train_augment
+from tlcourse.datasets import Split
+from tlcourse.images import load_rgb, resize_center_crop
+from tlcourse.preprocess import Preprocess
+
+__all__ = ["make_transform", "make_loader", "show_batch"]
+
+
+def make_transform(preprocess: Preprocess, train: bool):
+    """PIL image -> normalised float32 HWC array; random crop + flip when ``train``."""
+    return _make_transform(preprocess, train, seed=None)
+
+
+def _make_transform(preprocess: Preprocess, train: bool, seed):
+    rng = np.random.default_rng(seed)
+    lock = threading.Lock()     # tf.data calls this from several threads
+
+    def pixels(im) -> np.ndarray:
+        if train:
+            with lock:
+                sub = np.random.default_rng(rng.integers(2 ** 63))
+            im = train_augment(im, preprocess.size, sub)
+        elif im.size != (preprocess.size, preprocess.size):   # as pixels_array does
+            im = resize_center_crop(im, preprocess.size, preprocess.crop_fraction)
+        return np.asarray(im, dtype=np.uint8)
+
+    def transform(im) -> np.ndarray:
+        return preprocess.normalize_array(pixels(im).astype(np.float32) / 255.0)
+
+    transform.pixels = pixels   # the uint8 stage, used by the cached pipeline
+    return transform
+
+
+def make_loader(split: Split, preprocess: Preprocess, train: bool, batch_size: int | None = None,
+                shuffle: bool | None = None, num_workers: int | None = None, seed: int = 0,
+                cache: bool | None = None, profile=None) -> tf.data.Dataset:
+    """Batches of (float32 NHWC input, int64 labels) from ``split``.
+
+    ``train`` picks the augmentation (and shuffling, unless ``shuffle`` says
+    otherwise).  ``batch_size`` defaults to the profile's; ``num_workers``
+    caps the parallel decode calls (default: tf.data's autotuning).
+    ``cache`` keeps the decoded, resized evaluation images (uint8) in memory
+    after the first epoch (off for training, whose crops change every epoch;
+    default: on for evaluation when the split is small, under 4,000 images).
+    """
+    from tlcourse.profiles import get_profile
+    prof = get_profile(profile) if profile is None or isinstance(profile, str) else profile
+    batch_size = batch_size or prof.batch_size
+    shuffle = train if shuffle is None else shuffle
+    if cache is None:
+        cache = not train and len(split) < 4000
+    parallel = tf.data.AUTOTUNE if not num_workers else num_workers
+    size = preprocess.size
+    transform = _make_transform(preprocess, train, seed)
+
+    def read(path) -> np.ndarray:
+        return transform.pixels(load_rgb(path.decode()))
+
+    def load(path, label):
+        x = tf.numpy_function(read, [path], tf.uint8, stateful=train)
+        x.set_shape((size, size, 3))
+        return x, label
+
+    mean = tf.constant(preprocess.mean, tf.float32)
+    std = tf.constant(preprocess.std, tf.float32)
+
+    def norm(x, label):
+        y = (tf.cast(x, tf.float32) / 255.0 - mean) / std
+        return (y[..., ::-1] if preprocess.bgr else y), label
+
+    ds = tf.data.Dataset.from_tensor_slices((list(split.paths),
+                                             np.asarray(split.labels, dtype=np.int64)))
+    if shuffle:
+        ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(load, num_parallel_calls=parallel, deterministic=not train)
+    if cache and not train:
+        ds = ds.cache()
+    return ds.batch(batch_size).map(norm, num_parallel_calls=parallel).prefetch(tf.data.AUTOTUNE)
+
+
+def show_batch(batch, split: Split, preprocess: Preprocess, n: int = 16, predictions=None,
+               title: str | None = None):
+    """Plot the first ``n`` images of a (x, y) batch with their class names,
+    stamped "STAND-IN DATA" when the split is a stand-in."""
+    x, y = batch
+    x = np.asarray(x[:n])
+    pixels = np.clip(preprocess.denormalize_array(x, channels_last=True), 0, 1)
+    return plots.show_images(pixels, np.asarray(y[:n]), split.class_names,
+                             standin=split.standin, predictions=predictions, title=title)
+

@@ -1,0 +1,158 @@
+"""Pretrained ImageNet models for Keras: the same names and meaning as ``tlcourse.torch``.
+
+    model, prep = pretrained("mobilenet_v2")
+    predict_topk(model, prep, ["cat.jpg"])     # [[(285, 'Egyptian cat', 0.71), ...]]
+
+Every model takes NHWC float batches that are already normalised (``to_batch``)
+and returns logits (no softmax), like the torch models.
+
+- ``mobilenet_v2``: our Keras port of torchvision's MobileNetV2 with
+  torchvision's weights (offline; proven equal to the torch model in
+  tests/test_keras_port.py) and torchvision's normalisation.
+- ``vgg16``, ``resnet50``: ``keras.applications`` with Keras's own ImageNet
+  weights (online only) and Keras's "caffe" preprocessing (BGR, mean
+  subtracted in 0-255 units), expressed as a ``Preprocess`` with mode "caffe".
+- ``efficientnet_lite0``: PyTorch only for now (clear error here).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import keras
+import tensorflow as tf
+
+from tlcourse import assets, imagenet
+from tlcourse.preprocess import KERAS_CAFFE, MODELS, PREPROCESS, Preprocess, feature_dim, pixels_array
+
+PREDICT_BATCH = 32   # images per forward in predict_topk, to bound memory
+
+__all__ = ["MODELS", "feature_dim", "pretrained", "count_params", "to_pixels", "to_batch",
+           "normalize", "probabilities", "predict_topk"]
+
+def _check_name(name: str) -> None:
+    if name not in MODELS:
+        raise ValueError(f"Unknown model {name!r}; choose one of {', '.join(MODELS)}.")
+
+
+def _preprocess_for(name: str) -> Preprocess:
+    """The input each Keras model's weights were trained with."""
+    _check_name(name)
+    return KERAS_CAFFE.get(name) or PREPROCESS[name]
+
+
+# --------------------------------------------------------------------------
+# models
+# --------------------------------------------------------------------------
+def pretrained(name: str, include_top: bool = True, trainable: bool = False):
+    """An ImageNet-pretrained ``keras.Model`` and its ``Preprocess``.
+
+    include_top=True: logits (N, 1000).  include_top=False: the convolutional
+    base ending in global average pooling, (N, feature_dim(name)).
+    trainable=False freezes every weight (``model.trainable = False``).
+    Weights come through the asset registry: offline-capable models work
+    offline; online-only ones raise ``AssetError`` naming the URL and where
+    to put the file by hand.
+    """
+    _check_name(name)
+    if name == "mobilenet_v2":
+        model = _mobilenet_v2(include_top)
+    elif name == "vgg16":
+        path = assets.fetch("vgg16_keras" if include_top else "vgg16_keras_notop")
+        model = keras.applications.VGG16(weights=str(path), include_top=include_top,
+                                         pooling=None if include_top else "avg",
+                                         classifier_activation=None)
+    elif name == "resnet50":
+        path = assets.fetch("resnet50_keras" if include_top else "resnet50_keras_notop")
+        model = keras.applications.ResNet50(weights=str(path), include_top=include_top,
+                                            pooling=None if include_top else "avg",
+                                            classifier_activation=None)
+    else:
+        raise NotImplementedError(
+            f"{name!r} has no Keras version yet: its ImageNet weights exist only as a PyTorch "
+            "checkpoint. Use `from tlcourse import torch as tlc` for it, or pick one of "
+            "'mobilenet_v2', 'vgg16', 'resnet50' here.")
+    model.trainable = trainable
+    return model, _preprocess_for(name)
+
+
+def _mobilenet_v2(include_top: bool) -> keras.Model:
+    from tlcourse.tf.mobilenet_v2 import mobilenet_v2
+
+    path = assets.fetch("mobilenet_v2_keras")   # converted from torchvision's file on first use
+    full = mobilenet_v2(include_top=True)
+    try:
+        full.load_weights(path)
+    except Exception as exc:   # a stale or foreign file: say which and how to rebuild it
+        raise assets.AssetError(
+            f"{path} could not be loaded into the Keras MobileNetV2 port ({exc}). Delete it and "
+            "run `tlcourse fetch mobilenet_v2_keras` to convert it again.") from exc
+    if include_top:
+        return full
+    # The base shares the full model's (already loaded) layers up to the pooling.
+    return keras.Model(full.input, full.get_layer("pool").output, name="mobilenet_v2_base")
+
+
+def count_params(model) -> tuple[int, int]:
+    """(trainable, total) parameter counts.
+
+    Like PyTorch's ``parameters()``, BatchNorm's running mean and variance are
+    not parameters (they are buffers in torch, non-trainable weights in
+    Keras), so both adapters give the same numbers for the same network.
+    """
+    def size(v):
+        return int(np.prod(v.shape))
+
+    stats = ("moving_mean", "moving_variance")
+    total = sum(size(v) for v in model.weights if not v.path.endswith(stats))
+    trainable = sum(size(v) for v in model.trainable_weights)
+    return trainable, total
+
+
+# --------------------------------------------------------------------------
+# images -> tensors (loading, resizing and cropping are the core's pixels_array)
+# --------------------------------------------------------------------------
+def to_pixels(preprocess: Preprocess, images) -> tf.Tensor:
+    """Images -> float32 NHWC batch in [0, 1], resized and centre-cropped, NOT normalised
+    (what an attack perturbs).  ``images``: a path, PIL image, uint8 HWC array, or a list.
+    Images already size x size are used as they are."""
+    return tf.constant(pixels_array(preprocess, images))
+
+
+def normalize(preprocess: Preprocess, x01) -> tf.Tensor:
+    """[0, 1] NHWC pixels -> model input; differentiable (plain tf ops).
+
+    (x - mean) / std, then channels reversed to BGR for "caffe" models; the
+    numpy reference is ``Preprocess.normalize_array``.
+    """
+    x = tf.convert_to_tensor(x01, dtype=tf.float32)
+    y = (x - tf.constant(preprocess.mean, tf.float32)) / tf.constant(preprocess.std, tf.float32)
+    return y[..., ::-1] if preprocess.bgr else y
+
+
+def to_batch(preprocess: Preprocess, images) -> tf.Tensor:
+    """Images -> normalised float32 NHWC batch, ready for the model."""
+    return normalize(preprocess, to_pixels(preprocess, images))
+
+
+def probabilities(model, batch) -> np.ndarray:
+    """Softmax of the model's output for a ready (normalised) batch, as numpy (N, classes).
+
+    Runs the model in inference mode (``training=False``: BatchNorm uses its
+    running statistics, dropout is off)."""
+    logits = model(batch, training=False)
+    if logits.shape.rank != 2 or logits.shape[1] != len(imagenet.class_names()):
+        raise ValueError(f"the model outputs shape {tuple(logits.shape)}, not ImageNet's 1000 "
+                         "classes: use pretrained(name, include_top=True) for predictions")
+    return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1).numpy()
+
+
+def predict_topk(model, preprocess: Preprocess, images, k: int = 5):
+    """For each image, the k most likely ImageNet classes: [[(index, name, prob), ...], ...].
+
+    ``images`` as for ``to_batch``; they go through the model PREDICT_BATCH at a time."""
+    pixels = pixels_array(preprocess, images)   # decode and crop once
+    out = []
+    for start in range(0, len(pixels), PREDICT_BATCH):
+        chunk = normalize(preprocess, pixels[start:start + PREDICT_BATCH])
+        out += imagenet.topk_from_probs(probabilities(model, chunk), k)
+    return out

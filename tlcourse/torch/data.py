@@ -1,0 +1,143 @@
+"""PyTorch input pipeline for a ``tlcourse.datasets.Split`` (same names as ``tlcourse.tf.data``).
+
+    data = datasets.cats_dogs()
+    model, prep = pretrained("mobilenet_v2", include_top=False)
+    train = make_loader(data.train, prep, train=True)      # (N,3,H,W) float32, (N,) int64
+    test = make_loader(data.test, prep, train=False)
+
+Training: torchvision's RandomResizedCrop + RandomHorizontalFlip, then the
+model's normalisation.  Evaluation: exactly ``to_batch`` (shorter side to
+size/crop_fraction, centre crop, normalise), so evaluation batches match the
+TensorFlow pipeline's and the models' own preprocessing.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2 as T
+
+from tlcourse import plots
+from tlcourse.datasets import Split
+from tlcourse.images import load_rgb
+from tlcourse.preprocess import Preprocess, pixels_array
+from tlcourse.torch.models import normalize
+
+__all__ = ["make_transform", "make_loader", "SplitDataset", "show_batch", "torchvision_pets"]
+
+
+class _Normalize:
+    """[0,1] CHW tensor -> model input (a class, not a lambda, so workers can pickle it)."""
+
+    def __init__(self, preprocess: Preprocess):
+        self.preprocess = preprocess
+
+    def __call__(self, x01: torch.Tensor) -> torch.Tensor:
+        return normalize(self.preprocess, x01[None])[0]
+
+
+class _EvalPixels:
+    """PIL image -> [0,1] CHW tensor, resized and centre-cropped like ``to_batch``."""
+
+    def __init__(self, preprocess: Preprocess):
+        self.preprocess = preprocess
+
+    def __call__(self, im) -> torch.Tensor:
+        return torch.from_numpy(pixels_array(self.preprocess, im)[0].transpose(2, 0, 1).copy())
+
+
+def make_transform(preprocess: Preprocess, train: bool):
+    """PIL image -> normalised float32 CHW tensor; random crop + flip when ``train``."""
+    if train:
+        return T.Compose([T.ToImage(),
+                          T.RandomResizedCrop(preprocess.size, antialias=True),
+                          T.RandomHorizontalFlip(),
+                          T.ToDtype(torch.float32, scale=True),
+                          _Normalize(preprocess)])
+    return T.Compose([_EvalPixels(preprocess), _Normalize(preprocess)])
+
+
+class SplitDataset(Dataset):
+    """(image tensor, label) pairs of a Split; images read with ``load_rgb``
+    (grayscale, CMYK, RGBA and palette files converted to RGB)."""
+
+    def __init__(self, split: Split, transform, cache: bool = False):
+        self.split, self.transform = split, transform
+        self._cache = {} if cache else None
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, i: int):
+        if self._cache is not None and i in self._cache:
+            x = self._cache[i]
+        else:
+            x = self.transform(load_rgb(self.split.paths[i]))
+            if self._cache is not None:
+                self._cache[i] = x
+        return x, self.split.labels[i]
+
+
+def make_loader(split: Split, preprocess: Preprocess, train: bool, batch_size: int | None = None,
+                shuffle: bool | None = None, num_workers: int | None = None, seed: int = 0,
+                cache: bool | None = None, profile=None) -> DataLoader:
+    """Batches of (float32 NCHW input, int64 labels) from ``split``.
+
+    ``train`` picks the augmentation (and shuffling, unless ``shuffle`` says
+    otherwise).  ``batch_size`` and ``num_workers`` default to the profile's.
+    ``cache`` keeps evaluation images in memory after their first read (off
+    for training, whose crops change every epoch; default: on for evaluation
+    when the split is small, under 4,000 images).  Pinned memory when a GPU exists.
+    """
+    from tlcourse.profiles import get_profile
+    prof = get_profile(profile) if profile is None or isinstance(profile, str) else profile
+    batch_size = batch_size or prof.batch_size
+    num_workers = prof.num_workers if num_workers is None else num_workers
+    shuffle = train if shuffle is None else shuffle
+    if cache is None:
+        cache = not train and len(split) < 4000
+    # a per-worker cache would be filled once per worker: only cache in-process
+    ds = SplitDataset(split, make_transform(preprocess, train), cache=cache and num_workers == 0)
+    gen = torch.Generator().manual_seed(seed)
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+                      pin_memory=torch.cuda.is_available(), generator=gen,
+                      persistent_workers=num_workers > 0, collate_fn=_collate)
+
+
+def _collate(items):
+    xs, ys = zip(*items)
+    return torch.stack(xs), torch.as_tensor(ys, dtype=torch.int64)
+
+
+def show_batch(batch, split: Split, preprocess: Preprocess, n: int = 16, predictions=None,
+               title: str | None = None):
+    """Plot the first ``n`` images of a (x, y) batch with their class names,
+    stamped "STAND-IN DATA" when the split is a stand-in."""
+    x, y = batch
+    x = x[:n].detach().cpu().numpy()
+    pixels = np.clip(preprocess.denormalize_array(x, channels_last=False), 0, 1)
+    return plots.show_images(pixels.transpose(0, 2, 3, 1), np.asarray(y[:n]), split.class_names,
+                             standin=split.standin, predictions=predictions, title=title)
+
+
+def torchvision_pets(split: Split, preprocess: Preprocess | None = None, train: bool = False):
+    """``torchvision.datasets.OxfordIIITPet(download=False)`` on our cached folder.
+
+    ``split.name`` "test" reads the official test list, "train"/"val" the
+    trainval list.  Files in the quarantine report are left out (torchvision
+    would crash on them), so the result is a ``Subset``; its class names and
+    labels are torchvision's, which equal ours (a test checks)."""
+    from pathlib import Path
+
+    from torch.utils.data import Subset
+    from torchvision.datasets import OxfordIIITPet
+
+    if split.dataset != "oxford_pets":
+        raise ValueError(f"torchvision_pets needs an Oxford-IIIT Pet split, not {split.dataset!r}")
+    transform = make_transform(preprocess, train) if preprocess is not None else None
+    root = Path(split.root).parent          # torchvision appends "oxford-iiit-pet"
+    ds = OxfordIIITPet(root, split="test" if split.name == "test" else "trainval",
+                       transform=transform, download=False)
+    wanted = {Path(p).name for p in split.paths}
+    keep = [i for i, p in enumerate(ds._images) if Path(p).name in wanted]
+    return Subset(ds, keep)
