@@ -43,15 +43,16 @@ def time_interleaved(fns: dict[str, Callable[[], object]], rounds: int = 5,
                      warmup: int = 1) -> dict[str, list[float]]:
     """Seconds per call of each function, calls alternated round by round.
 
-    Alternating (a, b, a, b, ...) rather than (a, a, ..., b, b, ...) spreads
-    slow drifts of a shared machine (other jobs, CPU clock) over both, so
-    their ratio is fair."""
+    Interleaving (a b, b a, a b, ...) rather than (a a a ..., b b b ...)
+    spreads slow drifts of a shared machine (other jobs, CPU clock) and any
+    advantage of going first over both, so their ratio is fair."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(rounds):
-        for key, fn in fns.items():
+    order = list(fns.items())
+    for i in range(rounds):
+        for key, fn in (order if i % 2 == 0 else order[::-1]):
             start = time.perf_counter()
             fn()
             times[key].append(time.perf_counter() - start)

@@ -8,6 +8,7 @@ compare byte for byte.
 """
 from __future__ import annotations
 
+import fcntl
 import filecmp
 import os
 import shutil
@@ -105,6 +106,13 @@ def differences(a: Path, b: Path) -> list[str]:
 
 def build(root: Path | None = None, check: bool = False) -> int:
     root = root or repo_root()
+    # one build at a time per checkout: two would race on release/ and notebooks/
+    with open(root / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build(root, check)
+
+
+def _build(root: Path, check: bool) -> int:
     with tempfile.TemporaryDirectory(prefix="tlcourse-gen-") as tmp:
         fresh = Path(tmp)
         generate(root, fresh)

@@ -1,79 +1,74 @@
-"""Keras half of ``tlcourse bench models``: CPU forward throughput.
+"""The Keras half of ``tlcourse bench models`` (see ``tlcourse.bench``).
 
-``tlcourse/bench.py`` runs ``forward_throughput`` in its own process (one
-framework per process), for each model and framework.
-
-Two paths over the same ready batch (random pixels put through ``to_batch``'s
-normalisation, batch 32, 224x224):
+``tlcourse.bench`` runs ``forward_throughput`` in its own process (one
+framework per process).  Two paths over the same ready batch:
 
 - helper: the model ``pretrained()`` returns, called through
   ``probabilities()`` (the forward + softmax that ``predict_topk`` uses);
-- bare: the same network built directly (our port's builder or
-  ``keras.applications``, no tlcourse helper code) called as ``model(x, training=False)``.
+- bare: the same network built directly, with no tlcourse helper code (our
+  port's builder + ``load_weights``, or ``keras.applications``), called as
+  ``model(x, training=False)``.
 
-The two are timed in alternation and the median of each is kept, so drift in
-the machine's speed hits both alike.
+Both are eager calls of the Keras model, timed in alternation (median).
 """
 from __future__ import annotations
 
-import statistics
-import time
+import itertools
 
-import numpy as np
+from tlcourse import assets, bench, photos
+from tlcourse.tf import models
 
 
-def _bare_network(name: str, include_top: bool = True):
-    """The network without any tlcourse helper code; weights do not change the speed."""
+def bare_network(name: str, weights_path):
+    """The same network as ``pretrained(name)``, built with plain Keras calls."""
     import keras
 
     if name == "mobilenet_v2":
         from tlcourse.tf.mobilenet_v2 import mobilenet_v2
-        return mobilenet_v2(include_top=include_top)
+        net = mobilenet_v2(include_top=True)
+        net.load_weights(weights_path)
+        return net
     if name == "vgg16":
-        return keras.applications.VGG16(weights=None, classifier_activation=None)
+        return keras.applications.VGG16(weights=str(weights_path), classifier_activation=None)
     if name == "resnet50":
-        return keras.applications.ResNet50(weights=None, classifier_activation=None)
+        return keras.applications.ResNet50(weights=str(weights_path), classifier_activation=None)
     raise NotImplementedError(f"no Keras {name!r} (see tlcourse.tf.models.pretrained)")
 
 
-def forward_throughput(name: str, batch: int = 32, size: int = 224, repeats: int = 5,
-                       warmup: int = 2) -> dict:
-    """Images/s of the helper path and of a bare forward for Keras model ``name``.
+def forward_throughput(name: str, batch: int = 32, size: int = 224, repeats: int | None = None) -> dict:
+    """Images/s through the helper's path and through a bare forward, CPU.
 
-    Returns ``{"framework", "model", "batch", "size", "repeats", "helper_ips",
-    "bare_ips", "ratio"}`` where ratio = helper_ips / bare_ips (1.0 = no
-    overhead).  Raises ``AssetError`` when the weights are not to be had
-    (online-only models offline) and ``NotImplementedError`` for models with no
-    Keras version.
+    ``repeats``: timed rounds (default: as many as fit ~20 s, 3..15).
+    Raises ``AssetError`` when the weights are missing (online-only models
+    offline) and ``NotImplementedError`` for a model with no Keras version.
     """
-    from tqdm.auto import tqdm
+    model, prep = models.pretrained(name)        # fetches (or fails clearly) first
+    bare = bare_network(name, assets.get(f"{name}_keras").path)
+    if size != prep.size:
+        prep = type(prep)(size, prep.mean, prep.std, prep.crop_fraction, prep.mode)
+    # a real batch: the sample photos, repeated to fill it, made once by to_batch
+    paths = [p for p, _ in photos.imagenet_samples()]
+    x = models.to_batch(prep, list(itertools.islice(itertools.cycle(paths), batch)))
 
-    from tlcourse.tf import models
+    def helper_path():
+        return models.probabilities(model, x)
 
-    model, prep = models.pretrained(name)
-    bare = _bare_network(name)
-    pixels = np.random.default_rng(0).random((batch, size, size, 3), dtype=np.float32)
-    x = models.normalize(prep, pixels)
+    def bare_path():
+        return bare(x, training=False).numpy()   # .numpy() waits for the result
 
-    def helper_step():
-        models.probabilities(model, x)
+    if repeats is None:
+        first = bench.time_interleaved({"helper": helper_path}, rounds=1, warmup=1)["helper"][0]
+        repeats = bench.rounds_for(2 * first)
+    times = bench.time_interleaved({"helper": helper_path, "bare": bare_path},
+                                   rounds=repeats, warmup=1)
+    import tensorflow as tf
 
-    def bare_step():
-        np.asarray(bare(x, training=False))   # np.asarray waits for the result
-
-    for _ in range(warmup):
-        helper_step()
-        bare_step()
-    times = {"helper": [], "bare": []}
-    for _ in tqdm(range(repeats), desc=f"tf {name}", leave=False):
-        for key, step in (("helper", helper_step), ("bare", bare_step)):
-            t0 = time.perf_counter()
-            step()
-            times[key].append(time.perf_counter() - t0)
-    helper_ips = batch / statistics.median(times["helper"])
-    bare_ips = batch / statistics.median(times["bare"])
-    return dict(framework="tf", model=name, batch=batch, size=size, repeats=repeats,
-                helper_ips=helper_ips, bare_ips=bare_ips, ratio=helper_ips / bare_ips)
+    return {"images_per_s": bench.throughput(batch, times["helper"]),
+            "bare_images_per_s": bench.throughput(batch, times["bare"]),
+            "params": models.count_params(model)[1], "rounds": len(times["helper"]),
+            "threads": tf.config.threading.get_intra_op_parallelism_threads() or "auto",
+            "note": "eager Keras calls; a tf.function-compiled forward is faster for both paths"
+            if name == "mobilenet_v2" else None}
 
 
 if __name__ == "__main__":   # python -m tlcourse.tf.bench [NAME]

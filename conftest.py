@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent
 os.environ.setdefault("TLCOURSE_CACHE", str(ROOT / ".cache" / "tlcourse"))
 os.environ.setdefault("TLCOURSE_PROFILE", "smoke")
 os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
