@@ -22,3 +22,6 @@ c.Execute.interrupt_on_timeout = True
 c.ClearSolutions.code_stub = {
     "python": "# YOUR CODE HERE\nraise NotImplementedError()",
 }
+# A student who deletes a locked test cell gets it back (and graded) instead of
+# silently losing it; edited locked cells are restored by OverwriteCells anyway.
+c.OverwriteCells.add_missing_cells = True

@@ -1,11 +1,13 @@
-"""The Keras MobileNetV2 port equals torchvision's MobileNetV2.
+"""The Keras ports equal the PyTorch networks they were converted from.
+
+- mobilenet_v2: torchvision's MobileNetV2 (tlcourse/tf/mobilenet_v2.py);
+- efficientnet_lite0: the torch adapter's EfficientNet-Lite0
+  (tlcourse/tf/efficientnet_lite.py vs tlcourse/torch/efficientnet_lite.py).
 
 Needs torch and TensorFlow in one process: conftest imports torch and
 torchvision first (the other order crashes while triton is installed).
 """
-import os
-import subprocess
-import sys
+import shutil
 
 import numpy as np
 import pytest
@@ -17,37 +19,39 @@ from tlcourse import assets, photos
 from tlcourse.imagenet import softmax
 from tlcourse.preprocess import get_preprocess, pixels_array
 from tlcourse.tf import convert, models
-from tlcourse.tf.mobilenet_v2 import mobilenet_v2, torch_prefix
+from tlcourse.tf.convert import torch_prefix
+from tlcourse.tf.mobilenet_v2 import mobilenet_v2
+from tlcourse.torch.efficientnet_lite import efficientnet_lite0, rename_lite_keys
 
 import keras
 
-# Largest |logit difference| accepted between the port and torchvision on the
-# real photos.  Measured here: 1.7e-5 (logits span about -11..29), float32 on
-# CPU; the margin allows other CPUs' kernels.  A wrong layout or padding
-# moves logits by 0.1 or more, so this cannot pass by accident.
+PORTS = ["mobilenet_v2", "efficientnet_lite0"]
+
+# Largest |logit difference| accepted between a port and its torch network on
+# the real photos.  Measured here (float32, CPU): 1.7e-5 for mobilenet_v2
+# (logits span about -11..29), 8e-6 for efficientnet_lite0 (-4..14); the
+# margin allows other CPUs' kernels.  A wrong layout or padding moves logits
+# by 0.1 or more (see test_symmetric_padding_is_needed), so this cannot pass
+# by accident.
 LOGIT_TOL = 2e-4
 
 
 @pytest.fixture(scope="module")
-def photo_batch():
-    """chelsea + the 20 foolbox ImageNet photos, normalised NHWC, and their names."""
-    prep = get_preprocess("mobilenet_v2")
+def photo_pixels():
+    """chelsea + the 20 foolbox ImageNet photos as [0, 1] NHWC pixels, and their names."""
+    prep = get_preprocess("mobilenet_v2")   # both ports: 224, crop 0.875
     paths = [photos.chelsea()] + [p for p, _ in photos.imagenet_samples()]
-    return prep.normalize_array(pixels_array(prep, paths)), [p.name for p in paths]
+    return pixels_array(prep, paths), [p.name for p in paths]
 
 
-@pytest.fixture(scope="module")
-def torch_model():
-    net = torchvision.models.mobilenet_v2()
-    net.load_state_dict(torch.load(assets.fetch("mobilenet_v2_torch", progress=False),
-                                   map_location="cpu", weights_only=True))
+def torch_network(name):
+    if name == "mobilenet_v2":
+        net = torchvision.models.mobilenet_v2()
+        net.load_state_dict(torch.load(assets.fetch("mobilenet_v2_torch", progress=False),
+                                       map_location="cpu", weights_only=True))
+    else:
+        net = efficientnet_lite0(assets.fetch("efficientnet_lite0_torch", progress=False))
     return net.eval()
-
-
-@pytest.fixture(scope="module")
-def keras_port():
-    model, _ = models.pretrained("mobilenet_v2")
-    return model
 
 
 def torch_logits(net, x_nhwc):
@@ -55,34 +59,32 @@ def torch_logits(net, x_nhwc):
         return net(torch.from_numpy(np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2)))).numpy()
 
 
-def test_port_equals_torchvision_on_real_photos(photo_batch, torch_model, keras_port):
-    x, names = photo_batch
-    want = torch_logits(torch_model, x)
-    got = keras_port(x, training=False).numpy()
+@pytest.mark.parametrize("name", PORTS)
+def test_port_equals_torch_on_real_photos(name, photo_pixels):
+    pixels, names = photo_pixels
+    model, prep = models.pretrained(name)
+    assert prep == get_preprocess(name)        # the torch model's own normalisation
+    x = prep.normalize_array(pixels)
+    net = torch_network(name)
+    want = torch_logits(net, x)
+    got = model(x, training=False).numpy()
     diff = np.abs(want - got)
-    print(f"max |logit difference| over {len(names)} photos: {diff.max():.2e}")
+    print(f"{name}: max |logit difference| over {len(names)} photos: {diff.max():.2e}")
     assert diff.max() < LOGIT_TOL, f"worst photo: {names[diff.max(axis=1).argmax()]}"
     # the same top-1 on every photo, and practically the same probabilities
     mismatched = [n for n, a, b in zip(names, want.argmax(1), got.argmax(1)) if a != b]
     assert not mismatched
     assert np.abs(softmax(want) - softmax(got)).max() < 1e-4
 
-
-def test_port_base_equals_torchvision_features(photo_batch, torch_model):
-    base, _ = models.pretrained("mobilenet_v2", include_top=False)
-    x = photo_batch[0][:4]
+    # the headless base gives the torch network's pooled features
+    base, _ = models.pretrained(name, include_top=False)
     with torch.no_grad():
-        feats = torch_model.features(torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))))
-        want = feats.mean(dim=(2, 3)).numpy()
-    got = base(x, training=False).numpy()
-    assert got.shape == want.shape == (4, 1280)
-    assert np.abs(want - got).max() < LOGIT_TOL
+        feats = net.features(torch.from_numpy(np.ascontiguousarray(x[:4].transpose(0, 3, 1, 2))))
+    assert np.abs(feats.mean(dim=(2, 3)).numpy() - base(x[:4], training=False).numpy()).max() < LOGIT_TOL
 
-
-def test_port_matches_at_another_input_size(torch_model, keras_port):
-    """Odd sizes exercise the padding of every strided conv (not only 224)."""
-    x = np.random.default_rng(1).standard_normal((2, 161, 197, 3)).astype(np.float32)
-    assert np.abs(torch_logits(torch_model, x) - keras_port(x, training=False).numpy()).max() < LOGIT_TOL
+    # odd sizes exercise the padding of every strided conv (not only 224)
+    odd = np.random.default_rng(1).standard_normal((2, 161, 197, 3)).astype(np.float32)
+    assert np.abs(torch_logits(net, odd) - model(odd, training=False).numpy()).max() < LOGIT_TOL
 
 
 def test_symmetric_padding_is_needed():
@@ -123,10 +125,15 @@ def test_depthwise_layout():
     assert np.abs(layer(x).numpy() - want).max() < 1e-5
 
 
-def test_layer_names_map_to_torch_keys():
-    sd = torch.load(assets.fetch("mobilenet_v2_torch", progress=False), weights_only=True)
+@pytest.mark.parametrize("name", PORTS)
+def test_layer_names_map_to_torch_keys(name):
+    torch_asset, keras_asset, _, rename = convert.PORTS[name]
+    sd = torch.load(assets.fetch(torch_asset, progress=False), weights_only=True)
+    if rename is not None:
+        assert rename is convert._rename_lite
+        sd = rename_lite_keys(sd)
     prefixes = {k.rsplit(".", 1)[0] for k in sd}
-    weighted = [l.name for l in mobilenet_v2().layers if l.weights]
+    weighted = [l.name for l in convert._keras_builder(name)().layers if l.weights]
     assert {torch_prefix(n) for n in weighted} == prefixes
     assert torch_prefix("features_2_conv_1_0") == "features.2.conv.1.0"
 
@@ -149,32 +156,22 @@ def test_registry_builds_the_port_with_the_converter(tmp_path, monkeypatch):
     (a process that imports TensorFlow via tlcourse.tf before the converter
     asks for torch: it must restart itself in the safe order) and writes the
     .weights.h5 atomically where `pretrained` reads it."""
-    # torch weights from the session cache; the Keras file into an empty folder
-    monkeypatch.setenv("TORCH_HOME", str(assets.get("mobilenet_v2_torch").path.parents[2]))
+    # only the MobileNetV2 torch file in TORCH_HOME; the Keras file into an empty folder
+    src = assets.fetch("mobilenet_v2_torch", progress=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    (tmp_path / "torch" / "hub" / "checkpoints").mkdir(parents=True)
+    shutil.copyfile(src, assets.get("mobilenet_v2_torch").path)
     asset = assets.get("mobilenet_v2_keras")
     assert asset.path == tmp_path / "keras" / "models" / asset.filename
     assert not assets.is_cached(asset)
     path = assets.fetch("mobilenet_v2_keras", progress=False)
     assert path.is_file() and path.name.endswith(".weights.h5")
-    assert [p.name for p in path.parent.iterdir()] == [path.name]   # no temporaries left
+    # no temporaries left, and only the port that was asked for was converted
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
     model = mobilenet_v2()
     model.load_weights(path)
     x = np.random.default_rng(2).standard_normal((1, 224, 224, 3)).astype(np.float32)
     net = torchvision.models.mobilenet_v2()
-    net.load_state_dict(torch.load(assets.get("mobilenet_v2_torch").path, weights_only=True))
+    net.load_state_dict(torch.load(src, weights_only=True))
     assert np.abs(torch_logits(net.eval(), x) - model(x).numpy()).max() < LOGIT_TOL
-
-
-def test_converter_script_restarts_with_torch_first():
-    """Run as `python -c` with TensorFlow imported first, importing the converter
-    module must refuse clearly rather than crash the process."""
-    code = ("import tensorflow\n"
-            "try:\n"
-            "    import tlcourse.tf.convert\n"
-            "except ImportError as e:\n"
-            "    print('REFUSED', e)\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=dict(os.environ), timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "REFUSED" in proc.stdout and "torch" in proc.stdout

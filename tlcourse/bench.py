@@ -135,6 +135,7 @@ def bench_models(models=MODELS, frameworks=FRAMEWORKS, batch: int = 32,
                  out: Path | None = DEFAULT_OUT, print_fn=print) -> list[dict]:
     """Measure every (model, framework); print a table and write it to ``out``."""
     rows = []
+    load_before = _load()
     for framework in frameworks:
         for name in models:
             kind, runnable = weights_status(name, framework)
@@ -146,7 +147,7 @@ def bench_models(models=MODELS, frameworks=FRAMEWORKS, batch: int = 32,
                 row.update(run_in_subprocess(framework, name, batch))
             _add_ratio(row)
             rows.append(row)
-    table = models_table(rows, batch)
+    table = models_table(rows, batch, load=(load_before, _load()))
     print_fn(table)
     if out is not None:
         out = Path(out)
@@ -168,14 +169,28 @@ COLUMNS = [("model", "model"), ("framework", "framework"), ("weights", "weights"
            ("overhead_ok", "≤5% overhead"), ("status", "status")]
 
 
-def models_table(rows: list[dict], batch: int = 32) -> str:
+def _load() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):   # not on every platform
+        return None
+
+
+def models_table(rows: list[dict], batch: int = 32, load=(None, None)) -> str:
+    threads = sorted({r["threads"] for r in rows if r.get("threads")})
+    busy = ""
+    if load[0] is not None and max(load) > 0.5 * (os.cpu_count() or 1):
+        busy = (f"  **The machine was busy** (1-minute load average {load[0]:.1f} before, "
+                f"{load[1]:.1f} after, on {os.cpu_count()} cores): absolute figures are low "
+                f"and noisy; the helper/bare ratio, measured interleaved, is the robust one.")
     head = (f"# Model forward throughput, CPU\n\n"
             f"Made by `tlcourse bench models` (batch {batch}, 224x224, float32, inference "
-            f"only) on {platform.machine()} with {os.cpu_count()} CPU cores, "
-            f"{time.strftime('%Y-%m-%d')}.  \"helper\" = the model from `pretrained()` called "
+            f"only) on {platform.machine()} with {os.cpu_count()} CPU cores"
+            + (f" ({', '.join(map(str, threads))} threads)" if threads else "")
+            + f", {time.strftime('%Y-%m-%d')}.  \"helper\" = the model from `pretrained()` called "
             f"through `probabilities()` on a batch `to_batch()` already made; \"bare\" = the "
             f"same network built without the helper (plain torchvision / keras call).  "
-            f"Median of interleaved rounds after a warm-up.\n\n")
+            f"Median of interleaved rounds after a warm-up.{busy}\n\n")
     notes = [f"- {r['model']} ({r['framework']}): {r['note']}" for r in rows if r.get("note")]
     return head + markdown_table(rows, COLUMNS) + ("\n\n" + "\n".join(notes) if notes else "")
 

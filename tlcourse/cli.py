@@ -20,6 +20,28 @@ def _cmd_fetch(args) -> int:
     return fetchcmd.main(args)
 
 
+def _cmd_classify(args) -> int:
+    from tlcourse import classify
+    return classify.main(args)
+
+
+def _cmd_bench(args) -> int:
+    from tlcourse import bench
+    return bench.main(args)
+
+
+def _cmd_attack(args) -> int:
+    from tlcourse import attackcmd
+    return attackcmd.main(args)
+
+
+def _cmd_grade(args) -> int:
+    from tlcourse import grading
+    return grading.main(args.assignment, students=args.student or None,
+                        cell_timeout=args.cell_timeout, student_timeout=args.student_timeout,
+                        feedback=not args.no_feedback)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="tlcourse", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -42,6 +64,47 @@ def main(argv=None) -> int:
     p.add_argument("--standin", action="store_true",
                    help="for datasets: write the offline stand-in instead of downloading")
     p.set_defaults(func=_cmd_fetch)
+
+    p = sub.add_parser("classify", help="top-5 ImageNet classes for each image")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--model", default="mobilenet_v2",
+                   choices=["mobilenet_v2", "efficientnet_lite0", "vgg16", "resnet50"])
+    p.add_argument("--framework", default="torch", choices=["torch", "tf"])
+    p.add_argument("-k", type=int, default=5, help="how many classes to show")
+    p.set_defaults(func=_cmd_classify)
+
+    p = sub.add_parser("bench", help="measure throughput; writes benchmarks/*.md")
+    p.add_argument("what", choices=["models"],
+                   help="models: CPU forward images/s per model and framework, and the "
+                        "helper's overhead over a bare forward")
+    p.add_argument("--model", action="append", help="only this model (repeatable)")
+    p.add_argument("--framework", action="append", choices=["torch", "tf"],
+                   help="only this framework (repeatable)")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--out", default="benchmarks/models.md", help="'' to write nothing")
+    p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("attack", help="targeted adversarial attack on one image")
+    p.add_argument("image", help="image file (resized and centre-cropped to the model's size)")
+    p.add_argument("--target", required=True, help="ImageNet class name or index, e.g. tabby")
+    p.add_argument("--eps", default="4/255", help="L-infinity budget in pixel levels (4/255)")
+    p.add_argument("--steps", type=int, default=20, help="most projected steps (default 20)")
+    p.add_argument("--framework", choices=["torch", "tf"], default="torch")
+    p.add_argument("--model", default="mobilenet_v2", help="pretrained model (mobilenet_v2)")
+    p.add_argument("--out", default=None, help="write the adversarial image here (PNG)")
+    p.set_defaults(func=_cmd_attack)
+
+    p = sub.add_parser("grade", help="autograde submitted/<student>/<assignment>/ and print "
+                                     "a table: student, score, max, failed tests, time")
+    p.add_argument("assignment", nargs="?", help="default: every assignment with submissions")
+    p.add_argument("--student", action="append", help="only this student (repeatable)")
+    p.add_argument("--cell-timeout", type=int, default=None,
+                   help="seconds per cell before it is interrupted (default: the profile's "
+                        "grading_cell_timeout)")
+    p.add_argument("--student-timeout", type=float, default=None,
+                   help="seconds for one student's whole run before it is killed")
+    p.add_argument("--no-feedback", action="store_true", help="skip generate_feedback")
+    p.set_defaults(func=_cmd_grade)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -13,25 +13,32 @@ def _print_list() -> None:
               f"{r['sources'][0]}")
         for extra in r["sources"][1:]:
             print(f"{'':58} {extra}")
-    try:
-        from tlcourse import datasets
-        for line in datasets.status_lines():
-            print(line)
-    except ImportError:
-        pass
+    from tlcourse import datasets
+    print(f"\n{'dataset':34} {'real':6} {'stand-in':9} archives (offline: `tlcourse fetch NAME --standin`)")
+    for row in datasets.list_rows():
+        print(f"{row['name']:34} {'yes' if row['real_ready'] else 'no':6} "
+              f"{'yes' if row['standin_ready'] else 'no':9} "
+              + ", ".join(a['file'] for a in row['archives']))
+        for a in row["archives"]:
+            for src in a["sources"]:
+                print(f"{'':51} {a['file']}: {src}")
 
 
 def main(args) -> int:
     if args.list:
         _print_list()
         return 0
-    names = list(args.names) or assets.smoke_assets()
+    standin = args.standin
+    names = list(args.names)
+    if not names:   # everything the smoke profile needs, stand-in datasets included
+        names = assets.smoke_assets() + ["cats_dogs", "oxford_pets"]
+        standin = True
     failed = []
     for name in names:
         try:
             if name not in assets.REGISTRY:
                 from tlcourse import datasets   # dataset names: cats_dogs, oxford_pets
-                path = datasets.fetch_dataset(name, standin=args.standin)
+                path = datasets.fetch(name, standin=standin)
             else:
                 path = assets.fetch(name)
             print(f"ok      {name:34} {path}")

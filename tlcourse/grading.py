@@ -3,15 +3,33 @@ which exits 0 even when tests fail).
 
 Used by ``tlcourse grade`` and by the round-trip tests: the solution must get
 full marks, the untouched student version zero on every autograded cell.
+
+``grade_class`` is the instructor's whole run over ``submitted/<student>/<assignment>/``:
+
+* a notebook handed in under another name (nbgrader grades by file name and
+  would skip it) is recognised by its nbgrader cell ids and renamed to the
+  expected name, and the table says so;
+* each student is autograded in a separate nbgrader process: a cell that runs
+  past the per-cell limit (``--Execute.timeout``) is interrupted and the rest of
+  the notebook still runs; a student whose whole run passes ``student_timeout``
+  (e.g. a loop that swallows the interrupt) is killed with every process it
+  started, scored from what was recorded, and the next student is graded;
+* locked cells a student edited are restored from the gradebook by nbgrader's
+  OverwriteCells, and deleted test cells are added back
+  (``OverwriteCells.add_missing_cells`` in nbgrader_config.py), then graded.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
 import shutil
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
-from tlcourse.build import run_nbgrader
+from tlcourse.build import nbgrader_env, run_nbgrader
 
 
 @dataclasses.dataclass
@@ -80,3 +98,236 @@ def scores(course: Path, assignment: str) -> list[CellScore]:
 def generate_feedback(course: Path, assignment: str):
     return run_nbgrader(["generate_feedback", assignment, "--force",
                          f"--CourseDirectory.root={course}"], cwd=course, check=False)
+
+
+# --------------------------------------------------------------------------
+# a real class: `tlcourse grade`
+# --------------------------------------------------------------------------
+@dataclasses.dataclass
+class StudentResult:
+    student: str
+    score: float                 # autograded points, over the notebooks handed in
+    max_score: float
+    failed: list                 # grade ids of autograded test cells that lost points
+    seconds: float
+    status: str = "ok"           # "ok" | "timed out" | "error" | "nothing handed in"
+    notes: list = dataclasses.field(default_factory=list)
+    manual_pending: float = 0.0  # points of manually graded answers (written questions)
+    notebooks: list = dataclasses.field(default_factory=list)
+
+
+def prepare_gradebook(course: Path, assignment: str) -> None:
+    """Record the assignment's cells and points in ``course/gradebook.db``.
+
+    ``generate_assignment`` writes into a throw-away release folder, so the
+    course's committed release/ (owned by `tlcourse build`) is never touched."""
+    with tempfile.TemporaryDirectory(prefix="tlcourse-release-") as tmp:
+        run_nbgrader(["generate_assignment", assignment, "--force",
+                      f"--CourseDirectory.root={course}",
+                      f"--CourseDirectory.release_directory={tmp}", "--log-level=WARN"],
+                     cwd=course)
+
+
+def expected_notebooks(course: Path, assignment: str) -> list[str]:
+    """The notebook names (without .ipynb) nbgrader grades for ``assignment``."""
+    return sorted(p.stem for p in (Path(course) / "source" / assignment).glob("*.ipynb"))
+
+
+def _cell_ids(path: Path) -> set:
+    import nbformat
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:   # not a notebook at all: matches nothing
+        return set()
+    return {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells} - {None}
+
+
+def find_renamed(course: Path, assignment: str, student: str) -> list[tuple[Path, Path]]:
+    """(handed-in file, expected file) for each notebook handed in under another
+    name: an unexpected ``.ipynb`` whose nbgrader cell ids match exactly one
+    expected notebook that is missing.  Ambiguous cases are left alone."""
+    course = Path(course)
+    folder = course / "submitted" / student / assignment
+    expected = expected_notebooks(course, assignment)
+    present = {p.stem: p for p in folder.glob("*.ipynb")}
+    missing = [name for name in expected if name not in present]
+    unexpected = [p for name, p in sorted(present.items()) if name not in expected]
+    ids = {name: _cell_ids(course / "source" / assignment / f"{name}.ipynb") for name in missing}
+    out = []
+    for path in unexpected:
+        theirs = _cell_ids(path)
+        overlap = {name: len(theirs & want) / max(len(want), 1) for name, want in ids.items()}
+        best = sorted(overlap.items(), key=lambda kv: -kv[1])
+        if best and best[0][1] >= 0.5 and (len(best) == 1 or best[1][1] < best[0][1]):
+            name = best[0][0]
+            out.append((path, folder / f"{name}.ipynb"))
+            del ids[name]
+    return out
+
+
+def _kill_tree(proc: subprocess.Popen) -> None:
+    """Kill nbgrader and everything it started (kernels run in their own session)."""
+    import psutil
+    try:
+        parent = psutil.Process(proc.pid)
+        family = parent.children(recursive=True) + [parent]
+    except psutil.NoSuchProcess:
+        return
+    for p in family:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(family, timeout=10)
+
+
+def autograde_student(course: Path, assignment: str, student: str, cell_timeout: int,
+                      student_timeout: float, extra_env: dict | None = None) -> tuple[str, float, str]:
+    """Autograde one student in its own nbgrader process: (status, seconds, log tail)."""
+    args = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force",
+            f"--student={student}", f"--CourseDirectory.root={course}",
+            f"--Execute.timeout={int(cell_timeout)}", "--Execute.interrupt_on_timeout=True"]
+    env = nbgrader_env()
+    env.update(extra_env or {})
+    start = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen(args, cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                text=True)
+        try:
+            rc = proc.wait(timeout=student_timeout)
+            status = "ok" if rc == 0 else "error"
+        except subprocess.TimeoutExpired:
+            _kill_tree(proc)
+            proc.wait()
+            status = "timed out"
+        log.seek(0)
+        tail = log.read()[-3000:]
+    if status == "ok" and ("CellTimeoutError" in tail or "Interrupting kernel" in tail):
+        status = "cell timed out"
+    return status, time.perf_counter() - start, tail
+
+
+def student_scores(course: Path, assignment: str, student: str, notebooks: list[str]):
+    """(score, max, failed grade ids, manual points pending) over ``notebooks``."""
+    chosen = [s for s in scores(course, assignment)
+              if s.student == student and s.notebook in notebooks]
+    auto = [s for s in chosen if s.autograded]
+    failed = [s.grade_id for s in auto if s.score < s.max_score]
+    manual = sum(s.max_score for s in chosen if not s.autograded)
+    return (sum(s.score for s in auto), sum(s.max_score for s in auto), failed, manual)
+
+
+def max_points(course: Path, assignment: str, notebook: str) -> float:
+    """Autograded points of one notebook, from the gradebook."""
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{Path(course) / 'gradebook.db'}") as gb:
+        nb = gb.find_notebook(notebook, assignment)
+        return float(sum(c.max_score for c in nb.grade_cells if c.cell_type == "code"))
+
+
+def grade_class(course: Path, assignment: str, students: list[str] | None = None,
+                cell_timeout: int | None = None, student_timeout: float | None = None,
+                extra_env: dict | None = None, log=print) -> list[StudentResult]:
+    """Autograde every student in ``course/submitted/`` (or ``students``) for
+    ``assignment``; nothing one student does stops the others.
+
+    Scores count the notebooks a student handed in (for an assignment offered
+    in two frameworks, a student hands in the one they chose)."""
+    from tlcourse.profiles import get_profile
+
+    course = Path(course)
+    cell_timeout = cell_timeout or get_profile().grading_cell_timeout
+    # generous for a whole notebook, but finite: a run that swallows interrupts still ends
+    student_timeout = student_timeout or max(600.0, 12.0 * cell_timeout)
+    if not (course / "gradebook.db").exists() or not _assignment_in_gradebook(course, assignment):
+        prepare_gradebook(course, assignment)
+    root = course / "submitted"
+    if students is None:
+        students = sorted(p.name for p in root.iterdir()
+                          if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
+    expected = expected_notebooks(course, assignment)
+    results = []
+    for student in students:
+        folder = root / student / assignment
+        notes = []
+        for src, dest in find_renamed(course, assignment, student):
+            src.rename(dest)
+            notes.append(f"graded {src.name} as {dest.name} (renamed)")
+        handed_in = [n for n in expected if (folder / f"{n}.ipynb").is_file()]
+        others = sorted(p.name for p in folder.glob("*.ipynb") if p.stem not in expected)
+        if others:
+            notes.append(f"not graded (unknown name): {', '.join(others)}")
+        if not handed_in:
+            results.append(StudentResult(student, 0.0, sum(max_points(course, assignment, n)
+                                                            for n in expected),
+                                         [], 0.0, "nothing handed in", notes))
+            log(f"{student}: nothing to grade ({', '.join(notes) or 'no notebook'})")
+            continue
+        log(f"{student}: autograding {', '.join(handed_in)} ...")
+        status, seconds, tail = autograde_student(course, assignment, student, cell_timeout,
+                                                  student_timeout, extra_env)
+        if status == "timed out":
+            notes.append(f"stopped after {student_timeout:.0f} s")
+        elif status == "cell timed out":
+            notes.append(f"a cell ran past {cell_timeout} s and was interrupted")
+        elif status == "error":
+            notes.append("nbgrader failed: " + (tail.strip().splitlines() or ["?"])[-1][:200])
+        score, max_score, failed, manual = student_scores(course, assignment, student, handed_in)
+        if not max_score:    # nothing recorded (e.g. killed before saving)
+            max_score = sum(max_points(course, assignment, n) for n in handed_in)
+        results.append(StudentResult(student, score, max_score, failed, seconds, status, notes,
+                                     manual, handed_in))
+    return results
+
+
+def _assignment_in_gradebook(course: Path, assignment: str) -> bool:
+    from nbgrader.api import Gradebook, MissingEntry
+    with Gradebook(f"sqlite:///{Path(course) / 'gradebook.db'}") as gb:
+        try:
+            return bool(gb.find_assignment(assignment).notebooks)
+        except MissingEntry:
+            return False
+
+
+def feedback_files(course: Path, assignment: str, student: str) -> list[Path]:
+    return sorted((Path(course) / "feedback" / student / assignment).glob("*.html"))
+
+
+def print_table(results: list[StudentResult], print_fn=print) -> str:
+    head = f"{'student':20} {'score':>6} {'max':>5}  {'time':>7}  {'status':14} failed tests"
+    lines = [head, "-" * len(head)]
+    for r in results:
+        lines.append(f"{r.student:20} {r.score:6.1f} {r.max_score:5.0f}  {r.seconds:6.1f}s  "
+                     f"{r.status:14} {', '.join(r.failed) or '-'}")
+        for note in r.notes:
+            lines.append(f"{'':22}note: {note}")
+    pending = sum(r.manual_pending for r in results)
+    if pending:
+        lines.append(f"(written answers are graded by hand in formgrader: "
+                     f"{pending / max(len(results), 1):.0f} points per student not included)")
+    text = "\n".join(lines)
+    print_fn(text)
+    return text
+
+
+def main(assignment: str | None = None, students=None, cell_timeout: int | None = None,
+         student_timeout: float | None = None, feedback: bool = True) -> int:
+    """`tlcourse grade [ASSIGNMENT]`: grade the class in the course root, print the table."""
+    from tlcourse.build import assignments, repo_root
+
+    course = repo_root()
+    names = [assignment] if assignment else [
+        a for a in assignments(course) if (course / "submitted").is_dir() and
+        any((course / "submitted").glob(f"*/{a}"))]
+    if not names:
+        print(f"No submissions under {course / 'submitted'}/<student>/<assignment>/ "
+              "(collect them with `nbgrader collect`, or copy them there).")
+        return 1
+    for name in names:
+        print(f"== {name}")
+        results = grade_class(course, name, students, cell_timeout, student_timeout)
+        if feedback:
+            generate_feedback(course, name)
+            print(f"feedback: {course / 'feedback'}/<student>/{name}/*.html")
+        print_table(results)
+    return 0

@@ -59,7 +59,7 @@ LIST_HEADER = (
 )
 
 CATS_DOGS_PER_CLASS = 120
-PETS_PER_BREED = 16
+PETS_PER_BREED = 20
 TEXTURES = ("stripes", "spots", "checks", "rings", "plain", "zigzag")
 
 
@@ -73,6 +73,7 @@ class Look:
     texture: str
     hue: float | None    # centre hue in [0, 1); None = any colour
     snout: bool = False  # dogs get a muzzle
+    step: int | None = None  # coat pattern scale in pixels; None = random
 
 
 def _hsv(rng, hue, sat=(0.35, 0.9), val=(0.35, 0.95)) -> tuple[int, int, int]:
@@ -82,11 +83,11 @@ def _hsv(rng, hue, sat=(0.35, 0.9), val=(0.35, 0.95)) -> tuple[int, int, int]:
     return int(r * 255), int(g * 255), int(b * 255)
 
 
-def _texture(size, kind, fg, bg, rng) -> Image.Image:
+def _texture(size, kind, fg, bg, rng, step=None) -> Image.Image:
     w, h = size
     tex = Image.new("RGB", size, bg)
     d = ImageDraw.Draw(tex)
-    step = int(rng.integers(7, 15))
+    step = int(rng.integers(7, 15)) if step is None else int(step + rng.integers(-1, 2))
     if kind == "stripes":
         slope = rng.uniform(-0.8, 0.8)
         for x in range(-h, w + h, step):
@@ -143,7 +144,8 @@ def _animal(look: Look, size: tuple[int, int], rng: np.random.Generator) -> Imag
                       fill=255)
     if look.snout:
         m.ellipse([cx - r * 0.45, cy + r * 0.1, cx + r * 0.45, cy + r * 1.05], fill=255)
-    coat = _texture(size, look.texture, _hsv(rng, look.hue), _hsv(rng, look.hue, val=(0.1, 0.6)), rng)
+    coat = _texture(size, look.texture, _hsv(rng, look.hue), _hsv(rng, look.hue, val=(0.1, 0.6)), rng,
+                    look.step)
     img.paste(coat, (0, 0), mask)
 
     # eyes and nose, so both classes are "faces"
@@ -255,10 +257,10 @@ def pet_looks() -> dict[str, Look]:
     """One look per breed: species fixes the head shape, breed the coat and hue."""
     looks = {}
     for i, name in enumerate(CAT_BREEDS):
-        looks[name] = Look("pointed", TEXTURES[i % 4], hue=(i // 4) / 3 + 0.05)
+        looks[name] = Look("pointed", TEXTURES[i % 4], hue=(i // 4) / 3 + 0.05, step=8 + 5 * (i % 2))
     for i, name in enumerate(DOG_BREEDS):
-        looks[name] = Look("floppy", TEXTURES[(i % 5) + 1],
-                           hue=(i // 5) / 5 + 0.1, snout=True)
+        looks[name] = Look("floppy", TEXTURES[(i % 5) + 1], hue=(i // 5) / 5 + 0.1, snout=True,
+                           step=8 + 5 * ((i // 5) % 2))
     return looks
 
 

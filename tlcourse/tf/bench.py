@@ -23,27 +23,26 @@ def bare_network(name: str, weights_path):
     """The same network as ``pretrained(name)``, built with plain Keras calls."""
     import keras
 
-    if name == "mobilenet_v2":
-        from tlcourse.tf.mobilenet_v2 import mobilenet_v2
-        net = mobilenet_v2(include_top=True)
+    if name in ("mobilenet_v2", "efficientnet_lite0"):
+        net = models._port_builder(name)(include_top=True)   # our port's builder, nothing else
         net.load_weights(weights_path)
         return net
     if name == "vgg16":
         return keras.applications.VGG16(weights=str(weights_path), classifier_activation=None)
-    if name == "resnet50":
-        return keras.applications.ResNet50(weights=str(weights_path), classifier_activation=None)
-    raise NotImplementedError(f"no Keras {name!r} (see tlcourse.tf.models.pretrained)")
+    return keras.applications.ResNet50(weights=str(weights_path), classifier_activation=None)
 
 
 def forward_throughput(name: str, batch: int = 32, size: int = 224, repeats: int | None = None) -> dict:
     """Images/s through the helper's path and through a bare forward, CPU.
 
     ``repeats``: timed rounds (default: as many as fit ~20 s, 3..15).
-    Raises ``AssetError`` when the weights are missing (online-only models
-    offline) and ``NotImplementedError`` for a model with no Keras version.
+    Raises ``AssetError`` when the weights are missing (online-only models offline).
     """
+    import tensorflow as tf
+
     model, prep = models.pretrained(name)        # fetches (or fails clearly) first
-    bare = bare_network(name, assets.get(f"{name}_keras").path)
+    asset = models.PORTS.get(name, f"{name}_keras")
+    bare = bare_network(name, assets.get(asset).path)
     if size != prep.size:
         prep = type(prep)(size, prep.mean, prep.std, prep.crop_fraction, prep.mode)
     # a real batch: the sample photos, repeated to fill it, made once by to_batch
@@ -56,19 +55,24 @@ def forward_throughput(name: str, batch: int = 32, size: int = 224, repeats: int
     def bare_path():
         return bare(x, training=False).numpy()   # .numpy() waits for the result
 
+    compiled = tf.function(lambda batch: bare(batch, training=False))
+
+    def compiled_path():   # for comparison only: a traced graph instead of eager calls
+        return compiled(x).numpy()
+
     if repeats is None:
         first = bench.time_interleaved({"helper": helper_path}, rounds=1, warmup=1)["helper"][0]
-        repeats = bench.rounds_for(2 * first)
-    times = bench.time_interleaved({"helper": helper_path, "bare": bare_path},
-                                   rounds=repeats, warmup=1)
-    import tensorflow as tf
-
+        repeats = bench.rounds_for(3 * first)
+    times = bench.time_interleaved({"helper": helper_path, "bare": bare_path,
+                                    "compiled": compiled_path}, rounds=repeats, warmup=1)
+    compiled_ips = bench.throughput(batch, times["compiled"])
     return {"images_per_s": bench.throughput(batch, times["helper"]),
             "bare_images_per_s": bench.throughput(batch, times["bare"]),
+            "compiled_images_per_s": compiled_ips,
             "params": models.count_params(model)[1], "rounds": len(times["helper"]),
             "threads": tf.config.threading.get_intra_op_parallelism_threads() or "auto",
-            "note": "eager Keras calls; a tf.function-compiled forward is faster for both paths"
-            if name == "mobilenet_v2" else None}
+            "note": f"helper and bare are eager Keras calls; the same network in a "
+                    f"tf.function: {compiled_ips:.1f} images/s"}
 
 
 if __name__ == "__main__":   # python -m tlcourse.tf.bench [NAME]

@@ -1,12 +1,15 @@
-"""Convert torchvision's MobileNetV2 weights to our Keras port, once.
+"""Convert PyTorch ImageNet weights to our Keras ports, once.
 
-    python -m tlcourse.tf.convert
+    python -m tlcourse.tf.convert [mobilenet_v2] [efficientnet_lite0] [--all]
 
-The asset registry runs this to build ``mobilenet_v2_keras`` (see
-``tlcourse/catalog.py``): it fetches ``mobilenet_v2_torch``, reads the .pth
-with torch, copies every tensor into the Keras model of ``mobilenet_v2.py``,
+With no names it converts the ports whose weights file is missing (see
+``default_ports``; that is how the asset registry builds
+``mobilenet_v2_keras`` and ``efficientnet_lite0_keras``, see
+``tlcourse/catalog.py``); ``--all`` rebuilds every one.  For each port it fetches the torch asset, reads the .pth
+with torch, copies every tensor into the Keras network
+(``mobilenet_v2.py``: torchvision's MobileNetV2; ``efficientnet_lite.py``),
 checks that both networks give the same logits on a test input, and saves
-``<KERAS_HOME>/models/mobilenet_v2_torchvision_port.weights.h5`` atomically.
+``<KERAS_HOME>/models/<file>.weights.h5`` atomically.
 
 Torch is imported before TensorFlow on purpose: the other order crashes the
 process while triton is installed.
@@ -22,7 +25,8 @@ if "tensorflow" in sys.modules and "torchvision" not in sys.modules:
     if __name__ == "__main__":
         os.execv(sys.executable, [sys.executable, "-c",
                                   "import torch, torchvision, runpy; "
-                                  "runpy.run_module('tlcourse.tf.convert', run_name='__main__')"])
+                                  "runpy.run_module('tlcourse.tf.convert', run_name='__main__')",
+                                  *sys.argv[1:]])
     raise ImportError("tlcourse.tf.convert needs torch imported before TensorFlow: "
                       "import torch and torchvision first, or run `python -m tlcourse.tf.convert`.")
 
@@ -32,7 +36,7 @@ import torchvision  # noqa: E402,F401
 import numpy as np
 
 # Largest |logit difference| accepted between torch and the port on the
-# self-check input; float32 through 53 layers differs by ~1e-5..1e-4 here.
+# self-check input; float32 through ~50 layers differs by ~1e-5 here.
 SELF_CHECK_TOL = 1e-3
 
 
@@ -51,14 +55,18 @@ def torch_to_keras(weight: np.ndarray, kind: str) -> np.ndarray:
     raise ValueError(kind)
 
 
+def torch_prefix(layer_name: str) -> str:
+    """The torch state-dict prefix of a port's layer name: features_2_conv_1_0 -> features.2.conv.1.0
+    (the ports name their layers after the torch module paths)."""
+    return layer_name.replace("_", ".")
+
+
 def set_weights_from_torch(model, state_dict: dict) -> None:
-    """Copy a torchvision MobileNetV2 state dict (name -> numpy array) into ``model``.
+    """Copy a torch state dict (name -> numpy array) into a port built with the same layout.
 
     Every weight of the Keras model must be set and every torch tensor used
     (apart from BatchNorm's step counter), so a mismatch cannot pass unnoticed.
     """
-    from tlcourse.tf.mobilenet_v2 import torch_prefix
-
     used = set()
 
     def take(key):
@@ -84,19 +92,50 @@ def set_weights_from_torch(model, state_dict: dict) -> None:
         raise KeyError(f"torch tensors not used by the Keras port: {sorted(unused)[:5]} ...")
 
 
-def load_torch_state_dict(path) -> dict:
+def load_torch_state_dict(path, rename=None) -> dict:
     sd = torch.load(path, map_location="cpu", weights_only=True)
+    if rename is not None:
+        sd = rename(sd)
     return {k: v.numpy() for k, v in sd.items()}
 
 
-def self_check(keras_model, state_dict_path) -> float:
-    """Max |logit difference| between torchvision's model and the port on a fixed random input."""
-    tv = torchvision.models.mobilenet_v2()
-    tv.load_state_dict(torch.load(state_dict_path, map_location="cpu", weights_only=True))
-    tv.eval()
-    x = np.random.default_rng(0).standard_normal((2, 224, 224, 3)).astype(np.float32)
+def _torchvision_mobilenet_v2(path):
+    net = torchvision.models.mobilenet_v2()
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return net
+
+
+def _torch_efficientnet_lite0(path):
+    from tlcourse.torch.efficientnet_lite import efficientnet_lite0
+    return efficientnet_lite0(path)
+
+
+def _rename_lite(sd):
+    from tlcourse.torch.efficientnet_lite import rename_lite_keys
+    return rename_lite_keys(sd)
+
+
+def _keras_builder(name):
+    # imported here: tlcourse.tf.models imports keras/TensorFlow, which must come after torch
+    from tlcourse.tf.models import _port_builder
+    return _port_builder(name)
+
+
+# port name -> (torch asset, Keras asset, torch reference network, key renaming)
+PORTS = {
+    "mobilenet_v2": ("mobilenet_v2_torch", "mobilenet_v2_keras", _torchvision_mobilenet_v2, None),
+    "efficientnet_lite0": ("efficientnet_lite0_torch", "efficientnet_lite0_keras",
+                           _torch_efficientnet_lite0, _rename_lite),
+}
+
+
+def self_check(keras_model, torch_model, size: int = 224) -> float:
+    """Max |logit difference| between the torch network and the port on a fixed
+    random input (odd sizes would work too: both pad the same way)."""
+    torch_model.eval()
+    x = np.random.default_rng(0).standard_normal((2, size, size, 3)).astype(np.float32)
     with torch.no_grad():
-        want = tv(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
+        want = torch_model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
     got = np.asarray(keras_model(x, training=False))
     return float(np.abs(want - got).max())
 
@@ -116,29 +155,60 @@ def save_weights_atomically(model, dest) -> None:
                 staged.unlink()
 
 
-def convert_mobilenet_v2(progress: bool = True):
+def convert(name: str, progress: bool = True):
+    """Build the Keras weights file of port ``name``; returns (path, max logit difference)."""
     from tlcourse import assets, cache
 
     cache.export_framework_homes()
-    src = assets.fetch("mobilenet_v2_torch", progress=progress)
-    dest = assets.get("mobilenet_v2_keras").path
-    state_dict = load_torch_state_dict(src)
+    torch_asset, keras_asset, torch_reference, rename = PORTS[name]
+    src = assets.fetch(torch_asset, progress=progress)
+    dest = assets.get(keras_asset).path
+    state_dict = load_torch_state_dict(src, rename)
 
-    from tlcourse.tf.mobilenet_v2 import mobilenet_v2   # imports keras/TensorFlow (after torch)
-
-    model = mobilenet_v2(include_top=True)
+    model = _keras_builder(name)(include_top=True)
     set_weights_from_torch(model, state_dict)
-    diff = self_check(model, src)
+    diff = self_check(model, torch_reference(src))
     if not diff <= SELF_CHECK_TOL:
-        raise RuntimeError(f"Keras port differs from torchvision's MobileNetV2 by {diff:.2e} "
+        raise RuntimeError(f"Keras port of {name} differs from the torch network by {diff:.2e} "
                            f"(> {SELF_CHECK_TOL}) on the self-check input; not saving {dest}")
     save_weights_atomically(model, dest)
     return dest, diff
 
 
-def main() -> int:
-    dest, diff = convert_mobilenet_v2()
-    print(f"wrote {dest} (max |logit difference| vs torchvision on the self-check: {diff:.2e})")
+def default_ports(rebuild: bool = False) -> list[str]:
+    """The ports to convert when none is named: all of them with ``rebuild``;
+    else those whose Keras file is missing, and of those the ones whose torch
+    weights are already cached if there are any (the registry fetches the
+    torch file of the asset it builds first, so a build converts just that one)."""
+    from tlcourse import assets
+
+    if rebuild:
+        return list(PORTS)
+    missing = [n for n in PORTS if not assets.get(PORTS[n][1]).path.is_file()]
+    ready = [n for n in missing if assets.is_cached(assets.get(PORTS[n][0]))]
+    return ready or missing
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    from tlcourse import assets
+
+    p = argparse.ArgumentParser(prog="python -m tlcourse.tf.convert",
+                                description="Convert torch ImageNet weights to the Keras ports.")
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help=f"ports to convert ({', '.join(PORTS)}); default: those not yet converted")
+    p.add_argument("--all", action="store_true", help="rebuild every port")
+    args = p.parse_args(argv)
+    unknown = set(args.names) - set(PORTS)
+    if unknown:
+        p.error(f"no port named {', '.join(sorted(unknown))}; ports: {', '.join(PORTS)}")
+    names = args.names or default_ports(rebuild=args.all)
+    for name in names:
+        dest, diff = convert(name)
+        print(f"{name}: wrote {dest} (max |logit difference| vs torch on the self-check: {diff:.2e})")
+    if not names:
+        print("every Keras port is already converted (use --all to rebuild)")
     return 0
 
 

@@ -15,8 +15,8 @@ torchvision's layers exactly:
 - ReLU6; head = global average pooling, dropout 0.2, dense 1000 (logits).
 
 Layer names are torch's state-dict prefixes with "." replaced by "_":
-``features.2.conv.1.0.weight`` -> layer ``features_2_conv_1_0``.  So
-``torch_prefix(layer.name)`` gives the weights' key (see ``convert.py``).
+``features.2.conv.1.0.weight`` -> layer ``features_2_conv_1_0`` (see
+``convert.torch_prefix``).
 
 No torch is needed to build or use the model; ``tlcourse.tf.convert`` makes
 the ``.weights.h5`` file once from torchvision's checkpoint.
@@ -34,11 +34,6 @@ FEATURE_DIM = 1280
 # torchvision's inverted_residual_setting: expansion t, channels c, repeats n, first stride s
 SETTING = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
            (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
-
-
-def torch_prefix(layer_name: str) -> str:
-    """The torch state-dict prefix of a Keras layer name: features_2_conv_1_0 -> features.2.conv.1.0"""
-    return layer_name.replace("_", ".")
 
 
 def _conv_bn_relu6(x, filters, kernel, stride, name, depthwise=False):

@@ -12,7 +12,9 @@ and returns logits (no softmax), like the torch models.
 - ``vgg16``, ``resnet50``: ``keras.applications`` with Keras's own ImageNet
   weights (online only) and Keras's "caffe" preprocessing (BGR, mean
   subtracted in 0-255 units), expressed as a ``Preprocess`` with mode "caffe".
-- ``efficientnet_lite0``: PyTorch only for now (clear error here).
+- ``efficientnet_lite0``: our Keras port (``efficientnet_lite.py``) of the
+  PyTorch EfficientNet-Lite0 the torch adapter uses, same weights (offline)
+  and the same normalisation (mean 127, std 128 in 0-255 units).
 """
 from __future__ import annotations
 
@@ -25,9 +27,12 @@ from tlcourse import assets, imagenet
 from tlcourse.preprocess import KERAS_CAFFE, MODELS, PREPROCESS, Preprocess, feature_dim, pixels_array
 
 PREDICT_BATCH = 32   # images per forward in predict_topk, to bound memory
+# our Keras ports of torch networks -> their weights asset (built by tlcourse.tf.convert)
+PORTS = {"mobilenet_v2": "mobilenet_v2_keras", "efficientnet_lite0": "efficientnet_lite0_keras"}
 
 __all__ = ["MODELS", "feature_dim", "pretrained", "count_params", "to_pixels", "to_batch",
            "normalize", "probabilities", "predict_topk"]
+
 
 def _check_name(name: str) -> None:
     if name not in MODELS:
@@ -54,42 +59,44 @@ def pretrained(name: str, include_top: bool = True, trainable: bool = False):
     to put the file by hand.
     """
     _check_name(name)
-    if name == "mobilenet_v2":
-        model = _mobilenet_v2(include_top)
+    if name in PORTS:
+        model = _port(name, include_top)
     elif name == "vgg16":
         path = assets.fetch("vgg16_keras" if include_top else "vgg16_keras_notop")
         model = keras.applications.VGG16(weights=str(path), include_top=include_top,
                                          pooling=None if include_top else "avg",
                                          classifier_activation=None)
-    elif name == "resnet50":
+    else:   # resnet50
         path = assets.fetch("resnet50_keras" if include_top else "resnet50_keras_notop")
         model = keras.applications.ResNet50(weights=str(path), include_top=include_top,
                                             pooling=None if include_top else "avg",
                                             classifier_activation=None)
-    else:
-        raise NotImplementedError(
-            f"{name!r} has no Keras version yet: its ImageNet weights exist only as a PyTorch "
-            "checkpoint. Use `from tlcourse import torch as tlc` for it, or pick one of "
-            "'mobilenet_v2', 'vgg16', 'resnet50' here.")
     model.trainable = trainable
     return model, _preprocess_for(name)
 
 
-def _mobilenet_v2(include_top: bool) -> keras.Model:
-    from tlcourse.tf.mobilenet_v2 import mobilenet_v2
+def _port_builder(name: str):
+    if name == "mobilenet_v2":
+        from tlcourse.tf.mobilenet_v2 import mobilenet_v2
+        return mobilenet_v2
+    from tlcourse.tf.efficientnet_lite import efficientnet_lite0
+    return efficientnet_lite0
 
-    path = assets.fetch("mobilenet_v2_keras")   # converted from torchvision's file on first use
-    full = mobilenet_v2(include_top=True)
+
+def _port(name: str, include_top: bool) -> keras.Model:
+    """One of our ports of a torch network, with its converted weights."""
+    path = assets.fetch(PORTS[name])   # converted from the torch file on first use
+    full = _port_builder(name)(include_top=True)
     try:
         full.load_weights(path)
     except Exception as exc:   # a stale or foreign file: say which and how to rebuild it
         raise assets.AssetError(
-            f"{path} could not be loaded into the Keras MobileNetV2 port ({exc}). Delete it and "
-            "run `tlcourse fetch mobilenet_v2_keras` to convert it again.") from exc
+            f"{path} could not be loaded into the Keras {name} port ({exc}). Delete it and "
+            f"run `tlcourse fetch {PORTS[name]}` to convert it again.") from exc
     if include_top:
         return full
     # The base shares the full model's (already loaded) layers up to the pooling.
-    return keras.Model(full.input, full.get_layer("pool").output, name="mobilenet_v2_base")
+    return keras.Model(full.input, full.get_layer("pool").output, name=f"{name}_base")
 
 
 def count_params(model) -> tuple[int, int]:

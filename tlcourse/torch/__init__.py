@@ -24,3 +24,20 @@ from tlcourse.torch.models import (MODELS, count_params, feature_dim, normalize,
 
 # input pipelines for datasets.Split (same names as the other adapter)
 from tlcourse.torch.data import make_loader, make_transform, show_batch  # noqa: E402
+
+# training, features, fine-tuning, saving (same names as the other adapter)
+from tlcourse.torch.train import (History, adam, array_loader,  # noqa: E402
+                                  compiled_with_current_trainable, evaluate, extract_features,
+                                  feature_classifier, feature_maps, features_key, fit, freeze,
+                                  load_model, predict, predict_images, save_model, top_layers,
+                                  with_new_head)
+
+# ideal class images and targeted attacks (same names as the other adapter)
+from tlcourse.torch.adversarial import (STANDARD_TRANSFORMS, AttackResult, ClassImage,  # noqa: E402
+                                      Transforms, apply_transforms, as_pixels, attack_photos,
+                                      class_log_prob, classify_pixels, fgsm, fourier_image,
+                                      grow_class_image, parse_eps, pgd_step, pixel_image,
+                                      targeted_attack, total_variation)
+
+# the Oxford-IIIT Pet lab (same names as the other adapter): tlc.pets.try_load_model, ...
+from tlcourse.torch import pets  # noqa: E402

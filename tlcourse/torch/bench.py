@@ -24,8 +24,9 @@ def bare_network(name: str) -> torch.nn.Module:
     return net.eval()
 
 
-def forward_throughput(name: str, batch: int = 32) -> dict:
-    """Images/s through the helper's path and through a bare forward."""
+def forward_throughput(name: str, batch: int = 32, budget_s: float = 20.0) -> dict:
+    """Images/s through the helper's path and through a bare forward
+    (``budget_s``: about how long the timed rounds may take)."""
     model, prep = models.pretrained(name)        # raises AssetError when weights are missing
     bare = bare_network(name)
     # a real batch: the sample photos, repeated to fill it, made once by to_batch
@@ -41,7 +42,7 @@ def forward_throughput(name: str, batch: int = 32) -> dict:
 
     first = bench.time_interleaved({"helper": helper_path}, rounds=1, warmup=1)["helper"][0]
     times = bench.time_interleaved({"helper": helper_path, "bare": bare_path},
-                                   rounds=bench.rounds_for(2 * first), warmup=1)
+                                   rounds=bench.rounds_for(2 * first, budget_s), warmup=1)
     return {"images_per_s": bench.throughput(batch, times["helper"]),
             "bare_images_per_s": bench.throughput(batch, times["bare"]),
             "params": models.count_params(model)[1], "rounds": len(times["helper"]),

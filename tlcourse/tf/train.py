@@ -1,0 +1,329 @@
+"""Training for Keras: the same names and meaning as ``tlcourse.torch.train``.
+
+    base, prep = pretrained("mobilenet_v2", include_top=False)
+    model = with_new_head(base, num_classes=2)            # base frozen, new head
+    history = fit(model, train_loader, val_loader, epochs=3, lr=1e-3)
+
+Models output logits; the loss is sparse categorical cross-entropy.
+BatchNorm: ``with_new_head`` calls the base with ``training=False``, so its
+BatchNorm layers run in inference mode (running statistics used, never
+updated) even after the base is unfrozen for fine-tuning, as the Keras
+transfer-learning guide advises.  After changing ``trainable`` a Keras model
+must be compiled again (``fit`` compiles when given ``lr=`` or a new
+``optimizer=``).
+"""
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from tlcourse import train as core
+from tlcourse.preprocess import FEATURE_DIMS, Preprocess  # noqa: F401
+
+__all__ = ["History", "freeze", "top_layers", "with_new_head", "feature_classifier", "adam",
+           "LayerwiseAdam", "compiled_with_current_trainable", "fit", "evaluate", "predict",
+           "predict_images", "array_loader", "extract_features", "features_key", "feature_maps",
+           "save_model", "load_model"]
+
+History = core.History
+FRAMEWORK = "tf"
+
+
+def _loss():
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+# --------------------------------------------------------------------------
+# freezing and heads
+# --------------------------------------------------------------------------
+def freeze(model):
+    """Make every weight of ``model`` untrainable (``model.trainable = False``); returns it.
+    Compile (again) afterwards for the change to reach training."""
+    model.trainable = False
+    return model
+
+
+_BLOCK = re.compile(r"^(features_\d+|block\d+|conv\d+|stem|top)(_|$)")
+
+
+def _blocks(base) -> list[tuple[str, list]]:
+    """The base's layers grouped into blocks, in order: ``features_N`` (our
+    MobileNetV2 port, named like torchvision's), ``blockN`` (VGG), ``convN`` (ResNet)."""
+    blocks = []
+    for layer in base.layers:
+        m = _BLOCK.match(layer.name)
+        key = m.group(1) if m else layer.name
+        if blocks and blocks[-1][0] == key:
+            blocks[-1][1].append(layer)
+        else:
+            blocks.append((key, [layer]))
+    return blocks
+
+
+def _weighted_blocks(base):
+    return [(name, layers) for name, layers in _blocks(base) if any(l.weights for l in layers)]
+
+
+def top_layers(base, n_blocks: int) -> list:
+    """The layers of the top ``n_blocks`` blocks (with weights) of a pretrained base:
+    what fine-tuning unfreezes.  MobileNetV2 has 19 blocks, VGG-16 five."""
+    blocks = _weighted_blocks(base)
+    if not 0 <= n_blocks <= len(blocks):
+        raise ValueError(f"n_blocks must be between 0 and {len(blocks)} for this base")
+    return [layer for _, layers in blocks[len(blocks) - n_blocks:] for layer in layers]
+
+
+def with_new_head(base, num_classes: int, dropout: float = 0.2, feature_dim: int | None = None):
+    """``base`` (frozen here) called with ``training=False``, then dropout and one
+    dense layer (logits).  A functional ``keras.Model``."""
+    freeze(base)
+    inputs = keras.Input(shape=base.input_shape[1:], name="image")
+    x = base(inputs, training=False)      # BatchNorm stays in inference mode
+    outputs = feature_classifier(feature_dim or base.output_shape[-1], num_classes, dropout)(x)
+    return keras.Model(inputs, outputs, name=f"{base.name}_new_head")
+
+
+def feature_classifier(feature_dim: int, num_classes: int, dropout: float = 0.2):
+    """The small classifier trained on features: dropout + one dense layer (logits)."""
+    return keras.Sequential([keras.Input(shape=(feature_dim,)), keras.layers.Dropout(dropout),
+                             keras.layers.Dense(num_classes)], name="head")
+
+
+@keras.saving.register_keras_serializable(package="tlcourse")
+class LayerwiseAdam(keras.optimizers.Adam):
+    """Adam whose learning rate is multiplied, per variable, by a factor
+    (``multipliers``: variable path -> factor).  Keras has no per-layer
+    learning rates of its own; ``adam`` builds this one."""
+
+    def __init__(self, learning_rate=1e-3, multipliers=None, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.multipliers = {str(k): float(v) for k, v in (multipliers or {}).items()}
+
+    def build(self, var_list):
+        super().build(var_list)
+        # by position: update_step may receive the backend's variable, which has no .path
+        self._factors = [self.multipliers.get(v.path, 1.0) for v in var_list]
+
+    def update_step(self, gradient, variable, learning_rate):
+        factor = self._factors[self._get_variable_index(variable)]
+        if factor != 1.0:
+            learning_rate = learning_rate * factor
+        return super().update_step(gradient, variable, learning_rate)
+
+    def learning_rate_of(self, variable) -> float:
+        """The learning rate ``variable`` is trained with."""
+        return float(self.learning_rate) * self.multipliers.get(variable.path, 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "multipliers": dict(self.multipliers)}
+
+
+def adam(model, lr: float, part_lrs=()) -> LayerwiseAdam:
+    """Adam with learning rate ``lr`` for ``model``, except the weights of each
+    ``(part, part_lr)`` in ``part_lrs`` (a layer or sub-model, e.g. the base),
+    which use ``part_lr``.  Pass it to ``model.compile``."""
+    multipliers = {}
+    for part, part_lr in part_lrs:
+        for v in part.weights:
+            multipliers.setdefault(v.path, float(part_lr) / float(lr))
+    return LayerwiseAdam(learning_rate=float(lr), multipliers=multipliers)
+
+
+def compiled_with_current_trainable(model) -> bool:
+    """True when the model was compiled after its layers' ``trainable`` flags last
+    changed (Keras uses the flags as they were at compile time)."""
+    state = getattr(model, "_compiled_trainable_state", None)
+    if not getattr(model, "compiled", False) or state is None:
+        return False
+    return all(state.get(layer) == layer.trainable for layer in model._flatten_layers())
+
+
+# --------------------------------------------------------------------------
+# training and evaluation
+# --------------------------------------------------------------------------
+class _Progress(keras.callbacks.Callback):
+    """tqdm bar per epoch and wall seconds per epoch (Keras's own bar is turned off)."""
+
+    def __init__(self, epochs, steps, show):
+        super().__init__()
+        self.epochs, self.steps, self.show = epochs, steps, show
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+        self.bar = tqdm(total=self.steps, desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch",
+                        disable=not self.show, leave=False)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.bar.update(1)
+        if logs:
+            self.bar.set_postfix(loss=f"{logs.get('loss', 0):.4f}",
+                                 acc=f"{logs.get('accuracy', 0):.3f}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.bar.close()
+        self.seconds.append(time.perf_counter() - self.start)
+
+
+def _cardinality(ds) -> int | None:
+    n = int(tf.data.experimental.cardinality(ds))
+    return n if n >= 0 else None
+
+
+def fit(model, train_loader, val_loader=None, epochs: int = 1, lr: float | None = None,
+        optimizer=None, steps_per_epoch: int | None = None, name: str | None = None,
+        standin: bool | None = None, progress: bool = True) -> core.History:
+    """Train with cross-entropy; returns a ``History`` (loss/accuracy per epoch,
+    validation when ``val_loader`` is given, seconds per epoch).
+
+    Compiles the model with ``optimizer`` (e.g. from ``adam``) or Adam(``lr``);
+    with neither, or with the optimizer the model was already compiled with,
+    it trains as compiled.  ``steps_per_epoch`` caps the batches per epoch."""
+    if optimizer is not None and getattr(model, "optimizer", None) is optimizer \
+            and getattr(model, "compiled", False):
+        pass                                   # compiled by the caller: keep it
+    elif optimizer is not None or lr is not None:
+        model.compile(optimizer=optimizer if optimizer is not None else adam(model, lr),
+                      loss=_loss(), metrics=["accuracy"])
+    elif not getattr(model, "compiled", False):
+        raise ValueError("fit needs lr= or optimizer= (or a model compiled already)")
+    data = train_loader.take(steps_per_epoch) if steps_per_epoch else train_loader
+    steps = _cardinality(data)
+    callback = _Progress(epochs, steps, progress)
+    keras_history = model.fit(data, validation_data=val_loader, epochs=epochs, verbose=0,
+                              shuffle=False, callbacks=[callback])   # loaders shuffle themselves
+    logs = keras_history.history
+    if standin is None:
+        standin = bool(getattr(train_loader, "standin", False))
+    history = core.History(name or model.name, standin=standin)
+    for e in range(len(logs.get("loss", []))):
+        history.add(logs["loss"][e], logs.get("accuracy", [None] * epochs)[e],
+                    logs["val_loss"][e] if "val_loss" in logs else None,
+                    logs["val_accuracy"][e] if "val_accuracy" in logs else None,
+                    callback.seconds[e] if e < len(callback.seconds) else None)
+        if progress:
+            r = history.epochs[-1]
+            print(f"epoch {e + 1}/{epochs}: loss {r['loss']:.4f}, acc {r['accuracy']:.3f}"
+                  + (f", val_loss {r['val_loss']:.4f}, val_acc {r['val_accuracy']:.3f}"
+                     if r["val_loss"] is not None else "")
+                  + f" ({r['seconds']:.1f} s)")
+    return history
+
+
+def _logits_and_labels(model, loader):
+    for x, y in loader:
+        yield model(x, training=False), np.asarray(y)
+
+
+def evaluate(model, loader) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) over ``loader``, in inference mode."""
+    total, correct, seen = 0.0, 0, 0
+    for logits, y in _logits_and_labels(model, loader):
+        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(y, tf.cast(logits, tf.float32))
+        total += float(tf.reduce_sum(loss))
+        correct += int(np.sum(np.argmax(logits, 1) == y))
+        seen += len(y)
+    if not seen:
+        raise ValueError("the loader is empty")
+    return total / seen, correct / seen
+
+
+def predict(model, loader) -> tuple[np.ndarray, np.ndarray]:
+    """(class probabilities (N, classes), true labels (N,)) over ``loader``."""
+    probs, labels = [], []
+    for logits, y in _logits_and_labels(model, loader):
+        probs.append(tf.nn.softmax(tf.cast(logits, tf.float32), -1).numpy())
+        labels.append(y)
+    return np.concatenate(probs), np.concatenate(labels)
+
+
+def predict_images(model, preprocess: Preprocess, images) -> np.ndarray:
+    """Class probabilities (N, classes) for images (paths, PIL images or uint8 arrays),
+    prepared like the evaluation pipeline."""
+    from tlcourse.tf.models import to_batch
+
+    logits = model(to_batch(preprocess, images), training=False)
+    return tf.nn.softmax(tf.cast(logits, tf.float32), -1).numpy()
+
+
+def array_loader(X, y, batch_size: int = 64, shuffle: bool = False, seed: int = 0,
+                 standin: bool = False):
+    """Batches of (features, labels) from numpy arrays, for training a classifier on
+    features.  ``standin`` marks the History of a fit on it as stand-in data."""
+    ds = tf.data.Dataset.from_tensor_slices((np.asarray(X, np.float32), np.asarray(y, np.int64)))
+    if shuffle:
+        ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    ds.standin = standin
+    return ds
+
+
+# --------------------------------------------------------------------------
+# features
+# --------------------------------------------------------------------------
+def features_key(model_name: str, split, preprocess: Preprocess) -> str:
+    """The cache key of a split's features from ``model_name`` at this preprocessing."""
+    return core.features_key(FRAMEWORK, model_name, split, preprocess)
+
+
+def extract_features(model, loader, cache_key: str | None = None,
+                     progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(features (N, D) float32, labels (N,)) of every batch of ``loader`` through
+    ``model`` in inference mode.  With ``cache_key`` they are saved once and reused."""
+    def compute():
+        xs, ys = [], []
+        for x, y in tqdm(loader, desc="features", unit="batch", disable=not progress,
+                         total=_cardinality(loader), leave=False):
+            xs.append(np.asarray(model(x, training=False), np.float32))
+            ys.append(np.asarray(y))
+        return np.concatenate(xs), np.concatenate(ys)
+    return core.cached_features(cache_key, compute)
+
+
+def feature_maps(base, preprocess: Preprocess, image, n_layers: int = 4) -> list:
+    """[(block name, activations (H, W, C)), ...] of one image at ``n_layers`` blocks
+    spread from the bottom to the top of the base."""
+    from tlcourse.tf.models import to_batch
+
+    blocks = _weighted_blocks(base)
+    picks = np.unique(np.linspace(0, len(blocks) - 1, n_layers).round().astype(int))
+    outputs = [blocks[i][1][-1].output for i in picks]
+    probe = keras.Model(base.inputs, outputs)
+    acts = probe(to_batch(preprocess, image), training=False)
+    acts = acts if isinstance(acts, (list, tuple)) else [acts]
+    return [(blocks[i][0].replace("features_", "features."), np.asarray(a[0]))
+            for i, a in zip(picks, acts)]
+
+
+# --------------------------------------------------------------------------
+# saving: the native .keras format (architecture + weights in one file)
+# --------------------------------------------------------------------------
+def save_model(model, path) -> Path:
+    """Save as a ``.keras`` file (architecture, weights, compile settings)."""
+    from tlcourse.cache import atomic_path
+
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"{path}: use a .keras file name")
+    with atomic_path(path) as tmp:
+        keras_tmp = tmp.with_name(tmp.name + ".keras")   # Keras insists on the suffix
+        try:
+            model.save(keras_tmp)
+            keras_tmp.replace(tmp)
+        finally:
+            keras_tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_model(path):
+    """The model ``save_model`` wrote, ready to predict (not compiled)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no saved model there")
+    return keras.saving.load_model(path, compile=False)

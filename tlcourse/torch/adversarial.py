@@ -1,0 +1,231 @@
+"""Ideal class images and targeted attacks in PyTorch (same names as ``tlcourse.tf``).
+
+Small pieces that compose, in the spirit of Lucent and torchattacks:
+
+- objective: ``class_log_prob`` (log-probability of a class; maximised);
+- parameterisations: ``pixel_image`` and ``fourier_image`` (Fourier
+  spectrum + colour decorrelation), each a callable giving [0, 1] NCHW pixels;
+- robustness: ``apply_transforms`` (random jitter/scale/rotation, drawn by
+  ``Transforms``), and the ``total_variation`` penalty;
+- ``grow_class_image``: gradient descent on the input for one class;
+- attacks on [0, 1] pixels under an L-infinity budget: ``fgsm`` (one step),
+  ``pgd_step`` (one projected signed-gradient step), ``targeted_attack``
+  (the loop, a result record), ``attack_photos`` (many photos and budgets).
+
+The model sees ``normalize(preprocess, pixels)``, so budgets are in pixel
+units whatever the model's normalisation: eps = 4/255 is four grey levels.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from tlcourse import adversarial as core
+from tlcourse.adversarial import (STANDARD_TRANSFORMS, AttackResult, ClassImage,  # noqa: F401
+                                  Transforms, parse_eps)
+from tlcourse.torch.models import normalize, to_pixels
+
+__all__ = ["total_variation", "class_log_prob", "pixel_image", "fourier_image",
+           "apply_transforms", "grow_class_image", "fgsm", "pgd_step", "targeted_attack",
+           "attack_photos", "classify_pixels", "as_pixels", "Transforms",
+           "STANDARD_TRANSFORMS", "AttackResult", "ClassImage", "parse_eps"]
+
+
+def _device(model):
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+# --------------------------------------------------------------------------
+# objective and penalty
+# --------------------------------------------------------------------------
+def total_variation(x: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference between vertical neighbours plus that between
+    horizontal neighbours, over an NCHW batch (``core.total_variation_reference``)."""
+    dy = (x[..., 1:, :] - x[..., :-1, :]).abs()
+    dx = (x[..., :, 1:] - x[..., :, :-1]).abs()
+    zero = x.new_zeros(())
+    return (dy.mean() if dy.numel() else zero) + (dx.mean() if dx.numel() else zero)
+
+
+def class_log_prob(model, preprocess, x01: torch.Tensor, target) -> torch.Tensor:
+    """log p(target | image) for each image of a [0, 1] NCHW batch: shape (N,).
+
+    ``target``: a class index, or several (e.g. the five domestic cats): then
+    the log of their total probability."""
+    logp = torch.log_softmax(model(normalize(preprocess, x01)), dim=1)
+    return torch.logsumexp(logp[:, core.class_list(target)], dim=1)
+
+
+def classify_pixels(model, preprocess, pixels) -> np.ndarray:
+    """Probabilities (N, 1000) for [0, 1] pixels, (N, H, W, 3) numpy or NCHW tensor,
+    at the size given (not resized: the networks end in global pooling, and a
+    resize would blur exactly the fine patterns an attack or a grown image relies on)."""
+    x = as_pixels(pixels)
+    with torch.inference_mode():
+        logits = model(normalize(preprocess, x.to(_device(model))))
+    return torch.softmax(logits.float(), dim=1).cpu().numpy()
+
+
+def as_pixels(pixels) -> torch.Tensor:
+    """[0, 1] pixels as an NCHW float tensor from a tensor or an (N,)H,W,3 numpy array."""
+    if isinstance(pixels, torch.Tensor):
+        return pixels.float()
+    a = np.asarray(pixels, np.float32)
+    a = a[None] if a.ndim == 3 else a
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2)))
+
+
+def _to_numpy_hwc(x: torch.Tensor) -> np.ndarray:
+    return x.detach().cpu().numpy().transpose(0, 2, 3, 1)
+
+
+# --------------------------------------------------------------------------
+# parameterisations: callables returning [0, 1] NCHW pixels
+# --------------------------------------------------------------------------
+class pixel_image:   # noqa: N801  (used like a function, as in Lucent)
+    """Pixels through a sigmoid (always a valid image): ``image()`` -> (batch, 3, size, size)."""
+
+    def __init__(self, size: int = 224, batch: int = 1, seed: int = 0):
+        start = core.pixel_init(size, batch, seed).transpose(0, 3, 1, 2)
+        self.logits = torch.tensor(np.ascontiguousarray(start), requires_grad=True)
+        self.variables = [self.logits]
+
+    def __call__(self) -> torch.Tensor:
+        return torch.sigmoid(self.logits)
+
+
+class fourier_image:   # noqa: N801
+    """Lucid's Fourier parameterisation with colour decorrelation: the
+    variables are a 1/f-scaled spectrum in a decorrelated colour space;
+    ``image()`` is its inverse FFT, mapped to RGB, through a sigmoid."""
+
+    def __init__(self, size: int = 224, batch: int = 1, seed: int = 0,
+                 decorrelate: bool = True, decay_power: float = 1.0):
+        self.size, self.decorrelate = size, decorrelate
+        self.spectrum = torch.tensor(core.fourier_init(size, batch, seed), requires_grad=True)
+        self.scale = torch.from_numpy(core.fourier_scale(size, decay_power))
+        self.color = torch.from_numpy(core.COLOR_CORRELATION)
+        self.variables = [self.spectrum]
+
+    def __call__(self) -> torch.Tensor:
+        spec = torch.view_as_complex(self.spectrum) * self.scale
+        x = torch.fft.irfft2(spec, s=(self.size, self.size), norm="ortho") / core.FOURIER_MAGIC
+        if self.decorrelate:   # decorrelated colour space -> RGB
+            x = torch.einsum("nchw,dc->ndhw", x, self.color)
+        return torch.sigmoid(x)
+
+
+def apply_transforms(x: torch.Tensor, transforms: Transforms | None,
+                     rng: np.random.Generator) -> torch.Tensor:
+    """Pad with mid-grey, then one random affine (shift, zoom, rotation) per call."""
+    if transforms is None:
+        return x
+    p = transforms.pad
+    x = F.pad(x, (p, p, p, p), value=0.5)
+    theta = torch.from_numpy(transforms.sample(rng, x.shape[-1]))[None].expand(x.shape[0], 2, 3)
+    grid = F.affine_grid(theta.to(x), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def grow_class_image(model, preprocess, target, image="pixels", steps: int = 128,
+                     lr: float = 0.05, tv_weight: float = 0.0,
+                     transforms: Transforms | None = None, size: int = 224, seed: int = 0,
+                     progress: bool = True, label: str = "") -> ClassImage:
+    """Gradient descent on an image to maximise log p(target), with an optional
+    total-variation penalty and random robustness transforms.
+
+    ``image``: "pixels", "fourier", or a parameterisation object (its
+    ``variables`` are optimised with Adam).  Returns a ``ClassImage``."""
+    param = {"pixels": pixel_image, "fourier": fourier_image}[image](size=size, seed=seed) \
+        if isinstance(image, str) else image
+    opt = torch.optim.Adam(param.variables, lr=lr)
+    rng = np.random.default_rng(seed)
+    history, start = [], time.perf_counter()
+    for _ in tqdm(range(steps), desc=label or f"class {target}", disable=not progress,
+                  leave=False):
+        x = param()
+        logp = class_log_prob(model, preprocess, apply_transforms(x, transforms, rng), target)
+        loss = -logp.mean() + (tv_weight * total_variation(x) if tv_weight else 0.0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        history.append(float(logp.detach().exp().mean()))
+    with torch.no_grad():
+        final = param()
+    prob = float(classify_pixels(model, preprocess, final)[0, core.class_list(target)].sum())
+    return ClassImage(image=_to_numpy_hwc(final)[0], target=target, prob=prob, steps=steps,
+                      seconds=time.perf_counter() - start, history=history, label=label)
+
+
+# --------------------------------------------------------------------------
+# attacks
+# --------------------------------------------------------------------------
+def _grad_log_prob(model, preprocess, x01, target):
+    x = x01.detach().clone().requires_grad_(True)
+    logp = class_log_prob(model, preprocess, x, target)
+    grad, = torch.autograd.grad(logp.sum(), x)
+    return logp.detach(), grad
+
+
+def fgsm(model, preprocess, x01: torch.Tensor, target: int, eps) -> torch.Tensor:
+    """Targeted fast gradient sign method: one step of size eps towards the target."""
+    eps = parse_eps(eps)
+    _, grad = _grad_log_prob(model, preprocess, x01, target)
+    return (x01 + eps * grad.sign()).clamp(0, 1).detach()
+
+
+def pgd_step(model, preprocess, x_adv: torch.Tensor, x_orig: torch.Tensor, target: int,
+             eps, step_size: float) -> torch.Tensor:
+    """One projected signed-gradient step: up the gradient of log p(target) by
+    ``step_size`` per pixel, then back into the eps-ball around ``x_orig`` and [0, 1]."""
+    eps = parse_eps(eps)
+    _, grad = _grad_log_prob(model, preprocess, x_adv, target)
+    x = x_adv + step_size * grad.sign()
+    x = torch.max(torch.min(x, x_orig + eps), x_orig - eps)
+    return x.clamp(0, 1).detach()
+
+
+def _quantise(x: torch.Tensor) -> torch.Tensor:
+    """Onto the 8-bit grid, so the adversarial image can be saved as a PNG as it is."""
+    return torch.round(x * 255) / 255
+
+
+def targeted_attack(model, preprocess, image, target, eps="4/255", steps: int = 20,
+                    step_size: float = core.LEVEL, step=None, quantise: bool = True,
+                    name: str = "") -> AttackResult:
+    """Iterated projected steps (PGD) until the model's top class is ``target``,
+    or ``steps`` steps.  ``image``: a path, PIL image, uint8 array, or [0, 1]
+    pixels (1, 3, H, W).  ``step``: the step function (default ``pgd_step``;
+    the notebook's exercise plugs in its own).  With ``quantise`` the image
+    stays on the 8-bit grid (a real, saveable image).  Returns an ``AttackResult``."""
+    from tlcourse.imagenet import parse_class
+
+    target, eps = parse_class(target), parse_eps(eps)
+    step = step or pgd_step
+    x_orig = image if isinstance(image, torch.Tensor) else to_pixels(preprocess, image)
+    x_orig = x_orig[:1].float().to(_device(model))
+    x = x_orig.clone()
+    probs_before = classify_pixels(model, preprocess, x_orig)[0]
+    probs, taken = probs_before, 0
+    while int(np.argmax(probs)) != target and taken < steps:
+        x = step(model, preprocess, x, x_orig, target, eps, step_size)
+        if quantise:
+            x = _quantise(x)
+        taken += 1
+        probs = classify_pixels(model, preprocess, x)[0]
+    return core.make_result(original=_to_numpy_hwc(x_orig)[0], adversarial=_to_numpy_hwc(x)[0],
+                            probs_before=probs_before, probs_after=probs, target=target,
+                            eps=eps, steps=taken, name=name)
+
+
+def attack_photos(model, preprocess, photos, target, eps_list=("1/255", "2/255", "4/255"),
+                  steps: int = 20, progress: bool = True) -> list[AttackResult]:
+    """``targeted_attack`` on every photo (paths) at every budget: a flat list of results."""
+    jobs = [(p, e) for e in eps_list for p in photos]
+    return [targeted_attack(model, preprocess, p, target, e, steps, name=getattr(p, "name", ""))
+            for p, e in tqdm(jobs, desc="attacks", disable=not progress, leave=False)]
