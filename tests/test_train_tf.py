@@ -1,4 +1,4 @@
-"""Training plumbing, Keras side: small data, seconds.  (The core is tested in test_train_torch.py.)"""
+"""Training plumbing, Keras side: small data, seconds (the core: test_train_torch.py)."""
 import numpy as np
 import pytest
 
@@ -74,7 +74,8 @@ def test_fine_tuning_recompile_and_learning_rates(base):
     assert tlc.compiled_with_current_trainable(model)
     base_vars = {id(v) for v in net.weights}
     rates = {opt.learning_rate_of(v) for v in model.trainable_weights if id(v) in base_vars}
-    head_rates = {opt.learning_rate_of(v) for v in model.trainable_weights if id(v) not in base_vars}
+    head_rates = {opt.learning_rate_of(v) for v in model.trainable_weights
+                  if id(v) not in base_vars}
     assert np.allclose(sorted(rates), [1e-5]) and np.allclose(sorted(head_rates), [1e-3])
     # the base really moves at its own, smaller rate: one Adam step moves a weight by ~lr
     w = [v for v in model.trainable_weights if id(v) in base_vars][0]

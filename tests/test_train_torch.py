@@ -69,7 +69,8 @@ def test_fit_learns_separable_features():
     loss, acc = tlc.evaluate(model, tlc.array_loader(X[90:], y[90:]))
     assert acc == pytest.approx(history.last("val_accuracy"))
     probs, labels = tlc.predict(model, tlc.array_loader(X[90:], y[90:]))
-    assert probs.shape == (30, 2) and np.allclose(probs.sum(1), 1) and np.array_equal(labels, y[90:])
+    assert probs.shape == (30, 2) and np.allclose(probs.sum(1), 1)
+    assert np.array_equal(labels, y[90:])
 
 
 @pytest.fixture(scope="module")

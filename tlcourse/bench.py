@@ -147,6 +147,9 @@ def bench_models(models=MODELS, frameworks=FRAMEWORKS, batch: int = 32,
                 row.update(run_in_subprocess(framework, name, batch))
             _add_ratio(row)
             rows.append(row)
+            if out is not None:   # raw figures as they come, so nothing measured is lost
+                Path(out).with_suffix(".json").parent.mkdir(parents=True, exist_ok=True)
+                Path(out).with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
     table = models_table(rows, batch, load=(load_before, _load()))
     print_fn(table)
     if out is not None:
@@ -166,7 +169,7 @@ def _add_ratio(row: dict) -> None:
 COLUMNS = [("model", "model"), ("framework", "framework"), ("weights", "weights"),
            ("params", "parameters"), ("images_per_s", "images/s (helper)"),
            ("bare_images_per_s", "images/s (bare)"), ("time_ratio", "time helper/bare"),
-           ("overhead_ok", "≤5% overhead"), ("status", "status")]
+           ("overhead_ok", "≤5% overhead"), ("threads", "threads"), ("status", "status")]
 
 
 def _load() -> float | None:
@@ -177,7 +180,6 @@ def _load() -> float | None:
 
 
 def models_table(rows: list[dict], batch: int = 32, load=(None, None)) -> str:
-    threads = sorted({r["threads"] for r in rows if r.get("threads")})
     busy = ""
     if load[0] is not None and max(load) > 0.5 * (os.cpu_count() or 1):
         busy = (f"  **The machine was busy** (1-minute load average {load[0]:.1f} before, "
@@ -186,8 +188,7 @@ def models_table(rows: list[dict], batch: int = 32, load=(None, None)) -> str:
     head = (f"# Model forward throughput, CPU\n\n"
             f"Made by `tlcourse bench models` (batch {batch}, 224x224, float32, inference "
             f"only) on {platform.machine()} with {os.cpu_count()} CPU cores"
-            + (f" ({', '.join(map(str, threads))} threads)" if threads else "")
-            + f", {time.strftime('%Y-%m-%d')}.  \"helper\" = the model from `pretrained()` called "
+            f", {time.strftime('%Y-%m-%d')}.  \"helper\" = the model from `pretrained()` called "
             f"through `probabilities()` on a batch `to_batch()` already made; \"bare\" = the "
             f"same network built without the helper (plain torchvision / keras call).  "
             f"Median of interleaved rounds after a warm-up.{busy}\n\n")

@@ -133,35 +133,43 @@ def expected_notebooks(course: Path, assignment: str) -> list[str]:
     return sorted(p.stem for p in (Path(course) / "source" / assignment).glob("*.ipynb"))
 
 
-def _cell_ids(path: Path) -> set:
+def _fingerprint(path: Path) -> tuple[set, set]:
+    """(nbgrader cell ids, cell sources) of a notebook; empty for a file that isn't one."""
     import nbformat
     try:
         nb = nbformat.read(path, as_version=4)
     except Exception:   # not a notebook at all: matches nothing
-        return set()
-    return {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells} - {None}
+        return set(), set()
+    ids = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells} - {None}
+    return ids, {c.source.strip() for c in nb.cells if c.source.strip()}
 
 
 def find_renamed(course: Path, assignment: str, student: str) -> list[tuple[Path, Path]]:
     """(handed-in file, expected file) for each notebook handed in under another
-    name: an unexpected ``.ipynb`` whose nbgrader cell ids match exactly one
-    expected notebook that is missing.  Ambiguous cases are left alone."""
+    name: an unexpected ``.ipynb`` that matches one missing expected notebook
+    clearly best (its nbgrader cell ids, then the cells it shares verbatim:
+    the two framework versions of a lab share ids but not code).  Unclear
+    cases are left alone and reported as not graded."""
     course = Path(course)
     folder = course / "submitted" / student / assignment
     expected = expected_notebooks(course, assignment)
     present = {p.stem: p for p in folder.glob("*.ipynb")}
     missing = [name for name in expected if name not in present]
     unexpected = [p for name, p in sorted(present.items()) if name not in expected]
-    ids = {name: _cell_ids(course / "source" / assignment / f"{name}.ipynb") for name in missing}
+    prints = {name: _fingerprint(course / "source" / assignment / f"{name}.ipynb")
+              for name in missing}
     out = []
     for path in unexpected:
-        theirs = _cell_ids(path)
-        overlap = {name: len(theirs & want) / max(len(want), 1) for name, want in ids.items()}
-        best = sorted(overlap.items(), key=lambda kv: -kv[1])
-        if best and best[0][1] >= 0.5 and (len(best) == 1 or best[1][1] < best[0][1]):
-            name = best[0][0]
-            out.append((path, folder / f"{name}.ipynb"))
-            del ids[name]
+        ids, sources = _fingerprint(path)
+        ranked = sorted(((len(ids & want_ids) / max(len(want_ids), 1), len(sources & want_src), name)
+                         for name, (want_ids, want_src) in prints.items()), reverse=True)
+        if not ranked or ranked[0][0] < 0.5:
+            continue
+        if len(ranked) > 1 and ranked[1][:2] == ranked[0][:2]:
+            continue          # two expected notebooks match equally well: don't guess
+        name = ranked[0][2]
+        out.append((path, folder / f"{name}.ipynb"))
+        del prints[name]
     return out
 
 

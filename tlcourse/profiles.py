@@ -63,11 +63,12 @@ PROFILES = {
         light_model="efficientnet_lite0", image_size=160, batch_size=16,
         images_per_class=None, epochs_head=2, epochs_finetune=1,
         lr_head=1e-3, lr_finetune=1e-4, dream_steps=128, attack_steps=20,
-        # Pets head: 15 epochs on cached features take about a second; the stand-in's 37
-        # synthetic breeds (6 training images each) reach about 0.37-0.40 top-1 with a
-        # correct solution (chance 0.027), so the graded bar is 0.25
+        # Pets head: 15 epochs on cached features take seconds.  The stand-in's 37
+        # synthetic breeds (6 training images each) gave a correct solution top-1
+        # 0.30-0.38 (torch 0.34, TF 0.30 after fine-tuning; chance 0.027, an untrained
+        # head ~0.03), so the graded bar is 0.20
         pets_epochs_scratch=1, pets_epochs_head=15, pets_epochs_finetune=1,
-        pets_min_top1=0.25, num_workers=0,
+        pets_min_top1=0.20, num_workers=0,
         pets_base_model="mobilenet_v2", pets_image_size=96, grading_cell_timeout=120,
     ),
     "full": Profile(

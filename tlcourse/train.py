@@ -132,7 +132,7 @@ def comparison_table(rows: list[dict], standin: bool = False, print_fn=print) ->
 
     ``rows``: dicts with ``model``, ``params`` (total), ``trainable`` (optional),
     ``seconds_per_epoch``, ``val_accuracy`` and an optional ``note``."""
-    head = (f"{'model':20} {'params':>12} {'trainable':>11} {'s/epoch':>9} {'val acc':>8}  note")
+    head = f"{'model':20} {'params':>12} {'trainable':>11} {'s/epoch':>9} {'val acc':>8}  note"
     lines = [head, "-" * len(head)]
     for r in rows:
         acc = r.get("val_accuracy")
@@ -148,7 +148,7 @@ def comparison_table(rows: list[dict], standin: bool = False, print_fn=print) ->
 
 
 def plot_comparison(rows: list[dict], standin: bool = False, title: str | None = None):
-    """Three bar charts side by side: validation accuracy, parameters (millions), seconds per epoch."""
+    """Bar charts side by side: validation accuracy, parameters (millions), seconds per epoch."""
     import matplotlib.pyplot as plt
 
     from tlcourse.plots import stamp_standin
@@ -358,7 +358,8 @@ def feature_benchmark(tlc, model_name: str, data, profile, epochs: int | None = 
                       tlc.array_loader(X_va, y_va, profile.batch_size),
                       epochs=epochs or profile.epochs_features, lr=profile.lr_head,
                       name=model_name, progress=False)
-    return dict(model=model_name, params=tlc.count_params(base)[1], trainable=tlc.count_params(clf)[0],
+    return dict(model=model_name, params=tlc.count_params(base)[1],
+                trainable=tlc.count_params(clf)[0],
                 seconds_per_epoch=(seconds or 0.0) + (history.seconds_per_epoch or 0.0),
                 val_accuracy=history.last("val_accuracy"), history=history,
                 note=f"{X_tr.shape[1]} features at {prep.size} px")

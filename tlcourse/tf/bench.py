@@ -62,7 +62,7 @@ def forward_throughput(name: str, batch: int = 32, size: int = 224, repeats: int
 
     if repeats is None:
         first = bench.time_interleaved({"helper": helper_path}, rounds=1, warmup=1)["helper"][0]
-        repeats = bench.rounds_for(3 * first)
+        repeats = bench.rounds_for(3 * first, lo=5)
     times = bench.time_interleaved({"helper": helper_path, "bare": bare_path,
                                     "compiled": compiled_path}, rounds=repeats, warmup=1)
     compiled_ips = bench.throughput(batch, times["compiled"])

@@ -1,0 +1,91 @@
+"""The TensorFlow adversarial pieces, and agreement with PyTorch on the same input.
+
+conftest imports torch first (the other order crashes), so both adapters can
+be compared in this one process."""
+import numpy as np
+import pytest
+import torch
+
+from tlcourse import adversarial as adv
+from tlcourse import imagenet, photos
+from tlcourse.torch import adversarial as TA   # torch before tensorflow
+from tlcourse.tf import adversarial as A  # noqa: E402
+from tlcourse.tf import pretrained, to_pixels  # noqa: E402
+
+import tensorflow as tf  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def mobilenet():
+    return pretrained("mobilenet_v2")
+
+
+@pytest.fixture(scope="module")
+def dalmatian():
+    return [p for p, c in photos.dog_photos() if c == 251][0]
+
+
+def test_total_variation_matches_reference():
+    adv.check_total_variation(A.total_variation, tf.constant, channels_last=True)
+
+
+def test_total_variation_agrees_with_torch():
+    rng = np.random.default_rng(7)
+    for shape in ((2, 17, 13, 3), (1, 1, 9, 3), (3, 224, 224, 3)):
+        x = rng.random(shape, dtype=np.float32)
+        got_tf = float(A.total_variation(tf.constant(x)))
+        got_torch = float(TA.total_variation(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())))
+        assert got_tf == pytest.approx(got_torch, rel=1e-5, abs=1e-7)
+        assert got_tf == pytest.approx(adv.total_variation_reference(x), rel=1e-5)
+
+
+def test_parameterisations_and_transforms_agree_with_torch():
+    for tf_image, torch_image in ((A.fourier_image(32, seed=3), TA.fourier_image(32, seed=3)),
+                                  (A.pixel_image(32, seed=3), TA.pixel_image(32, seed=3))):
+        a = tf_image().numpy()
+        b = torch_image().detach().numpy().transpose(0, 2, 3, 1)
+        assert a.shape == (1, 32, 32, 3) and np.abs(a - b).max() < 1e-5
+    x = np.random.default_rng(0).random((2, 40, 40, 3)).astype(np.float32)
+    a = A.apply_transforms(tf.constant(x), adv.STANDARD_TRANSFORMS, np.random.default_rng(4))
+    b = TA.apply_transforms(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()),
+                            adv.STANDARD_TRANSFORMS, np.random.default_rng(4))
+    assert np.abs(a.numpy() - b.numpy().transpose(0, 2, 3, 1)).max() < 1e-4
+
+
+def test_gradients_flow_through_fourier_and_transforms():
+    image = A.fourier_image(32, seed=1)
+    with tf.GradientTape() as tape:
+        y = A.apply_transforms(image(), adv.STANDARD_TRANSFORMS, np.random.default_rng(0))
+        loss = tf.reduce_sum(y * y) + A.total_variation(y)
+    grad = tape.gradient(loss, image.variables)[0]
+    assert grad is not None and float(tf.norm(grad)) > 0
+
+
+def test_pgd_step_stays_in_ball_and_raises_target(mobilenet, dalmatian):
+    model, prep = mobilenet
+    x0 = to_pixels(prep, dalmatian)
+    x1 = A.pgd_step(model, prep, x0, x0, imagenet.TABBY, "2/255", 1 / 255)
+    lp = lambda x: float(A.class_log_prob(model, prep, x, imagenet.TABBY)[0])   # noqa: E731
+    adv.check_projected_step(x1.numpy(), x0.numpy(), x0.numpy(), 2 / 255, lp(x0), lp(x1))
+    x2 = A.pgd_step(model, prep, x1, x0, imagenet.TABBY, "2/255", 4 / 255)
+    assert float(tf.reduce_max(tf.abs(x2 - x0))) <= 2 / 255 + 1e-6
+    f = A.fgsm(model, prep, x0, imagenet.TABBY, "4/255")
+    assert float(tf.reduce_max(tf.abs(f - x0))) == pytest.approx(4 / 255, abs=1e-6)
+
+
+def test_targeted_attack_reaches_tabby(mobilenet, dalmatian):
+    model, prep = mobilenet
+    r = A.targeted_attack(model, prep, dalmatian, "tabby", "4/255", steps=20)
+    adv.check_attack(r, 4 / 255, 20)
+    assert r.start_class == 251 and r.steps >= 1
+    assert np.allclose(r.adversarial * 255, np.round(r.adversarial * 255), atol=1e-3)
+    r0 = A.targeted_attack(model, prep, dalmatian, "tabby", 0, steps=3)
+    assert not r0.success and r0.linf == 0 and r0.steps == 3
+
+
+def test_grow_class_image_raises_probability(mobilenet):
+    model, prep = mobilenet
+    r = A.grow_class_image(model, prep, imagenet.ZEBRA, "pixels", steps=12, size=64,
+                           progress=False)
+    assert r.image.shape == (64, 64, 3)
+    assert r.history[-1] > r.history[0] and r.prob > 0.5

@@ -1,0 +1,214 @@
+"""The instructor's grading workflow, end to end, on a simulated class (pets_lab, PyTorch).
+
+release -> submitted/<student>/pets_lab/ -> autograde (one nbgrader run per student,
+as `tlcourse grade` does) -> gradebook scores -> generate_feedback HTML.
+
+Each student gets the score a fair instructor expects, computed from the points of
+the test cells their mistakes break, and nobody's notebook stops the batch.
+The PyTorch notebook is graded here (faster to start than TensorFlow); the round
+trip in test_roundtrip.py covers both notebooks.
+"""
+import copy
+
+import nbformat
+import numpy as np
+import pytest
+
+from course import ROOT
+from tlcourse import grading
+from tlcourse.profiles import get_profile
+
+pytestmark = pytest.mark.grading
+
+ASSIGNMENT = "pets_lab"
+NOTEBOOK = "OxfordPetsPyTorch"
+SOLUTION = ROOT / "notebooks" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+RELEASE = ROOT / "release" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+# the smoke profile's per-cell limit: a legitimate cell takes seconds, a loop is cut here
+CELL_TIMEOUT = get_profile("smoke").grading_cell_timeout
+
+
+def points() -> dict:
+    nb = nbformat.read(SOLUTION, as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"]
+            for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
+
+
+POINTS = points()
+FULL = sum(POINTS.values())
+
+
+def cell(nb, grade_id):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def replace_function(source: str, name: str, new_def: str) -> str:
+    """``source`` with the top-level ``def name`` replaced by ``new_def``."""
+    lines = source.splitlines()
+    start = next(i for i, l in enumerate(lines) if l.startswith(f"def {name}("))
+    end = next((i for i in range(start + 1, len(lines))
+                if lines[i].startswith("def ")), len(lines))
+    while end > start + 1 and not lines[end - 1].strip():
+        end -= 1
+    return "\n".join(lines[:start] + new_def.strip("\n").splitlines() + lines[end:])
+
+
+def write(nb, path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+# What each student hands in, and the autograded score a fair instructor expects.
+def make_class(tmp):
+    sol = nbformat.read(SOLUTION, as_version=4)
+    students = {}
+
+    students["solution"] = ([SOLUTION], FULL, [])
+    students["untouched"] = ([RELEASE], 0, sorted(POINTS))
+
+    # partly correct: a split that is not stratified, and top-k without the k check;
+    # only the hidden tests of those two tasks catch it
+    nb = copy.deepcopy(sol)
+    c = cell(nb, "splits")
+    c.source = replace_function(c.source, "stratified_split", '''
+def stratified_split(labels, val_fraction, seed=0):
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(len(labels))
+    n_val = int(round(val_fraction * len(labels)))
+    return np.sort(idx[n_val:]), np.sort(idx[:n_val])''')
+    c = cell(nb, "top_k")
+    c.source = replace_function(c.source, "top_k_accuracy", '''
+def top_k_accuracy(scores, labels, k=1):
+    scores, labels = np.asarray(scores), np.asarray(labels)
+    if scores.ndim != 2 or labels.ndim != 1 or len(labels) != len(scores):
+        raise ValueError("bad shapes")
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return float(np.mean((top == labels[:, None]).any(axis=1)))''')
+    students["partial"] = ([write(nb, tmp / "partial" / SOLUTION.name)],
+                           FULL - POINTS["test_splits"] - POINTS["test_top_k"],
+                           ["test_splits", "test_top_k"])
+
+    # raises in an early cell: the first task's cell fails; everything after still runs
+    nb = copy.deepcopy(sol)
+    cell(nb, "label_map").source = "helper = undefined_helper()\n" + cell(nb, "label_map").source
+    students["raises_early"] = ([write(nb, tmp / "raises" / SOLUTION.name)],
+                                FULL - POINTS["test_label_map"], ["test_label_map"])
+
+    # loops forever in the splits cell: interrupted at the cell limit, the rest still graded
+    nb = copy.deepcopy(sol)
+    cell(nb, "splits").source = "while True:\n    pass\n" + cell(nb, "splits").source
+    students["loops_forever"] = ([write(nb, tmp / "loops" / SOLUTION.name)],
+                                 FULL - POINTS["test_splits"], ["test_splits"])
+
+    # edits one locked test cell to pass and deletes another, with wrong code under both:
+    # nbgrader restores the original tests, which then fail
+    nb = copy.deepcopy(sol)
+    c = cell(nb, "top_k")
+    c.source = replace_function(c.source, "top_k_accuracy",
+                                "def top_k_accuracy(scores, labels, k=1):\n    return 1.0")
+    cell(nb, "test_top_k").source = "assert True  # tests? what tests?"
+    c = cell(nb, "evaluation")
+    c.source = replace_function(c.source, "per_species_accuracy",
+                                'def per_species_accuracy(labels, preds, class_species):\n'
+                                '    return {"cat": 1.0, "dog": 1.0}')
+    nb.cells.remove(cell(nb, "test_evaluation"))
+    students["edits_tests"] = ([write(nb, tmp / "edits" / SOLUTION.name)],
+                               FULL - POINTS["test_top_k"] - POINTS["test_evaluation"],
+                               ["test_evaluation", "test_top_k"])
+
+    # the right notebook under another name
+    students["renamed"] = ([write(copy.deepcopy(sol), tmp / "renamed" / f"{NOTEBOOK}-Copy1.ipynb")],
+                           FULL, [])
+
+    # a saved model that was never trained (valid file, random head): loaded, not
+    # retrained, and the grader's own measurement on the test split fails it
+    students["fake_model"] = ([SOLUTION, fake_model(tmp / "fake")], FULL - POINTS["test_accuracy_target"],
+                              ["test_accuracy_target"])
+    return students
+
+
+def fake_model(folder):
+    import torch
+    from torch import nn
+
+    from tlcourse import pets
+    from tlcourse import torch as tlc
+
+    torch.manual_seed(0)
+    base, _ = tlc.pretrained(get_profile("smoke").pets_base_model, include_top=False)
+    head = nn.Sequential(nn.Dropout(0.2), nn.Linear(tlc.feature_dim("mobilenet_v2"), 37))
+    with torch.no_grad():
+        head[1].weight.normal_(0, 0.001)   # untrained: about chance
+    model = nn.Sequential(__import__("collections").OrderedDict(base=base, head=head))
+    folder.mkdir(parents=True, exist_ok=True)
+    return tlc.save_model(model, folder / tlc.pets.MODEL_FILE)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("class")
+    course = grading.make_course(ROOT, tmp / "course", [ASSIGNMENT])
+    students = make_class(tmp / "work")
+    for name, (files, _, _) in students.items():
+        grading.submit(course, name, ASSIGNMENT, files)
+    results = grading.grade_class(course, ASSIGNMENT, cell_timeout=CELL_TIMEOUT,
+                                  extra_env={"TLCOURSE_PROFILE": "smoke"})
+    grading.print_table(results)
+    proc = grading.generate_feedback(course, ASSIGNMENT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return course, students, {r.student: r for r in results}
+
+
+STUDENTS = ["solution", "untouched", "partial", "raises_early", "loops_forever", "edits_tests",
+            "renamed", "fake_model"]
+
+
+@pytest.mark.parametrize("student", STUDENTS)
+def test_each_student_gets_the_fair_score(graded, student):
+    course, students, results = graded
+    _, expected, failed = students[student]
+    r = results[student]
+    assert r.max_score == FULL, r
+    assert r.score == expected, f"{student}: {r.score} of {r.max_score}, expected {expected}; {r}"
+    assert sorted(r.failed) == sorted(failed), r
+    assert r.manual_pending == 2            # the written answer is left to the instructor
+    assert r.status != "timed out"
+    assert grading.feedback_files(course, ASSIGNMENT, student), f"no feedback HTML for {student}"
+
+
+def test_loop_was_cut_at_the_cell_limit(graded):
+    _, _, results = graded
+    r = results["loops_forever"]
+    assert r.status == "cell timed out" and any("interrupted" in n for n in r.notes), r
+    assert r.seconds < CELL_TIMEOUT + 300, r
+    # the others did not wait on it
+    assert all(results[s].status == "ok" for s in STUDENTS if s != "loops_forever"), results
+
+
+def test_renamed_notebook_was_graded_and_reported(graded):
+    course, _, results = graded
+    folder = course / "submitted" / "renamed" / ASSIGNMENT
+    assert (folder / f"{NOTEBOOK}.ipynb").is_file()
+    assert any(f"{NOTEBOOK}-Copy1.ipynb" in n and "renamed" in n for n in results["renamed"].notes)
+    assert results["renamed"].notebooks == [NOTEBOOK]
+
+
+def test_locked_tests_were_restored(graded):
+    course, _, _ = graded
+    nb = nbformat.read(course / "autograded" / "edits_tests" / ASSIGNMENT / f"{NOTEBOOK}.ipynb",
+                       as_version=4)
+    topk = cell(nb, "test_top_k")
+    assert "tests? what tests?" not in topk.source and "pets.check_raises" in topk.source
+    evaluation = cell(nb, "test_evaluation")          # deleted by the student, added back
+    assert "was missing from the submission" in evaluation.source
+    assert any(o.get("output_type") == "error" for o in evaluation.outputs)
+
+
+def test_saved_model_was_used_not_retrained(graded):
+    course, _, _ = graded
+    nb = nbformat.read(course / "autograded" / "fake_model" / ASSIGNMENT / f"{NOTEBOOK}.ipynb",
+                       as_version=4)
+    text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                     for o in c.outputs)
+    assert "loaded the saved model" in text and "new head, frozen base" not in text
