@@ -135,6 +135,7 @@ class Asset:
     # A derived asset is made by running ``python -m <build>`` after its
     # ``requires`` are fetched (e.g. the Keras port converted from torch weights).
     build: str | None = None
+    build_args: tuple = ()
     requires: tuple = ()
 
     @property
@@ -265,7 +266,8 @@ def smoke_assets() -> list[str]:
 
 
 def _run_build(asset: Asset) -> None:
-    proc = subprocess.run([sys.executable, "-m", asset.build], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", asset.build, *asset.build_args],
+                          capture_output=True, text=True)
     if proc.returncode != 0 or not asset.path.is_file():
         raise AssetError(f"Building asset {asset.name!r} with `python -m {asset.build}` failed "
                          f"(exit {proc.returncode}):\n{proc.stderr[-3000:]}")

@@ -48,13 +48,14 @@ register(Asset(
     name="mobilenet_v2_keras", filename="mobilenet_v2_torchvision_port.weights.h5", hash=None,
     size=None, location="keras", smoke=True,
     description="Keras port of torchvision's MobileNetV2, converted from mobilenet_v2_torch",
-    build="tlcourse.tf.convert", requires=("mobilenet_v2_torch",),
+    build="tlcourse.tf.convert", build_args=("mobilenet_v2",), requires=("mobilenet_v2_torch",),
 ))
 register(Asset(
     name="efficientnet_lite0_keras", filename="efficientnet_lite0_port.weights.h5", hash=None,
     size=None, location="keras", smoke=True,
     description="Keras port of EfficientNet-Lite0, converted from efficientnet_lite0_torch",
-    build="tlcourse.tf.convert", requires=("efficientnet_lite0_torch",),
+    build="tlcourse.tf.convert", build_args=("efficientnet_lite0",),
+    requires=("efficientnet_lite0_torch",),
 ))
 for _top, _hash in ((True, "64373286793e3c8b2b4e3219cbf3544b"), (False, "6d6bbae143d832006294945121d1f1fc")):
     _file = "vgg16_weights_tf_dim_ordering_tf_kernels" + ("" if _top else "_notop") + ".h5"

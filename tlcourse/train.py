@@ -353,9 +353,8 @@ def feature_benchmark(tlc, model_name: str, data, profile, epochs: int | None = 
             seconds = feature_seconds(key)
     (X_tr, y_tr), (X_va, y_va) = features["train"], features["val"]
     clf = tlc.feature_classifier(X_tr.shape[1], len(data.class_names))
-    history = tlc.fit(clf, tlc.array_loader(X_tr, y_tr, profile.batch_size, shuffle=True,
-                                            standin=data.standin),
-                      tlc.array_loader(X_va, y_va, profile.batch_size),
+    history = tlc.fit(clf, tlc.array_loader(X_tr, y_tr, 64, shuffle=True, standin=data.standin),
+                      tlc.array_loader(X_va, y_va, 256),
                       epochs=epochs or profile.epochs_features, lr=profile.lr_head,
                       name=model_name, progress=False)
     return dict(model=model_name, params=tlc.count_params(base)[1],
