@@ -186,7 +186,9 @@ def is_cached(asset: Asset) -> bool:
     if not path.is_file():
         return False
     if asset.hash is None:
-        return True
+        # A file we built has no upstream hash: the build recorded its sha256.
+        built = _stamp_path(path)
+        return built.is_file() and built.read_text() == f"built:{file_digest(path)}"
     st = path.stat()
     stamp = _stamp_path(path)
     expected = f"{st.st_size}:{st.st_mtime_ns}:{asset.hash}"
@@ -227,11 +229,13 @@ def fetch(name: str, progress: bool = True, log: Callable[[str], None] = print) 
         return path
     if path.exists():
         where = quarantine(path, f"{path} did not match {asset.hash}; fetched again.")
-        log(f"{asset.name}: cached file did not match its hash; moved to {where}, fetching again")
+        log(f"{asset.name}: cached file failed verification (hash or build record); moved to {where}, fetching again")
     if asset.build:
         for req in asset.requires:
             fetch(req, progress=progress, log=log)
         _run_build(asset)
+        with cache.atomic_path(_stamp_path(path)) as tmp:
+            tmp.write_text(f"built:{file_digest(path)}")
         return path
 
     errors = []
