@@ -393,6 +393,16 @@ def test_bench_helpers():
     assert bench.throughput(32, [2.0, 1.0, 3.0]) == 16.0
 
 
+def test_bench_partial_run_keeps_other_rows(tmp_path):
+    path = tmp_path / "models.json"
+    bench._save_rows(path, [{"model": "vgg16", "framework": "tf", "status": "not cached"},
+                            {"model": "mobilenet_v2", "framework": "torch", "images_per_s": 1.0}])
+    rows = bench._save_rows(path, [{"model": "mobilenet_v2", "framework": "torch",
+                                    "images_per_s": 2.0}])
+    assert [(r["model"], r["framework"]) for r in rows] == [("mobilenet_v2", "torch"), ("vgg16", "tf")]
+    assert rows[0]["images_per_s"] == 2.0
+
+
 def test_bench_weights_status(tmp_cache):
     assert bench.weights_status("mobilenet_v2", "torch") == ("offline", True)
     assert bench.weights_status("vgg16", "torch") == ("online", False)

@@ -148,8 +148,9 @@ def bench_models(models=MODELS, frameworks=FRAMEWORKS, batch: int = 32,
             _add_ratio(row)
             rows.append(row)
             if out is not None:   # raw figures as they come, so nothing measured is lost
-                Path(out).with_suffix(".json").parent.mkdir(parents=True, exist_ok=True)
-                Path(out).with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
+                _save_rows(Path(out).with_suffix(".json"), rows)
+    if out is not None:   # a partial run (one model or framework) keeps the other rows
+        rows = _save_rows(Path(out).with_suffix(".json"), rows)
     table = models_table(rows, batch, load=(load_before, _load()))
     print_fn(table)
     if out is not None:
@@ -157,6 +158,18 @@ def bench_models(models=MODELS, frameworks=FRAMEWORKS, batch: int = 32,
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(table + "\n")
     return rows
+
+
+def _save_rows(path: Path, rows: list[dict]) -> list[dict]:
+    """Merge ``rows`` into the JSON at ``path`` (new rows replace old ones for
+    the same model and framework), in MODELS x FRAMEWORKS order; return all rows."""
+    old = json.loads(path.read_text()) if path.is_file() else []
+    merged = {(r["model"], r["framework"]): r for r in old + rows}
+    order = {(m, f): i for i, (f, m) in enumerate((f, m) for f in FRAMEWORKS for m in MODELS)}
+    merged_rows = sorted(merged.values(), key=lambda r: order.get((r["model"], r["framework"]), 99))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(merged_rows, indent=1) + "\n")
+    return merged_rows
 
 
 def _add_ratio(row: dict) -> None:
