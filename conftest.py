@@ -12,6 +12,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 os.environ.setdefault("TLCOURSE_CACHE", str(ROOT / ".cache" / "tlcourse"))
 os.environ.setdefault("TLCOURSE_PROFILE", "smoke")
+# Busy-waiting OpenMP threads make torch ~5x slower on a shared 2-core CPU; the
+# setting works only before torch's first import (and kernels inherit it).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
 
 import torch  # noqa: E402,F401  (must precede tensorflow)
