@@ -20,7 +20,7 @@ tlc = importlib.import_module(f"tlcourse.{args.framework}")
 P = tlcourse.get_profile()
 CAT = list(imagenet.DOMESTIC_CAT_CLASSES)
 model, prep = tlc.pretrained("mobilenet_v2")
-second = tlc.pretrained("efficientnet_lite0") if args.framework == "torch" else None
+second = tlc.pretrained("efficientnet_lite0")   # torch: own module; tf: the Keras port
 print(f"framework {args.framework}, profile {P.name}, size {P.image_size}, "
       f"dream steps {P.dream_steps}, attack steps {P.attack_steps}")
 
