@@ -167,8 +167,11 @@ def test_registry_builds_the_port_with_the_converter(tmp_path, monkeypatch):
     assert not assets.is_cached(asset)
     path = assets.fetch("mobilenet_v2_keras", progress=False)
     assert path.is_file() and path.name.endswith(".weights.h5")
-    # no temporaries left, and only the port that was asked for was converted
-    assert [p.name for p in path.parent.iterdir()] == [path.name]
+    # no temporaries left, only the port that was asked for was converted, and
+    # the build recorded the sha256 of what it wrote (the `.verified` stamp)
+    names = sorted(p.name for p in path.parent.iterdir())
+    assert names == sorted([path.name, f".{path.name}.verified"]), names
+    assert assets.is_cached(asset)
     model = mobilenet_v2()
     model.load_weights(path)
     x = np.random.default_rng(2).standard_normal((1, 224, 224, 3)).astype(np.float32)
