@@ -25,3 +25,10 @@ c.ClearSolutions.code_stub = {
 # A student who deletes a locked test cell gets it back (and graded) instead of
 # silently losing it; edited locked cells are restored by OverwriteCells anyway.
 c.OverwriteCells.add_missing_cells = True
+
+# generate_solution would execute every solution notebook (minutes each) only
+# for `tlcourse build` to strip the outputs again: the solutions are executed
+# by the test suite (nbval) and `tlcourse run` instead.
+from nbgrader.preprocessors import ClearMarkScheme, ClearOutput, IncludeHeaderFooter, LockCells  # noqa: E402
+
+c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput, ClearMarkScheme]
