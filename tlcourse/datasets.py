@@ -26,11 +26,8 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import json
-import os
 import re
-import shutil
 import tarfile
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -272,10 +269,7 @@ def extract_archives(archives, dest: Path, progress: bool = True) -> Path:
     fetch downloads it again, and nothing is left at ``dest``."""
     from tqdm.auto import tqdm
 
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{dest.name}.", dir=dest.parent))
-    try:
+    def extract_all(tmp: Path) -> None:
         for archive in archives:
             archive = Path(archive)
             try:
@@ -299,14 +293,9 @@ def extract_archives(archives, dest: Path, progress: bool = True) -> Path:
                     f"{archive.name} is damaged ({type(exc).__name__}: {exc}). It was moved to "
                     f"{where} and nothing was extracted; run the fetch again to download it "
                     f"afresh.") from exc
-        if dest.exists():      # a concurrent fetch finished first
-            shutil.rmtree(tmp)
-        else:
-            os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return dest
+
+    # same temporary-folder-then-rename as the stand-ins
+    return standin.write_into(Path(dest), extract_all)
 
 
 # ---------------------------------------------------------------------------
