@@ -7,7 +7,6 @@ The core checks and figures are in ``tlcourse.pets``.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
@@ -32,20 +31,7 @@ def try_load_model(path, num_classes: int, log=print):
     Keras loads in safe mode (no Python lambdas from the file).  Nothing in the
     file is trusted beyond its weights: the graded test measures the model's
     accuracy on the test split itself."""
-    path = Path(path)
-    if not path.is_file():
-        log(f"no saved model at {path}: training")
-        return None
-    try:
-        model = load_model(path)
-    except Exception as exc:   # a damaged or foreign file is the student's to fix, not fatal
-        log(f"{path} could not be loaded ({type(exc).__name__}: {exc}); training instead")
-        return None
-    if num_outputs(model) != num_classes:
-        log(f"{path} predicts {num_outputs(model)} classes, not {num_classes}; training instead")
-        return None
-    log(f"loaded the saved model {path} (not retrained); the tests re-evaluate it")
-    return model
+    return core.load_saved_model(path, num_classes, load_model, num_outputs, log=log)
 
 
 def unfreeze_top(base, n_blocks: int) -> list:
