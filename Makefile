@@ -3,6 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+KERNEL_NAME := Transfer learning (PyTorch + TF)
 export TLCOURSE_PROFILE ?= smoke
 
 .PHONY: setup course test lab build check lock bench
@@ -11,6 +12,8 @@ $(STAMP): pyproject.toml requirements-lock.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-lock.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
+	@# The course kernel, inside the venv (no user-level files): notebooks name it.
+	$(BIN)/python -m ipykernel install --sys-prefix --name tlcourse --display-name "$(KERNEL_NAME)"
 	@touch $(STAMP)
 
 setup: $(STAMP)

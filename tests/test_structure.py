@@ -1,9 +1,12 @@
 """Generic checks over every assignment: sources, nbgrader metadata, generated copies."""
 import shutil
 import subprocess
+from pathlib import Path
 import sys
 
 import pytest
+
+from tlcourse.authoring import COURSE_KERNEL, COURSE_KERNEL_DISPLAY
 
 from course import (ROOT, assignments, graded_code_cells, nbgrader_meta, read,
                     solution_notebooks, source_notebooks)
@@ -43,7 +46,17 @@ def test_nbgrader_metadata(path):
                 f"{meta['grade_id']}: solution cell without BEGIN/END SOLUTION markers"
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1, f"{path}: exactly one cell must be tagged 'parameters'"
-    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert nb.metadata["kernelspec"]["name"] == COURSE_KERNEL, \
+        f"{path}: students' notebooks open on the course kernel ({COURSE_KERNEL})"
+
+
+def test_course_kernel_is_registered_in_this_environment():
+    # `make setup` registers it inside the venv; JupyterLab lists it by this name.
+    from jupyter_client.kernelspec import KernelSpecManager
+    spec = KernelSpecManager().get_kernel_spec(COURSE_KERNEL)
+    assert spec.display_name == COURSE_KERNEL_DISPLAY
+    assert Path(spec.argv[0]).resolve() == Path(sys.executable).resolve(), \
+        f"kernel {COURSE_KERNEL} runs {spec.argv[0]}, not this environment's Python; rerun make setup"
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=IDS)

@@ -14,6 +14,10 @@ from pathlib import Path
 
 import nbformat
 
+# The kernel `make setup` registers inside the venv; students' notebooks open on it.
+COURSE_KERNEL = "tlcourse"
+COURSE_KERNEL_DISPLAY = "Transfer learning (PyTorch + TF)"
+
 
 def _nbgrader(grade_id, *, grade=False, solution=False, locked=False, task=False, points=None):
     meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
@@ -69,8 +73,8 @@ def write_notebook(path, cells) -> Path:
     for cell in nb.cells:
         cell.pop("id", None)
     nb.metadata = {
-        "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
-                       "name": "python3"},
+        "kernelspec": {"display_name": COURSE_KERNEL_DISPLAY, "language": "python",
+                       "name": COURSE_KERNEL},
         "language_info": {"name": "python"},
     }
     path = Path(path)
