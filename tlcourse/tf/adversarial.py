@@ -111,11 +111,13 @@ class fourier_image:   # noqa: N801
         return tf.sigmoid(x)
 
 
-def _affine_sample(x, theta: np.ndarray):
-    """Bilinear resampling of an NHWC batch through a 2x3 affine matrix in
-    normalised coordinates: torch's affine_grid + grid_sample
-    (align_corners=False, padding_mode="border"), written with gathers."""
-    n, h, w = tf.shape(x)[0], x.shape[1], x.shape[2]
+def _bilinear_plan(h: int, w: int, theta: np.ndarray):
+    """Where each output pixel reads from, for a 2x3 affine matrix in normalised
+    coordinates: torch's affine_grid + grid_sample (align_corners=False,
+    padding_mode="border").  Returns the flat indices of the four neighbours
+    (each (h*w,) int32) and the bilinear weights wx, wy (each (1, h, w, 1)).
+    Plain numpy, so a traced step can take them as tensors: drawn anew each
+    step, never frozen into the graph."""
     ys = (2 * np.arange(h) + 1) / h - 1
     xs = (2 * np.arange(w) + 1) / w - 1
     gx, gy = np.meshgrid(xs, ys)                               # (h, w) each
@@ -126,23 +128,40 @@ def _affine_sample(x, theta: np.ndarray):
     x0, y0 = np.floor(px).astype(np.int32), np.floor(py).astype(np.int32)
     x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
     wx, wy = (px - x0).astype(np.float32), (py - y0).astype(np.float32)
+    corners = [(yy * w + xx).reshape(-1).astype(np.int32)
+               for yy, xx in ((y0, x0), (y0, x1), (y1, x0), (y1, x1))]
+    return (*corners, wx[None, ..., None], wy[None, ..., None])
+
+
+def _bilinear_sample(x, i00, i01, i10, i11, wx, wy):
+    """Resample an NHWC batch by a ``_bilinear_plan`` (works traced or eager)."""
+    shape = tf.shape(x)
+    n, h, w = shape[0], shape[1], shape[2]
     flat = tf.reshape(x, [n, h * w, -1])
 
-    def at(yy, xx):
-        return tf.reshape(tf.gather(flat, (yy * w + xx).reshape(-1), axis=1), [n, h, w, -1])
+    def at(idx):
+        return tf.reshape(tf.gather(flat, idx, axis=1), [n, h, w, -1])
 
-    wx, wy = wx[None, ..., None], wy[None, ..., None]
-    return ((1 - wy) * ((1 - wx) * at(y0, x0) + wx * at(y0, x1))
-            + wy * ((1 - wx) * at(y1, x0) + wx * at(y1, x1)))
+    return ((1 - wy) * ((1 - wx) * at(i00) + wx * at(i01))
+            + wy * ((1 - wx) * at(i10) + wx * at(i11)))
+
+
+def _pad_grey(x, pad: int):
+    return tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], constant_values=0.5)
+
+
+def _draw_plan(transforms: Transforms, rng: np.random.Generator, size: int):
+    """One random affine for a ``size`` image padded by ``transforms.pad``."""
+    padded = size + 2 * transforms.pad
+    return _bilinear_plan(padded, padded, transforms.sample(rng, padded))
 
 
 def apply_transforms(x, transforms: Transforms | None, rng: np.random.Generator):
     """Pad with mid-grey, then one random affine (shift, zoom, rotation) per call."""
     if transforms is None:
         return x
-    p = transforms.pad
-    x = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], constant_values=0.5)
-    return _affine_sample(x, transforms.sample(rng, x.shape[1]))
+    return _bilinear_sample(_pad_grey(x, transforms.pad),
+                            *_draw_plan(transforms, rng, x.shape[1]))
 
 
 def grow_class_image(model, preprocess, target, image="pixels", steps: int = 128,
@@ -153,27 +172,41 @@ def grow_class_image(model, preprocess, target, image="pixels", steps: int = 128
     total-variation penalty and random robustness transforms.
 
     ``image``: "pixels", "fourier", or a parameterisation object (its
-    ``variables`` are optimised with Adam).  Returns a ``ClassImage``."""
+    ``variables`` are optimised with Adam).  Returns a ``ClassImage``.
+
+    One step is compiled with ``tf.function`` (eager Keras pays a Python call
+    per layer and was ~3x slower here); the random transform of each step is
+    drawn in numpy outside it and passed in as tensors."""
     import keras
 
     param = {"pixels": pixel_image, "fourier": fourier_image}[image](size=size, seed=seed) \
         if isinstance(image, str) else image
     opt = keras.optimizers.Adam(learning_rate=lr)
+    opt.build(param.variables)      # optimizer state is created outside the traced step
+    classes = core.class_list(target)
     rng = np.random.default_rng(seed)
-    history, start = [], time.perf_counter()
-    for _ in tqdm(range(steps), desc=label or f"class {target}", disable=not progress,
-                  leave=False):
+
+    @tf.function
+    def step(plan):
         with tf.GradientTape() as tape:
             x = param()
-            logp = class_log_prob(model, preprocess, apply_transforms(x, transforms, rng), target)
+            seen = x if transforms is None else _bilinear_sample(_pad_grey(x, transforms.pad),
+                                                                 *plan)
+            logp = class_log_prob(model, preprocess, seen, classes)
             loss = -tf.reduce_mean(logp)
             if tv_weight:
                 loss += tv_weight * total_variation(x)
         grads = tape.gradient(loss, param.variables)
         opt.apply_gradients(zip(grads, param.variables))
-        history.append(float(tf.reduce_mean(tf.exp(logp))))
+        return tf.reduce_mean(tf.exp(logp))
+
+    history, start = [], time.perf_counter()
+    for _ in tqdm(range(steps), desc=label or f"class {target}", disable=not progress,
+                  leave=False):
+        plan = () if transforms is None else tuple(map(tf.constant, _draw_plan(transforms, rng, size)))
+        history.append(float(step(plan)))
     final = param()
-    prob = float(classify_pixels(model, preprocess, final)[0, core.class_list(target)].sum())
+    prob = float(classify_pixels(model, preprocess, final)[0, classes].sum())
     return ClassImage(image=final.numpy()[0], target=target, prob=prob, steps=steps,
                       seconds=time.perf_counter() - start, history=history, label=label)
 
