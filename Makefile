@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 KERNEL_NAME := Transfer learning (PyTorch + TF)
 export TLCOURSE_PROFILE ?= smoke
 
-.PHONY: setup course test lab build check lock bench
+.PHONY: setup course test lab build check lock bench test-gpu
 
 $(STAMP): pyproject.toml requirements-lock.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,8 +40,11 @@ build: setup
 check: setup
 	$(BIN)/tlcourse build --check
 
+# Every measurement (notebooks, models, data, adversarial, grading, scaling) into
+# benchmarks/RESULTS.md + RESULTS.json and README's summary table (20-40 min on 2 cores).
+# One part only: make bench BENCH_ARGS=models
 bench: setup
-	$(BIN)/tlcourse bench models
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/tlcourse bench $(BENCH_ARGS)
 
 lock: setup
 	{ echo "# Full lock of the course environment (pip freeze on Python 3.11, x86_64)."; \

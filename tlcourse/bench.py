@@ -70,6 +70,89 @@ def throughput(batch: int, seconds: list[float]) -> float:
 
 
 # --------------------------------------------------------------------------
+# one measurement in a fresh Python (one framework per process)
+# --------------------------------------------------------------------------
+CHILD_TAG = "@@TLCOURSE_BENCH_RESULT@@"
+
+
+class BenchError(RuntimeError):
+    """A measurement in a child process failed; the message is its last error line."""
+
+
+def child_main(argv: list[str]) -> None:
+    """In the child: call ``module.func(**kwargs)`` and print its JSON result, tagged."""
+    import importlib
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # before torch is imported
+    module, func, kwargs = argv[0], argv[1], json.loads(argv[2]) if len(argv) > 2 else {}
+    result = getattr(importlib.import_module(module), func)(**kwargs)
+    print(CHILD_TAG + json.dumps(result, default=str), flush=True)
+
+
+def call_in_subprocess(module: str, func: str, kwargs: dict | None = None,
+                       env: dict | None = None, timeout: float = 1800) -> dict:
+    """``module.func(**kwargs)`` run in a fresh Python; its (JSON) result.
+
+    Raises ``BenchError`` with the child's last error line when it fails or
+    runs past ``timeout`` seconds."""
+    code = "import sys; from tlcourse.bench import child_main; child_main(sys.argv[1:])"
+    full_env = dict(os.environ if env is None else env)
+    full_env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    full_env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + full_env.get("PATH", "")
+    try:
+        proc = subprocess.run([sys.executable, "-c", code, module, func,
+                               json.dumps(kwargs or {})], capture_output=True, text=True,
+                              timeout=timeout, env=full_env)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"{module}.{func} timed out after {timeout:.0f} s") from None
+    for line in proc.stdout.splitlines():
+        if line.startswith(CHILD_TAG):
+            return json.loads(line[len(CHILD_TAG):])
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    raise BenchError(f"{module}.{func} failed (exit {proc.returncode}): "
+                     + (lines[-1][:300] if lines else "(no error output)"))
+
+
+def scratch_cache(dest: Path, share: tuple[str, ...] | None = None,
+                  fresh: tuple[str, ...] = ("features",)) -> Path:
+    """A cache folder for a measurement: ``dest`` with links to the folders of
+    the real cache (weights, photos, datasets: ``share``, default all but
+    ``fresh`` and ``bench``), and ``fresh`` folders emptied.  Point
+    ``TLCOURSE_CACHE`` at it to measure a first run (e.g. with no cached
+    features) without touching the user's cache."""
+    import shutil
+
+    from tlcourse import cache
+
+    main = cache.cache_dir().resolve()
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    names = share if share is not None else \
+        tuple(p.name for p in main.iterdir() if p.is_dir()) if main.is_dir() else ()
+    for name in names:
+        if name in fresh or name == "bench" or not (main / name).is_dir():
+            continue
+        link = dest / name
+        if link.is_symlink() or link.exists():
+            continue
+        link.symlink_to(main / name, target_is_directory=True)
+    for name in fresh:
+        shutil.rmtree(dest / name, ignore_errors=True)
+    return dest
+
+
+def framework_homes_env(env: dict | None = None) -> dict:
+    """``env`` with TORCH_HOME and KERAS_HOME fixed to the real cache's, so a
+    scratch TLCOURSE_CACHE still finds the weights."""
+    from tlcourse import cache
+
+    env = dict(os.environ if env is None else env)
+    env["TORCH_HOME"] = str(cache.torch_home())
+    env["KERAS_HOME"] = str(cache.keras_home())
+    return env
+
+
+# --------------------------------------------------------------------------
 # tables
 # --------------------------------------------------------------------------
 def markdown_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
@@ -209,21 +292,12 @@ def models_table(rows: list[dict], batch: int = 32, load=(None, None)) -> str:
     return head + markdown_table(rows, COLUMNS) + ("\n\n" + "\n".join(notes) if notes else "")
 
 
-def main(args) -> int:
-    """CLI entry for `tlcourse bench models [--model NAME ...] [--framework F ...]`."""
-    rows = bench_models(models=args.model or MODELS, frameworks=args.framework or FRAMEWORKS,
-                        batch=args.batch, out=Path(args.out) if args.out else None)
-    bad = [r for r in rows if r.get("overhead_ok") == "NO"]
-    return 1 if bad else 0
+def main(argv=None) -> int:
+    """``python -m tlcourse.bench`` = ``tlcourse bench models`` (into benchmarks/RESULTS.*)."""
+    from tlcourse import bench_suite
+
+    return bench_suite.main(["models", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
-    import argparse
-
-    p = argparse.ArgumentParser(description="tlcourse bench models")
-    p.add_argument("what", choices=["models"])
-    p.add_argument("--model", action="append", choices=MODELS)
-    p.add_argument("--framework", action="append", choices=FRAMEWORKS)
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--out", default=str(DEFAULT_OUT))
-    sys.exit(main(p.parse_args()))
+    sys.exit(main())

@@ -26,8 +26,10 @@ def _cmd_classify(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from tlcourse import bench
-    return bench.main(args)
+    import shlex
+
+    from tlcourse import bench_suite
+    return bench_suite.main(args=args, command="tlcourse " + shlex.join(sys.argv[1:]))
 
 
 def _cmd_attack(args) -> int:
@@ -73,15 +75,10 @@ def main(argv=None) -> int:
     p.add_argument("-k", type=int, default=5, help="how many classes to show")
     p.set_defaults(func=_cmd_classify)
 
-    p = sub.add_parser("bench", help="measure throughput; writes benchmarks/*.md")
-    p.add_argument("what", choices=["models"],
-                   help="models: CPU forward images/s per model and framework, and the "
-                        "helper's overhead over a bare forward")
-    p.add_argument("--model", action="append", help="only this model (repeatable)")
-    p.add_argument("--framework", action="append", choices=["torch", "tf"],
-                   help="only this framework (repeatable)")
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--out", default="benchmarks/models.md", help="'' to write nothing")
+    p = sub.add_parser("bench", help="measure everything (or some parts); writes "
+                                     "benchmarks/RESULTS.md and RESULTS.json")
+    from tlcourse.bench_suite import add_arguments as _bench_arguments
+    _bench_arguments(p)
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("attack", help="targeted adversarial attack on one image")

@@ -1,0 +1,220 @@
+"""`tlcourse bench`: the report writer, the suite's failure handling, a tiny real
+run of the scaling part and of benchmarks/gpu_check.sh, the GPU workflow and
+`make test-gpu`.  (The full `make bench` takes tens of minutes: it is run by
+hand, and its results are committed in benchmarks/RESULTS.*.)"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from course import ROOT
+from tlcourse import bench_report as report
+from tlcourse import bench_suite
+
+SECTION_TITLES = [report.TITLES[p] for p in report.PARTS]
+
+
+# --------------------------------------------------------------------------
+# a small fake result set: every part, one of them failed
+# --------------------------------------------------------------------------
+def fake_parts() -> dict:
+    return {
+        "notebooks": {"status": "ok", "seconds": 300.0, "rows": [
+            {"notebook": "transfer_learning/TransferLearningPyTorch.ipynb", "framework": "torch",
+             "status": "ok", "wall_s": 120.0, "peak_mb": 900.0, "error": ""},
+            {"notebook": "transfer_learning/TransferLearningTF.ipynb", "framework": "tf",
+             "status": "ok", "wall_s": 150.0, "peak_mb": 1100.0, "error": ""}]},
+        "models": {"status": "ok", "seconds": 60.0, "rows": [
+            {"model": "mobilenet_v2", "framework": "torch", "weights": "offline",
+             "params": 3504872, "images_per_s": 12.5, "bare_images_per_s": 12.0,
+             "time_ratio": 0.96, "overhead_ok": "yes", "status": "ok"},
+            {"model": "vgg16", "framework": "torch", "weights": "online", "status": "not cached"},
+            {"model": "mobilenet_v2", "framework": "tf", "weights": "offline",
+             "params": 3504872, "images_per_s": 8.25, "bare_images_per_s": 8.0,
+             "time_ratio": 0.97, "overhead_ok": "yes", "status": "ok"}]},
+        "data": {"status": "partial", "seconds": 50.0, "rows": [
+            {"framework": "torch", "mode": "train (augment)", "workers": 2,
+             "images_per_s": 84.0, "data": "stand-in data"},
+            {"framework": "tf", "mode": "train", "workers": 0, "error": "Boom: tf.data broke"}]},
+        "adversarial": {"status": "ok", "seconds": 40.0, "rows": [
+            {"framework": "torch", "status": "ok",
+             "ideal_cat": {"image": "pixels + TV 1.0", "steps": 64, "p_cat": 0.999,
+                           "steps_to_target": 7, "p_cat_second": 0.01, "seconds": 12.0},
+             "attack": [{"eps": "1/255", "photos": 2, "success_rate": 1.0, "mean_steps": 5.5,
+                         "max_steps": 9, "mean_target_prob": 0.22}],
+             "transfer": {"fooled": 0, "total": 8, "rate": 0.0}, "smallest_eps": "1/255"}]},
+        "grading": {"status": "failed", "seconds": 3.0, "rows": [],
+                    "error": "RuntimeError: nbgrader exploded"},
+        "scaling": {"status": "ok", "seconds": 200.0, "rows": [
+            {"framework": "torch", "images": 500, "status": "ok", "model_s": 0.5,
+             "load_s": 1.0, "features_s": 9.0, "head_s": 1.0, "first_s": 11.0,
+             "second_s": 0.5, "speedup": 22.0, "peak_mb": 800.0, "val_accuracy": 0.9},
+            {"framework": "torch", "images": 2000, "status": "ok", "model_s": 0.5,
+             "load_s": 2.0, "features_s": 36.0, "head_s": 2.0, "first_s": 40.0,
+             "second_s": 5.0, "speedup": 8.0, "peak_mb": 850.0, "val_accuracy": 0.9}],
+            "summary": {"image_size": 96, "epochs": 30, "growth": {"torch": {
+                "n_ratio": 4.0, "time_ratio": 3.6, "exponent": 0.92, "ms_per_image_small": 22.0,
+                "ms_per_image_large": 20.0, "peak_mb_small": 800.0, "peak_mb_large": 850.0}}}},
+    }
+
+
+def fake_results() -> dict:
+    run_id, run = report.new_run("tlcourse bench (test)")
+    return report.merge(report.empty_results(), run_id, report.finish_run(run), fake_parts())
+
+
+def section(md: str, title: str) -> str:
+    return md.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+
+
+def test_report_has_every_section_and_shows_failures():
+    md = report.render(fake_results())
+    for title in ["Machine", "Summary", *SECTION_TITLES]:
+        assert f"## {title}" in md, title
+    grading = section(md, report.TITLES["grading"])
+    assert "**FAILED**" in grading and "nbgrader exploded" in grading
+    assert "PARTLY FAILED" in section(md, report.TITLES["data"])
+    assert "Boom: tf.data broke" in section(md, report.TITLES["data"])
+    assert "Status: ok" in section(md, report.TITLES["scaling"])
+    assert "Failed or partly failed parts: data, grading" in md
+    # the machine it ran on: CPU, cores, load average at start and end, versions, date
+    machine = section(md, "Machine")
+    for word in ("CPU:", "logical cores", "load average", "at the start", "at the end",
+                 "torch", "Python"):
+        assert word in machine, word
+    # the figures themselves, and the cache speed-up flag below 10x
+    assert "12.5" in section(md, report.TITLES["models"])
+    scaling = section(md, report.TITLES["scaling"])
+    assert "22.0×" in scaling and "8.0× **< 10×**" in scaling
+    assert "Feature cache below target" in scaling
+
+
+def test_summary_table_rows():
+    rows = {r[0]: r[1:] for r in report.summary_rows(fake_results())}
+    notebooks = next(v for k, v in rows.items() if k.startswith("smoke notebooks"))
+    assert notebooks == ["120 s, peak 900 MB", "150 s, peak 1100 MB"]
+    assert rows["MobileNetV2 forward, images/s (CPU, batch 32, 224 px)"] == ["12.5", "8.25"]
+    assert rows["input pipeline, train (augment), images/s"] == ["84 (2 workers)", "**failed**"]
+    assert rows["nbgrader autograde, s/submission"][0] == "**failed**"
+    assert rows["second pass with cached features"][0] == "8× or more (**< 10×**)"
+    assert rows["ideal cat on MobileNetV2"] == ["p = 0.999, ≥ 0.9 after 7 steps", "–"]
+
+
+def test_report_write_is_atomic(tmp_path, monkeypatch):
+    results = fake_results()
+    json_path, md_path = report.write_report(results, tmp_path)
+    assert json.loads(json_path.read_text()) == json.loads(json.dumps(results))
+    assert md_path.read_text() == report.render(results)
+    old_json, old_md = json_path.read_text(), md_path.read_text()
+
+    # the disk fills up half-way through writing: the old files stay whole
+    real_write = Path.write_text
+
+    def half_then_fail(self, text, *a, **kw):
+        real_write(self, text[: len(text) // 2], *a, **kw)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", half_then_fail)
+    changed = dict(results, generated="2099-01-01T00:00:00+00:00")
+    with pytest.raises(OSError):
+        report.write_report(changed, tmp_path)
+    monkeypatch.undo()
+    assert json_path.read_text() == old_json and md_path.read_text() == old_md
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["RESULTS.json", "RESULTS.md"]
+
+
+def test_merge_keeps_other_parts_and_says_which_run():
+    first = fake_results()
+    run_id, run = report.new_run("tlcourse bench models")
+    run_id = "later-run"
+    merged = report.merge(first, run_id, report.finish_run(run),
+                          {"models": {"status": "failed", "error": "x", "rows": []}})
+    assert merged["parts"]["models"]["run"] == "later-run"
+    assert merged["parts"]["scaling"] == first["parts"]["scaling"]
+    assert list(merged["parts"]) == list(report.PARTS)
+    assert len(merged["runs"]) == 2
+    assert "Parts come from different runs" in report.render(merged)
+    # a run that no part refers to any more is dropped
+    again = report.merge(merged, "third", report.finish_run(report.new_run("x")[1]),
+                         {k: {"status": "ok", "rows": []} for k in report.PARTS})
+    assert list(again["runs"]) == ["third"]
+
+
+def test_readme_block_is_replaced_between_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\nbefore\n{report.README_START}\nold table\n"
+                      f"{report.README_END}\nafter\n")
+    assert report.update_readme(readme, fake_results())
+    text = readme.read_text()
+    assert "old table" not in text and text.startswith("# Title\n\nbefore\n")
+    assert text.endswith(f"{report.README_END}\nafter\n")
+    assert report.summary_table(fake_results()) in text
+    plain = tmp_path / "PLAIN.md"
+    plain.write_text("no markers\n")
+    assert not report.update_readme(plain, fake_results())
+    assert plain.read_text() == "no markers\n"
+
+
+# --------------------------------------------------------------------------
+# the suite: a part that fails is reported, the others still run
+# --------------------------------------------------------------------------
+def test_suite_reports_a_failing_part_and_runs_the_rest(tmp_path, monkeypatch):
+    calls = []
+
+    def broken(opts):
+        calls.append("models")
+        raise RuntimeError("weights went missing")
+
+    def fine(opts):
+        calls.append("scaling")
+        return fake_parts()["scaling"]
+
+    monkeypatch.setitem(bench_suite.PART_FUNCS, "models", broken)
+    monkeypatch.setitem(bench_suite.PART_FUNCS, "scaling", fine)
+    opts = SimpleNamespace(profile="smoke", prepare=False)
+    results = bench_suite.run(["models", "scaling"], opts, tmp_path, command="test")
+    assert calls == ["models", "scaling"]
+    assert results["parts"]["models"]["status"] == "failed"
+    assert "weights went missing" in results["parts"]["models"]["error"]
+    assert results["parts"]["scaling"]["status"] == "ok"
+    md = (tmp_path / "RESULTS.md").read_text()
+    assert "**FAILED**" in section(md, report.TITLES["models"])
+    assert "weights went missing" in md
+    saved = json.loads((tmp_path / "RESULTS.json").read_text())
+    assert saved["parts"]["scaling"]["rows"][0]["speedup"] == 22.0
+    assert saved["runs"][saved["parts"]["models"]["run"]]["load_end"] is not None
+
+
+def test_unknown_part_is_refused(capsys):
+    assert bench_suite.main(["modles"]) == 2
+    assert "unknown part" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------
+# tiny real runs
+# --------------------------------------------------------------------------
+def test_scaling_part_tiny_real_run(tmp_path):
+    from tlcourse import bench_scaling
+
+    part = bench_scaling.run(sizes=[30, 60], frameworks=["torch"], image_size=64, epochs=2,
+                             root=tmp_path, log=lambda m: None)
+    assert part["status"] == "ok", part
+    rows = part["rows"]
+    assert [r["images"] for r in rows] == [30, 60]
+    for r in rows:
+        assert r["first_s"] > r["second_s"] > 0
+        assert r["features_s"] > 0 and r["peak_mb"] > 100
+        assert r["train"] + r["val"] < r["images"]          # 70/15/15, unreadable files left out
+    assert rows[1]["train"] > rows[0]["train"]
+    g = part["summary"]["growth"]["torch"]
+    assert g["n_ratio"] == 2.0 and g["time_ratio"] > 0
+    # the features were cached where the run said: one file per split, per size
+    for n in (30, 60):
+        assert len(list((tmp_path / f"n{n}" / "features").glob("*.npz"))) == 2
+    md = report.render(report.merge(report.empty_results(), "r", {}, {"scaling": part}))
+    assert "| PyTorch | 60 |" in section(md, report.TITLES["scaling"])
