@@ -28,11 +28,12 @@ course: setup
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
-# JupyterLab on the course, nbgrader extensions enabled.
+# JupyterLab on the course (root: this directory), nbgrader extensions enabled, opening on
+# START_HERE.ipynb; notebooks run on the course kernel. tests/test_browser.py drives this command.
 lab: setup
 	@# nbgrader 0.9 enables its server and lab extensions on install; show them.
 	@$(BIN)/jupyter server extension list 2>&1 | grep nbgrader | grep -i enabled || true
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab --notebook-dir=.
+	$(BIN)/python -m tlcourse.lab $(LAB_ARGS)
 
 build: setup
 	$(BIN)/tlcourse build

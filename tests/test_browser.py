@@ -1,0 +1,282 @@
+"""Students' JupyterLab, tested in a real browser.
+
+The real JupyterLab server from this environment (the command `make lab` runs,
+`tlcourse.lab.command`) is started on 127.0.0.1, a free port and a token, in a
+temporary copy of the course, so no file of the repository is touched. Debian's
+headless Chromium (/usr/bin/chromium), driven by Playwright, then does what a
+student and an instructor do:
+
+* student: lands on START_HERE, follows its link to a release notebook (on the
+  course kernel), presses nbgrader's Validate on the untouched notebook and is
+  told it fails, runs the first cells and sees the profile banner and a plot;
+* instructor: opens the Formgrader and sees the course's assignments.
+
+Screenshots go to test-artifacts/browser/ (git-ignored). The server, its kernels
+and the browser are stopped by their own process ids, also when a test fails.
+"""
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+
+from course import ROOT, assignments
+from tlcourse import lab
+from tlcourse.authoring import COURSE_KERNEL_DISPLAY
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+# What works on a machine with a closed network: without the background-networking
+# flags Chromium keeps dialling Google's hosts and its connections are refused.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+NOTEBOOK = "release/transfer_learning/TransferLearningPyTorch.ipynb"
+SERVER_START_S = 90
+KERNEL_S = 150          # first torch import and the stand-in data on a busy 2-core machine
+VALIDATE_S = 180        # nbgrader validate runs the whole (untouched) notebook
+
+
+# ---------------------------------------------------------------- the landing page
+
+def landing_links() -> list[str]:
+    nb = nbformat.read(ROOT / lab.LANDING, as_version=4)
+    assert all(c.cell_type == "markdown" for c in nb.cells), "the landing page runs no code"
+    text = "\n".join(c.source for c in nb.cells)
+    return re.findall(r"\]\(([^)\s]+\.ipynb)\)", text)
+
+
+def test_landing_page_links_every_release_notebook():
+    links = landing_links()
+    release = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "release").glob("*/*.ipynb"))
+    assert sorted(links) == release, "START_HERE.ipynb must link each release notebook once"
+    text = (ROOT / lab.LANDING).read_text()
+    for name in assignments():
+        assert f"`{name}`" in text
+    assert "Formgrader" in text and COURSE_KERNEL_DISPLAY in text
+
+
+def test_landing_page_is_not_an_assignment_nor_collected():
+    import tomllib
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert (ROOT / lab.LANDING).parent == ROOT and "." not in cfg["testpaths"]
+    assert not list((ROOT / "source").glob(f"*/{lab.LANDING}"))
+
+
+# ---------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="module")
+def chromium():
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: the browser tests need Debian's Chromium. Install it "
+                    "with `sudo apt-get update && sudo apt-get install -y chromium` (.ci/run does).",
+                    pytrace=False)
+    return CHROMIUM
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> Path:
+    """A copy of the course: what the server may change (saves, gradebook.db) stays there."""
+    dest = tmp_path_factory.mktemp("browser") / "course"
+    dest.mkdir()
+    for name in ("source", "release"):
+        shutil.copytree(ROOT / name, dest / name)
+    for name in ("nbgrader_config.py", lab.LANDING):
+        shutil.copy(ROOT / name, dest / name)
+    return dest
+
+
+def stop(pid: int, group: bool, timeout: float = 15) -> None:
+    """SIGTERM the process (or its process group), SIGKILL what is left after ``timeout``."""
+    try:
+        (os.killpg if group else os.kill)(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        psutil.Process(pid).wait(timeout)
+    except psutil.NoSuchProcess:
+        return
+    except psutil.TimeoutExpired:
+        try:
+            (os.killpg if group else os.kill)(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.fixture(scope="module")
+def server(course, tmp_path_factory):
+    """JupyterLab on the copy; yields (base URL, token). Stopped, with its kernels, by pid."""
+    state = tmp_path_factory.mktemp("jupyter")
+    port, token = free_port(), secrets.token_hex(16)
+    env = dict(os.environ,
+               # the user's Jupyter settings, workspaces and runtime files stay untouched
+               JUPYTER_CONFIG_DIR=str(state / "config"), JUPYTER_RUNTIME_DIR=str(state / "runtime"),
+               JUPYTERLAB_SETTINGS_DIR=str(state / "settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"), IPYTHONDIR=str(state / "ipython"))
+    extra = ["--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+             f"--LabApp.user_settings_dir={state / 'settings'}",
+             f"--LabApp.workspaces_dir={state / 'workspaces'}"]
+    # no "Would you like to get notified about official Jupyter news?" toast over the screenshots
+    notification = state / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    notification.parent.mkdir(parents=True)
+    notification.write_text('{"fetchNews": "false", "checkForUpdates": false}')
+    log_path = ARTIFACTS / "jupyterlab.log"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("*.png"):          # this run's screenshots only
+        old.unlink()
+    log = open(log_path, "w")
+    proc = subprocess.Popen(lab.command(course, port=port, token=token, open_browser=False, extra=extra),
+                            cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"jupyter lab exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"jupyter lab did not answer within {SERVER_START_S} s:\n"
+                            f"{log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url, token
+    finally:
+        # kernels run in sessions of their own: note their pids before the server goes
+        try:
+            kernels = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            kernels = []
+        stop(proc.pid, group=True)
+        for pid in kernels:
+            stop(pid, group=False, timeout=5)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        # Playwright starts this Chromium (never downloads one) with a fresh profile,
+        # and closes it (its own child) when the block ends, failed test or not.
+        b = pw.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    pg = context.new_page()
+    pg.set_default_timeout(30_000)
+    failed_before = request.session.testsfailed
+    try:
+        yield pg
+    finally:
+        if request.session.testsfailed > failed_before:   # what the browser showed at the failure
+            try:
+                pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}-failed.png"))
+            except Exception:
+                pass
+        context.close()
+
+
+def shot(page, name: str) -> Path:
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+# ---------------------------------------------------------------- the tests
+
+def test_student_runs_and_validates_a_release_notebook(server, page):
+    from playwright.sync_api import expect
+
+    url, token = server
+    page.goto(f"{url}/?token={token}")          # default_url: the landing notebook
+    landing = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    expect(landing.locator(".jp-RenderedMarkdown h1")).to_contain_text("Start here", timeout=60_000)
+    for name in ("transfer_learning", "adversarial_cat", "pets_lab"):
+        expect(landing.locator(".jp-RenderedMarkdown").get_by_text(name, exact=True)).to_be_visible()
+    shot(page, "landing")
+
+    # the student follows the landing page's link
+    landing.get_by_role("link", name="TransferLearningPyTorch").click()
+    nb = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    expect(page.locator(".lm-TabBar-tab.jp-mod-current")).to_contain_text("TransferLearningPyTorch.ipynb")
+    expect(nb.locator(".jp-RenderedMarkdown h1").first).to_contain_text("Transfer learning")
+    # on the course kernel, started and idle
+    expect(nb.locator(".jp-KernelName")).to_have_text(COURSE_KERNEL_DISPLAY, timeout=60_000)
+    expect(nb.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute(
+        "data-status", "idle", timeout=KERNEL_S * 1000)
+
+    # Validate on the untouched notebook: nbgrader runs it and reports the failing tests
+    nb.locator(".validate-button").get_by_role("button").click()
+    report = page.locator(".jp-Dialog #validation-message")
+    expect(report).to_be_visible(timeout=VALIDATE_S * 1000)
+    expect(report).to_have_class(re.compile(r"\bvalidation-failed\b"))
+    expect(report).to_contain_text("The following cell failed")
+    shot(page, "validate")
+    page.locator(".jp-Dialog").get_by_role("button", name="Ok").click()
+    expect(page.locator(".jp-Dialog")).to_have_count(0)
+
+    # run the first cells as a student does: select the first cell, Shift+Enter through them
+    cells = nb.locator(".jp-Notebook .jp-Cell")
+    cells.first.click()
+    page.keyboard.press("Escape")
+    for _ in range(9):                          # title, setup text, parameters, imports, data, plots
+        page.keyboard.press("Shift+Enter")
+        time.sleep(0.2)
+    outputs = nb.locator(".jp-OutputArea-output")
+    expect(outputs.filter(has_text=re.compile(r"profile smoke:"))).to_have_count(1, timeout=KERNEL_S * 1000)
+    image = nb.locator(".jp-OutputArea-output img").first
+    expect(image).to_be_visible(timeout=KERNEL_S * 1000)
+    expect(nb.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute(
+        "data-status", "idle", timeout=KERNEL_S * 1000)
+    assert not nb.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr'] "
+                          ":text('Traceback')").count()
+    assert image.evaluate("img => img.naturalWidth") > 100
+    # the picture a student sees: the banner at the top, the first plot below it
+    banner = outputs.filter(has_text=re.compile(r"profile smoke:"))
+    banner.evaluate("e => { e.scrollIntoView({block: 'start'});"
+                    " const s = e.closest('.jp-WindowedPanel-outer'); if (s) s.scrollTop -= 90; }")
+    shot(page, "student-notebook")
+
+
+def test_instructor_sees_the_assignments_in_formgrader(server, page):
+    from playwright.sync_api import expect
+
+    url, token = server
+    page.goto(f"{url}/formgrader?token={token}")
+    expect(page.get_by_role("heading", name="Manage Assignments")).to_be_visible()
+    rows = page.locator("#main-table td.name")
+    for name in assignments():
+        expect(rows.filter(has_text=name)).to_have_count(1, timeout=60_000)
+    assert sorted(assignments()) == ["adversarial_cat", "pets_lab", "transfer_learning"]
+    shot(page, "formgrader")
