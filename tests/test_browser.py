@@ -192,7 +192,7 @@ def browser(chromium):
 
 @pytest.fixture
 def page(browser, request):
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context = browser.new_context(viewport={"width": 1400, "height": 1300})
     pg = context.new_page()
     pg.set_default_timeout(30_000)
     failed_before = request.session.testsfailed
