@@ -37,7 +37,9 @@ from tlcourse.authoring import COURSE_KERNEL_DISPLAY
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("TLCOURSE_CHROMIUM", "/usr/bin/chromium"))
+INSTALL_HINT = ("the browser tests need Debian's Chromium: install it with "
+                "`sudo apt-get update && sudo apt-get install -y chromium` (.ci/run does)")
 # What works on a machine with a closed network: without the background-networking
 # flags Chromium keeps dialling Google's hosts and its connections are refused.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -78,12 +80,15 @@ def test_landing_page_is_not_an_assignment_nor_collected():
 
 # ---------------------------------------------------------------- fixtures
 
+def test_chromium_is_installed():
+    # a missing browser fails the suite (with the fix), it is never skipped
+    assert CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} is missing: {INSTALL_HINT}"
+
+
 @pytest.fixture(scope="module")
 def chromium():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: the browser tests need Debian's Chromium. Install it "
-                    "with `sudo apt-get update && sudo apt-get install -y chromium` (.ci/run does).",
-                    pytrace=False)
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(f"{CHROMIUM} is missing: {INSTALL_HINT}", pytrace=False)
     return CHROMIUM
 
 
@@ -130,11 +135,16 @@ def server(course, tmp_path_factory):
     env = dict(os.environ,
                # the user's Jupyter settings, workspaces and runtime files stay untouched
                JUPYTER_CONFIG_DIR=str(state / "config"), JUPYTER_RUNTIME_DIR=str(state / "runtime"),
+               JUPYTER_DATA_DIR=str(state / "data"),      # notebook signatures (trust) go here
                JUPYTERLAB_SETTINGS_DIR=str(state / "settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"), IPYTHONDIR=str(state / "ipython"))
     extra = ["--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
              f"--LabApp.user_settings_dir={state / 'settings'}",
-             f"--LabApp.workspaces_dir={state / 'workspaces'}"]
+             f"--LabApp.workspaces_dir={state / 'workspaces'}",
+             # a safety net should the test runner die before its teardown: idle kernels
+             # are culled and the idle server then exits by itself
+             "--MappingKernelManager.cull_idle_timeout=600", "--MappingKernelManager.cull_interval=60",
+             "--ServerApp.shutdown_no_activity_timeout=900"]
     # no "Would you like to get notified about official Jupyter news?" toast over the screenshots
     notification = state / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     notification.parent.mkdir(parents=True)
@@ -215,7 +225,7 @@ def shot(page, name: str) -> Path:
 
 # ---------------------------------------------------------------- the tests
 
-def test_student_runs_and_validates_a_release_notebook(server, page):
+def test_student_runs_and_validates_a_release_notebook(page, server):
     from playwright.sync_api import expect
 
     url, token = server
@@ -269,7 +279,7 @@ def test_student_runs_and_validates_a_release_notebook(server, page):
     shot(page, "student-notebook")
 
 
-def test_instructor_sees_the_assignments_in_formgrader(server, page):
+def test_instructor_sees_the_assignments_in_formgrader(page, server):
     from playwright.sync_api import expect
 
     url, token = server
