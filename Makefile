@@ -47,6 +47,13 @@ check: setup
 bench: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/tlcourse bench $(BENCH_ARGS)
 
+# The solution notebooks under nbval in the full profile (real data, the lesson's
+# models), for GPU runners (.github/workflows/gpu.yml); run `tlcourse fetch --profile full` first.
+GPU_CELL_TIMEOUT ?= 3600
+test-gpu: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" TLCOURSE_PROFILE=full $(BIN)/python -m pytest notebooks \
+	  --nbval-cell-timeout=$(GPU_CELL_TIMEOUT)
+
 lock: setup
 	{ echo "# Full lock of the course environment (pip freeze on Python 3.11, x86_64)."; \
 	  echo "# Regenerate after changing pins in pyproject.toml: make lock"; \

@@ -65,6 +65,10 @@ def main(argv=None) -> int:
     p.add_argument("--list", action="store_true", help="show every asset, cached or not")
     p.add_argument("--standin", action="store_true",
                    help="for datasets: write the offline stand-in instead of downloading")
+    p.add_argument("--profile", choices=["smoke", "full"], default=None,
+                   help="with no names: what that profile needs (default smoke: offline "
+                        "assets and stand-ins; full: every model's weights and the real "
+                        "datasets, downloaded once, for GPU runners)")
     p.set_defaults(func=_cmd_fetch)
 
     p = sub.add_parser("classify", help="top-5 ImageNet classes for each image")

@@ -24,13 +24,25 @@ def _print_list() -> None:
                 print(f"{'':51} {a['file']}: {src}")
 
 
+def full_profile_names() -> list[str]:
+    """Everything the full profile may use: every registered asset (weights of
+    all four models in both frameworks, sample photos) and the real datasets
+    (their archive assets are fetched and extracted through the dataset names)."""
+    from tlcourse import datasets
+    archives = {a for names, _ in datasets.DATASETS.values() for a in names}
+    return [name for name in assets.REGISTRY if name not in archives] + list(datasets.DATASETS)
+
+
 def main(args) -> int:
     if args.list:
         _print_list()
         return 0
     standin = args.standin
     names = list(args.names)
-    if not names:   # everything the smoke profile needs, stand-in datasets included
+    profile = getattr(args, "profile", None)
+    if profile == "full" and not names:   # GPU runners: the real data and every model
+        names = full_profile_names()
+    elif not names:   # everything the smoke profile needs, stand-in datasets included
         names = assets.smoke_assets() + ["cats_dogs", "oxford_pets"]
         standin = True
     failed = []
