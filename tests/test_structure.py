@@ -100,3 +100,25 @@ def test_solution_copies_exist_for_every_source():
     got = {(p.parent.name, p.name) for p in solution_notebooks()}
     want = {(p.parent.name, p.name) for p in SOURCES}
     assert got == want
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=IDS)
+def test_notebook_imports_tlcourse_before_the_framework(path):
+    # tlcourse sets OMP_WAIT_POLICY=PASSIVE, which only works before torch is imported
+    code = "\n".join(c.source for c in read(path).cells if c.cell_type == "code")
+    lines = [line.strip() for line in code.splitlines()]
+    first_tlcourse = next(i for i, line in enumerate(lines) if line.startswith("import tlcourse"))
+    framework = [i for i, line in enumerate(lines)
+                 if line.split(" ")[:2] in (["import", "torch"], ["import", "tensorflow"],
+                                            ["import", "keras"], ["from", "torch"])]
+    assert not framework or first_tlcourse < framework[0], \
+        f"{path}: `import tlcourse` must come before the framework import"
+
+
+def test_importing_tlcourse_makes_openmp_threads_sleep():
+    import os
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", "import os, tlcourse; "
+                          "print(os.environ.get('OMP_WAIT_POLICY'))"],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "PASSIVE"
