@@ -107,4 +107,5 @@ def show_quarantine(report, examples: int = 8):
                             f"{len(report.excluded)}")
     for ax, t, note in zip(fig.axes, titles, converted):
         ax.set_title(f"{note.path.rsplit('/', 1)[-1]}\n{t}", fontsize=7)
+    fig.tight_layout()   # again: the two-line titles are taller than the ones laid out above
     return stamp_standin(fig, report.standin)
