@@ -15,6 +15,11 @@ c.CourseDirectory.solution_directory = "notebooks"
 c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
+# A shared exchange (JupyterHub) lives at nbgrader's default path; on a single
+# machine without one, a git-ignored folder in the course makes Formgrader's
+# Release and Collect work instead of greying them out.
+if not os.path.isdir("/usr/local/share/nbgrader/exchange"):
+    c.Exchange.root = os.path.join(c.CourseDirectory.root, "exchange")
 # Deep-learning cells train models: the 30 s default would kill them.  Per
 # cell, so a student's infinite loop still stops.  TLCOURSE_CELL_TIMEOUT lets
 # tests and instructors size it per profile.

@@ -122,3 +122,22 @@ def test_importing_tlcourse_makes_openmp_threads_sleep():
                           "print(os.environ.get('OMP_WAIT_POLICY'))"],
                          env=env, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "PASSIVE"
+
+
+def test_release_works_without_a_shared_exchange(tmp_path):
+    """On one machine with no JupyterHub exchange, nbgrader's Release goes to a
+    git-ignored exchange/ in the course instead of failing."""
+    import os
+    shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
+    shutil.copytree(ROOT / "release" / "transfer_learning", tmp_path / "release" / "transfer_learning")
+    bindir = str(Path(sys.executable).parent)
+    proc = subprocess.run([f"{bindir}/nbgrader", "release_assignment", "transfer_learning"],
+                          cwd=tmp_path, capture_output=True, text=True,
+                          env=dict(os.environ, PATH=bindir + os.pathsep + os.environ["PATH"]))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    shared = Path("/usr/local/share/nbgrader/exchange")
+    exchange = shared if shared.is_dir() else tmp_path / "exchange"
+    released = exchange / "tlcourse" / "outbound" / "transfer_learning"
+    assert sorted(p.name for p in released.glob("*.ipynb")) == \
+        ["TransferLearningPyTorch.ipynb", "TransferLearningTF.ipynb"]
+    assert "exchange/" in (ROOT / ".gitignore").read_text().splitlines()
