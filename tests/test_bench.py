@@ -53,10 +53,10 @@ def fake_parts() -> dict:
         "scaling": {"status": "ok", "seconds": 200.0, "rows": [
             {"framework": "torch", "images": 500, "status": "ok", "model_s": 0.5,
              "load_s": 1.0, "features_s": 9.0, "head_s": 1.0, "first_s": 11.0,
-             "second_s": 0.5, "speedup": 22.0, "peak_mb": 800.0, "val_accuracy": 0.9},
+             "second_s": 0.5, "speedup": 22.0, "features_speedup": 300.0, "peak_mb": 800.0, "val_accuracy": 0.9},
             {"framework": "torch", "images": 2000, "status": "ok", "model_s": 0.5,
              "load_s": 2.0, "features_s": 36.0, "head_s": 2.0, "first_s": 40.0,
-             "second_s": 5.0, "speedup": 8.0, "peak_mb": 850.0, "val_accuracy": 0.9}],
+             "second_s": 5.0, "speedup": 8.0, "features_speedup": 100.0, "peak_mb": 850.0, "val_accuracy": 0.9}],
             "summary": {"image_size": 96, "epochs": 30, "growth": {"torch": {
                 "n_ratio": 4.0, "time_ratio": 3.6, "exponent": 0.92, "ms_per_image_small": 22.0,
                 "ms_per_image_large": 20.0, "peak_mb_small": 800.0, "peak_mb_large": 850.0}}}},
@@ -101,7 +101,8 @@ def test_summary_table_rows():
     assert rows["MobileNetV2 forward, images/s (CPU, batch 32, 224 px)"] == ["12.5", "8.25"]
     assert rows["input pipeline, train (augment), images/s"] == ["84 (2 workers)", "**failed**"]
     assert rows["nbgrader autograde, s/submission"][0] == "**failed**"
-    assert rows["second pass with cached features"][0] == "8× or more (**< 10×**)"
+    assert rows["second pass with cached features (whole pass)"][0] == \
+        "8–22× faster (**< 10× at some sizes**); feature step 100× or more"
     assert rows["ideal cat on MobileNetV2"] == ["p = 0.999, ≥ 0.9 after 7 steps", "–"]
 
 
@@ -158,6 +159,15 @@ def test_readme_block_is_replaced_between_markers(tmp_path):
     plain.write_text("no markers\n")
     assert not report.update_readme(plain, fake_results())
     assert plain.read_text() == "no markers\n"
+
+
+def test_readme_shows_the_committed_results():
+    results = report.read_results(ROOT / "benchmarks" / "RESULTS.json")
+    assert results["parts"], "benchmarks/RESULTS.json is missing: run `make bench`"
+    text = (ROOT / "README.md").read_text()
+    assert report.README_START in text, "README lost its benchmark summary markers"
+    assert report.summary_table(results) in text, \
+        "README's benchmark table differs from benchmarks/RESULTS.json: run `make bench`"
 
 
 # --------------------------------------------------------------------------
@@ -218,3 +228,101 @@ def test_scaling_part_tiny_real_run(tmp_path):
         assert len(list((tmp_path / f"n{n}" / "features").glob("*.npz"))) == 2
     md = report.render(report.merge(report.empty_results(), "r", {}, {"scaling": part}))
     assert "| PyTorch | 60 |" in section(md, report.TITLES["scaling"])
+
+
+def test_gpu_check_runs_end_to_end_at_tiny_size(tmp_path):
+    """benchmarks/gpu_check.sh as a GPU runner would run it, at the tiny size on this CPU."""
+    out = tmp_path / "gpu_check.json"
+    env = dict(os.environ, GPU_CHECK_SIZE="tiny", GPU_CHECK_DIR=str(tmp_path / "data"),
+               GPU_CHECK_JSON=str(out), PYTHON=sys.executable)
+    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh")], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=900)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 0, text[-3000:]
+    assert "TINY RUN" in text and "done in" in text
+    for label in ("== PyTorch on", "== TensorFlow on", "random init: throughput only",
+                  "ImageNet (offline)", "per epoch", "estimate, transfer_learning full profile",
+                  "estimate, pets_lab full profile"):
+        assert label in text, label
+    results = json.loads(out.read_text())["results"]
+    assert [r["framework"] for r in results] == ["torch", "tf"]
+    for r in results:
+        assert set(r["models"]) == {"mobilenet_v2", "efficientnet_lite0", "vgg16", "resnet50"}
+        for name, m in r["models"].items():
+            assert m["inference_ips"] > 0 and m["train_ips"] > 0, (r["framework"], name, m)
+        assert r["models"]["vgg16"]["weights"].startswith("random init")
+        for name, d in r["datasets"].items():
+            assert "error" not in d, (r["framework"], name, d)
+            assert d["pipeline_ips"] > 0 and d["frozen_ips"] > 0 and d["finetune_ips"] > 0
+            assert d["finetune_epoch_s"] == pytest.approx(d["train"] / d["finetune_ips"])
+        assert set(r["estimates"]) == {"transfer_learning", "pets_lab"}
+    # the stand-ins have the real layout, at the real resolution
+    from PIL import Image
+    cats = sorted((tmp_path / "data" / "datasets" / "standin" / "cats_vs_dogs" / "PetImages"
+                   / "Cat").glob("*.jpg"))
+    assert len(cats) == 20
+    with Image.open(cats[0]) as im:
+        assert max(im.size) == 500 and min(im.size) >= 333
+    pets = tmp_path / "data" / "datasets" / "standin" / "oxford-iiit-pet"
+    assert len(list((pets / "images").glob("*.jpg"))) == 74
+    assert (pets / "annotations" / "trainval.txt").is_file()
+
+
+def test_full_size_matches_the_real_datasets():
+    from tlcourse import bench_gpu
+
+    full = bench_gpu.SIZES["full"]
+    assert full.cats_dogs == 25_000 and full.pets == 7_390
+    assert (full.image_size, full.batch) == (224, 64)
+    assert (500, 375) in bench_gpu.PHOTO_SIZES
+
+
+# --------------------------------------------------------------------------
+# CI for GPU runners
+# --------------------------------------------------------------------------
+def test_gpu_workflow():
+    wf = yaml.safe_load((ROOT / ".github" / "workflows" / "gpu.yml").read_text())
+    triggers = wf.get("on", wf.get(True))          # YAML 1.1 reads a bare `on` as True
+    assert "workflow_dispatch" in triggers
+    (job,) = wf["jobs"].values()
+    assert {"self-hosted", "gpu"} <= set(job["runs-on"])
+    assert job["env"]["TLCOURSE_PROFILE"] == "full"
+    assert "TLCOURSE_CACHE" in job["env"]
+    steps = job["steps"]
+    runs = "\n".join(s.get("run", "") for s in steps)
+    cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache@"))
+    assert cache["with"]["path"] == "${{ env.TLCOURSE_CACHE }}"
+    assert "hashFiles('tlcourse/catalog.py')" in cache["with"]["key"]
+    assert "tensorflow[and-cuda]==2.21.0" in runs
+    # the filter that drops tensorflow-cpu from the lock really matches the lock's spelling
+    import re
+    pattern = re.search(r"grep -v -i -E '([^']+)' requirements-lock.txt", runs).group(1)
+    lock = (ROOT / "requirements-lock.txt").read_text().splitlines()
+    dropped = [l for l in lock if re.match(pattern, l, re.I)]
+    assert len(dropped) == 1 and "2.21.0" in dropped[0], dropped
+    # order: environment, cache restore, fetch (full profile), then the notebooks
+    order = [i for i, s in enumerate(steps) if "and-cuda" in s.get("run", "")] + \
+        [steps.index(cache)] + \
+        [i for i, s in enumerate(steps) if "tlcourse fetch --profile full" in s.get("run", "")] + \
+        [i for i, s in enumerate(steps) if s.get("run", "").strip() == "make test-gpu"]
+    assert len(order) == 4 and order == sorted(order), order
+    assert "benchmarks/gpu_check.sh" in runs
+
+
+def test_make_test_gpu_dry_run():
+    proc = subprocess.run(["make", "-n", "test-gpu"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    line = next(l for l in proc.stdout.splitlines() if "pytest" in l)
+    assert "TLCOURSE_PROFILE=full" in line and "notebooks" in line
+    assert "--nbval-cell-timeout=" in proc.stdout
+
+
+def test_fetch_full_profile_names():
+    from tlcourse import fetchcmd
+
+    names = fetchcmd.full_profile_names()
+    for name in ("vgg16_torch", "vgg16_keras_notop", "resnet50_torch", "resnet50_keras",
+                 "mobilenet_v2_keras", "cats_dogs", "oxford_pets"):
+        assert name in names
+    assert "cats_dogs_zip" not in names     # fetched and extracted as the dataset

@@ -306,6 +306,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="notebooks part: seconds per cell (1800)")
     p.add_argument("--out-dir", default=str(DEFAULT_OUT_DIR),
                    help="where RESULTS.md and RESULTS.json go (benchmarks)")
+    p.add_argument("--render", action="store_true",
+                   help="measure nothing: rewrite RESULTS.md (and README's table) from "
+                        "RESULTS.json, e.g. after a change to the report's layout")
 
 
 def main(argv=None, args=None, command: str | None = None) -> int:
@@ -313,6 +316,17 @@ def main(argv=None, args=None, command: str | None = None) -> int:
         p = argparse.ArgumentParser(prog="tlcourse bench", description=__doc__.split("\n\n")[0])
         add_arguments(p)
         args = p.parse_args(argv)
+    if getattr(args, "render", False):
+        out_dir = Path(args.out_dir)
+        results = report.read_results(out_dir / "RESULTS.json")
+        if not results["parts"]:
+            print(f"tlcourse bench --render: no results in {out_dir / 'RESULTS.json'}",
+                  file=sys.stderr)
+            return 1
+        report.write_report(results, out_dir)
+        _update_readme(out_dir, results)
+        print(report.summary_table(results))
+        return 0
     parts = list(dict.fromkeys(args.parts)) or list(PARTS)
     unknown = [x for x in parts if x not in PARTS]
     if unknown:
