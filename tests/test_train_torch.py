@@ -136,3 +136,37 @@ def test_feature_maps_shapes(base):
     maps = tlc.feature_maps(net, dataclasses.replace(prep, size=64), chelsea(), n_layers=3)
     assert [name for name, _ in maps] == ["features.0", "features.9", "features.18"]
     assert maps[0][1].shape == (32, 32, 32) and maps[-1][1].shape == (2, 2, 1280)
+
+
+def test_course_device_is_cuda_when_torch_sees_a_gpu(monkeypatch):
+    from tlcourse.torch import models
+    monkeypatch.delenv("TLCOURSE_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert tlc.device() == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert models.device() == torch.device("cuda")
+    monkeypatch.setenv("TLCOURSE_DEVICE", "cpu")            # the override wins
+    assert tlc.device() == torch.device("cpu")
+
+
+def test_models_and_heads_are_moved_to_the_course_device(monkeypatch):
+    """On a GPU runner, pretrained() must put the base on the GPU and fit() must
+    bring a head built on the CPU to it (else the full profile trains on the CPU
+    or fails on mixed devices).  No GPU here: PyTorch's "meta" device stands in
+    for "somewhere that is not the CPU"."""
+    from tlcourse.torch import train as torch_train
+    monkeypatch.setenv("TLCOURSE_DEVICE", "meta")
+    base, _ = tlc.pretrained("mobilenet_v2", include_top=False)
+    assert {p.device.type for p in base.parameters()} == {"meta"}
+    model = tlc.with_new_head(base, 2)
+    assert {p.device.type for p in model.head.parameters()} == {"cpu"}    # built on the CPU
+    opt = tlc.adam(model, 1e-3)              # moves the model first, then takes its parameters
+    assert {p.device.type for p in model.parameters()} == {"meta"}
+    held = {id(p) for g in opt.param_groups for p in g["params"]}
+    assert held == {id(p) for p in model.parameters() if p.requires_grad}
+    assert torch_train._device(model) == torch.device("meta")           # what fit() etc. call
+    assert held == {id(p) for p in model.parameters() if p.requires_grad}, \
+        "moving a model already on the device replaced its parameters"
+    cpu_head = tlc.feature_classifier(8, 2)       # a head alone, as fit() gets it
+    torch_train._device(cpu_head)
+    assert {p.device.type for p in cpu_head.parameters()} == {"meta"}

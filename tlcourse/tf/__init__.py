@@ -13,7 +13,7 @@ _cache.export_framework_homes()   # keras.utils.get_file looks for weights in ou
 FRAMEWORK = "tf"
 
 # pretrained ImageNet models (same names as tlcourse.torch)
-from tlcourse.tf.models import (MODELS, count_params, feature_dim, normalize,  # noqa: E402
+from tlcourse.tf.models import (MODELS, count_params, device, feature_dim, normalize,  # noqa: E402
                                 predict_topk, pretrained, probabilities, to_batch, to_pixels)
 
 # input pipelines for datasets.Split (same names as the other adapter)

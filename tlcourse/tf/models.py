@@ -30,7 +30,7 @@ PREDICT_BATCH = 32   # images per forward in predict_topk, to bound memory
 # our Keras ports of torch networks -> their weights asset (built by tlcourse.tf.convert)
 PORTS = {"mobilenet_v2": "mobilenet_v2_keras", "efficientnet_lite0": "efficientnet_lite0_keras"}
 
-__all__ = ["MODELS", "feature_dim", "pretrained", "count_params", "to_pixels", "to_batch",
+__all__ = ["MODELS", "device", "feature_dim", "pretrained", "count_params", "to_pixels", "to_batch",
            "normalize", "probabilities", "predict_topk"]
 
 
@@ -48,6 +48,13 @@ def _preprocess_for(name: str) -> Preprocess:
 # --------------------------------------------------------------------------
 # models
 # --------------------------------------------------------------------------
+def device() -> str:
+    """Where TensorFlow computes by default: "/GPU:0" when it sees a GPU, else
+    "/CPU:0".  Nothing to move: TensorFlow places models and batches there by
+    itself (the PyTorch adapter's ``device`` is where it moves them)."""
+    return "/GPU:0" if tf.config.list_physical_devices("GPU") else "/CPU:0"
+
+
 def pretrained(name: str, include_top: bool = True, trainable: bool = False):
     """An ImageNet-pretrained ``keras.Model`` and its ``Preprocess``.
 

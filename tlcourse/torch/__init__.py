@@ -25,7 +25,7 @@ _cache.export_framework_homes()   # torchvision looks for weights in our cache
 FRAMEWORK = "torch"
 
 # Pretrained ImageNet models (same names as tlcourse.tf)
-from tlcourse.torch.models import (MODELS, count_params, feature_dim, normalize,  # noqa: E402
+from tlcourse.torch.models import (MODELS, count_params, device, feature_dim, normalize,  # noqa: E402
                                    predict_topk, pretrained, probabilities, to_batch,
                                    to_pixels)
 

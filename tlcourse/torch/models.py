@@ -13,6 +13,7 @@ them without touching the network.
 """
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from tlcourse.preprocess import (FEATURE_DIMS, MODELS, Preprocess, feature_dim, 
                                  get_preprocess, pixels_array)
 from tlcourse.torch.efficientnet_lite import efficientnet_lite0
 
-__all__ = ["MODELS", "feature_dim", "pretrained", "count_params", "to_pixels", "to_batch",
+__all__ = ["MODELS", "device", "feature_dim", "pretrained", "count_params", "to_pixels", "to_batch",
            "normalize", "probabilities", "predict_topk"]
 
 # model name -> (torchvision builder, weights enum member); the enum's URL file
@@ -86,13 +87,23 @@ def _convolutional_base(name: str, net: nn.Module) -> nn.Sequential:
                                      flatten=nn.Flatten(1)))
 
 
+def device() -> torch.device:
+    """Where the course computes: a CUDA GPU when PyTorch sees one, else the CPU
+    (``TLCOURSE_DEVICE``, e.g. "cpu" or "cuda:1", overrides).  TensorFlow puts
+    work on a GPU by itself; in PyTorch models and batches must be moved, which
+    ``pretrained``, ``load_model`` and ``fit``/``evaluate``/``predict``/
+    ``extract_features`` do (so a head made on the CPU joins its base)."""
+    name = os.environ.get("TLCOURSE_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 def pretrained(name: str, include_top: bool = True, trainable: bool = False):
     """An ImageNet-pretrained network and its preprocessing: ``(model, preprocess)``.
 
     The model is an ``nn.Module`` in eval mode that takes normalised NCHW float
     batches (make them with ``to_batch``).  ``include_top=False`` gives the
     convolutional base with global average pooling: output (N, feature_dim(name)).
-    ``trainable=False`` freezes every parameter.
+    ``trainable=False`` freezes every parameter.  The model is on ``device()``.
     """
     _check_name(name)
     path = assets.fetch(_asset_name(name))   # offline-able or a clear AssetError
@@ -100,7 +111,7 @@ def pretrained(name: str, include_top: bool = True, trainable: bool = False):
     model = net if include_top else _convolutional_base(name, net)
     for p in model.parameters():
         p.requires_grad_(trainable)
-    return model.eval(), get_preprocess(name)
+    return model.to(device()).eval(), get_preprocess(name)
 
 
 # --------------------------------------------------------------------------

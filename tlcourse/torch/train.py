@@ -35,8 +35,14 @@ FRAMEWORK = "torch"
 
 
 def _device(model: nn.Module) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
+    """Move the whole model to the course's ``device()`` and return that device.
+
+    A head a student builds on the CPU and a base ``pretrained`` put on the GPU
+    then end up together (a no-op when the model is already there)."""
+    from tlcourse.torch.models import device
+    dev = device()
+    model.to(dev)
+    return dev
 
 
 # --------------------------------------------------------------------------
@@ -119,7 +125,10 @@ def _base_name(base: nn.Module) -> str:
 def adam(model: nn.Module, lr: float, part_lrs=()) -> torch.optim.Optimizer:
     """Adam over the trainable parameters of ``model`` with learning rate ``lr``,
     except those of each ``(part, part_lr)`` in ``part_lrs`` (a sub-module, e.g.
-    the base), which use ``part_lr``.  One parameter group per learning rate."""
+    the base), which use ``part_lr``.  One parameter group per learning rate.
+    The model goes to the course's ``device()`` first: an optimizer must be
+    made for the parameters where they will train."""
+    _device(model)
     taken = set()
     groups = []
     for part, part_lr in part_lrs:
@@ -399,4 +408,5 @@ def load_model(path) -> nn.Module:
     model = nn.Sequential(OrderedDict(base=base, head=head))
     model.load_state_dict(saved["state_dict"])
     # trainability is not part of the file: loaded models are for prediction
+    _device(model)   # onto the course's device, as pretrained() puts the base
     return model.eval()
