@@ -82,3 +82,15 @@ def test_torch_adapter_refuses_after_tensorflow():
     code = "import tensorflow\nimport tlcourse.torch"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 1 and "one framework per notebook" in proc.stderr
+
+
+def test_atomic_writes_get_the_mode_a_plain_write_would(tmp_path):
+    """mkstemp makes owner-only files; a shared cache or a report must stay readable."""
+    import os
+    from tlcourse.cache import atomic_path
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    with atomic_path(tmp_path / "atomic.txt") as tmp:
+        tmp.write_text("x")
+    assert oct((tmp_path / "atomic.txt").stat().st_mode & 0o777) == oct(plain.stat().st_mode & 0o777)
+    assert not list(tmp_path.glob(".tmp-*"))

@@ -36,6 +36,12 @@ def export_framework_homes() -> None:
     os.environ.setdefault("KERAS_HOME", str(keras_home()))
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(dest: Path):
     """Yield a temporary path beside ``dest``; on success it replaces ``dest``.
@@ -50,6 +56,8 @@ def atomic_path(dest: Path):
     tmp = Path(tmp)
     try:
         yield tmp
+        if tmp.exists():   # mkstemp makes it owner-only; give it the mode a plain open() would
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, dest)
     finally:
         if tmp.exists():
