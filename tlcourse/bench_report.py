@@ -251,13 +251,18 @@ def _notebooks(part: dict) -> str:
 def _models(part: dict) -> str:
     rows = [[r.get("model"), fw(r.get("framework")), r.get("weights", ""), num(r.get("params")),
              num(r.get("images_per_s")), num(r.get("bare_images_per_s")),
-             num(r.get("time_ratio"), 3), r.get("overhead_ok", ""), r.get("status", "")]
+             num(r.get("time_ratio"), 3), num(r.get("aa_ratio"), 3), r.get("overhead_ok", ""),
+             r.get("status", "")]
             for r in part.get("rows", [])]
     notes = [f"- {r['model']} ({fw(r['framework'])}): {r['note']}"
              for r in part.get("rows", []) if r.get("note")]
+    notes.append("- A/A control: the bare network against a second copy of itself, timed the "
+                 "same way. It would be 1.000 on a quiet machine; how far it is from 1 is the "
+                 "noise any helper/bare ratio carries here.")
     return (table(rows, ["model", "framework", "weights", "parameters", "images/s (helper)",
-                         "images/s (bare)", "time helper/bare", "≤5% overhead", "status"])
-            + ("\n\n" + "\n".join(notes) if notes else ""))
+                         "images/s (bare)", "time helper/bare", "A/A control", "≤5% overhead",
+                         "status"])
+            + "\n\n" + "\n".join(notes))
 
 
 def _data(part: dict) -> str:

@@ -43,6 +43,7 @@ def forward_throughput(name: str, batch: int = 32, size: int = 224, repeats: int
     model, prep = models.pretrained(name)        # fetches (or fails clearly) first
     asset = models.PORTS.get(name, f"{name}_keras")
     bare = bare_network(name, assets.get(asset).path)
+    bare_copy = bare_network(name, assets.get(asset).path)   # A/A control: the ratio's noise
     if size != prep.size:
         prep = type(prep)(size, prep.mean, prep.std, prep.crop_fraction, prep.mode)
     # a real batch: the sample photos, repeated to fill it, made once by to_batch
@@ -55,6 +56,9 @@ def forward_throughput(name: str, batch: int = 32, size: int = 224, repeats: int
     def bare_path():
         return bare(x, training=False).numpy()   # .numpy() waits for the result
 
+    def bare_copy_path():
+        return bare_copy(x, training=False).numpy()
+
     compiled = tf.function(lambda batch: bare(batch, training=False))
 
     def compiled_path():   # for comparison only: a traced graph instead of eager calls
@@ -62,13 +66,16 @@ def forward_throughput(name: str, batch: int = 32, size: int = 224, repeats: int
 
     if repeats is None:
         first = bench.time_interleaved({"helper": helper_path}, rounds=1, warmup=1)["helper"][0]
-        repeats = bench.rounds_for(3 * first, lo=5)
+        repeats = bench.rounds_for(3 * first, budget_s=40.0, lo=5)
     times = bench.time_interleaved({"helper": helper_path, "bare": bare_path,
-                                    "compiled": compiled_path}, rounds=repeats, warmup=1)
+                                    "bare_copy": bare_copy_path, "compiled": compiled_path},
+                                   rounds=repeats, warmup=1)
     compiled_ips = bench.throughput(batch, times["compiled"])
     return {"images_per_s": bench.throughput(batch, times["helper"]),
             "bare_images_per_s": bench.throughput(batch, times["bare"]),
             "compiled_images_per_s": compiled_ips,
+            "time_ratio": bench.paired_time_ratio(times["helper"], times["bare"]),
+            "aa_ratio": bench.paired_time_ratio(times["bare_copy"], times["bare"]),
             "params": models.count_params(model)[1], "rounds": len(times["helper"]),
             "threads": tf.config.threading.get_intra_op_parallelism_threads() or "auto",
             "note": f"helper and bare are eager Keras calls; the same network in a "

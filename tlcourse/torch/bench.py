@@ -24,11 +24,12 @@ def bare_network(name: str) -> torch.nn.Module:
     return net.eval()
 
 
-def forward_throughput(name: str, batch: int = 32, budget_s: float = 20.0) -> dict:
+def forward_throughput(name: str, batch: int = 32, budget_s: float = 40.0) -> dict:
     """Images/s through the helper's path and through a bare forward
     (``budget_s``: about how long the timed rounds may take)."""
     model, prep = models.pretrained(name)        # raises AssetError when weights are missing
     bare = bare_network(name)
+    bare_copy = bare_network(name)   # A/A control: the noise floor of the ratio
     # a real batch: the sample photos, repeated to fill it, made once by to_batch
     paths = [p for p, _ in photos.imagenet_samples()]
     x = models.to_batch(prep, list(itertools.islice(itertools.cycle(paths), batch)))
@@ -40,10 +41,17 @@ def forward_throughput(name: str, batch: int = 32, budget_s: float = 20.0) -> di
         with torch.inference_mode():
             return bare(x)
 
+    def bare_copy_path():
+        with torch.inference_mode():
+            return bare_copy(x)
+
     first = bench.time_interleaved({"helper": helper_path}, rounds=1, warmup=1)["helper"][0]
-    times = bench.time_interleaved({"helper": helper_path, "bare": bare_path},
+    times = bench.time_interleaved({"helper": helper_path, "bare": bare_path,
+                                    "bare_copy": bare_copy_path},
                                    rounds=bench.rounds_for(2 * first, budget_s), warmup=1)
     return {"images_per_s": bench.throughput(batch, times["helper"]),
             "bare_images_per_s": bench.throughput(batch, times["bare"]),
+            "time_ratio": bench.paired_time_ratio(times["helper"], times["bare"]),
+            "aa_ratio": bench.paired_time_ratio(times["bare_copy"], times["bare"]),
             "params": models.count_params(model)[1], "rounds": len(times["helper"]),
             "threads": torch.get_num_threads()}
