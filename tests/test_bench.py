@@ -326,3 +326,9 @@ def test_fetch_full_profile_names():
                  "mobilenet_v2_keras", "cats_dogs", "oxford_pets"):
         assert name in names
     assert "cats_dogs_zip" not in names     # fetched and extracted as the dataset
+
+
+def test_scaling_default_size_is_what_the_notebook_base_sees():
+    from tlcourse import bench_scaling
+    from tlcourse.profiles import get_profile
+    assert bench_scaling.IMAGE_SIZE == get_profile("smoke").image_size

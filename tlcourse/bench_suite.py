@@ -297,7 +297,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sizes", type=parse_sizes, default=None,
                    help="scaling part: data sizes in images, comma-separated (500,2000,8000)")
     p.add_argument("--scaling-image-size", type=int, default=None,
-                   help="scaling part: input size of the base in pixels (96)")
+                   help="scaling part: input size of the base in pixels (160, the smoke profile's)")
     p.add_argument("--copies", type=int, default=3,
                    help="grading part: copies of the solution submission to autograde (3)")
     p.add_argument("--profile", choices=["smoke", "full"], default="smoke",
