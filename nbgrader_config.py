@@ -20,6 +20,7 @@ c.CourseDirectory.feedback_directory = "feedback"
 # Release and Collect work instead of greying them out.
 if not os.path.isdir("/usr/local/share/nbgrader/exchange"):
     c.Exchange.root = os.path.join(c.CourseDirectory.root, "exchange")
+    os.makedirs(c.Exchange.root, exist_ok=True)   # Formgrader only checks that it exists
 # Deep-learning cells train models: the 30 s default would kill them.  Per
 # cell, so a student's infinite loop still stops.  TLCOURSE_CELL_TIMEOUT lets
 # tests and instructors size it per profile.

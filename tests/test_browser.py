@@ -285,6 +285,8 @@ def test_instructor_sees_the_assignments_in_formgrader(page, server):
     url, token = server
     page.goto(f"{url}/formgrader?token={token}")
     expect(page.get_by_role("heading", name="Manage Assignments")).to_be_visible()
+    # the course-local exchange (nbgrader_config.py) is there: Release and Collect are usable
+    expect(page.get_by_text("does not exist and could not be created")).to_have_count(0)
     rows = page.locator("#main-table td.name")
     for name in assignments():
         expect(rows.filter(has_text=name)).to_have_count(1, timeout=60_000)
