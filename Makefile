@@ -42,7 +42,7 @@ check: setup
 	$(BIN)/tlcourse build --check
 
 # Every measurement (notebooks, models, data, adversarial, grading, scaling) into
-# benchmarks/RESULTS.md + RESULTS.json and README's summary table (about 25 min on 2 cores).
+# benchmarks/RESULTS.md + RESULTS.json and README's summary table (about 35 min on 2 cores).
 # One part only: make bench BENCH_ARGS=models
 bench: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/tlcourse bench $(BENCH_ARGS)
