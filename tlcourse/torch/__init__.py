@@ -11,12 +11,8 @@ if "tensorflow" in _sys.modules and "torchvision" not in _sys.modules:
                       "now would crash it. Use one framework per notebook (restart the kernel), "
                       "or import tlcourse.torch before TensorFlow.")
 
-# OpenMP threads that busy-wait make PyTorch several times slower on a CPU that
-# other processes share (measured: 5x on 2 loaded cores); sleeping costs nothing
-# when the CPU is free.  Only effective before torch is first imported.
-import os as _os  # noqa: E402
-
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OMP_WAIT_POLICY=PASSIVE is set by `import tlcourse` (tlcourse/__init__.py),
+# which Python runs before this module.
 
 from tlcourse import cache as _cache  # noqa: E402
 
