@@ -33,7 +33,7 @@ test: setup
 lab: setup
 	@# nbgrader 0.9 enables its server and lab extensions on install; show them.
 	@$(BIN)/jupyter server extension list 2>&1 | grep nbgrader | grep -i enabled || true
-	$(BIN)/python -m tlcourse.lab $(LAB_ARGS)
+	$(BIN)/python -m tlcourse.course.lab $(LAB_ARGS)
 
 build: setup
 	$(BIN)/tlcourse build

@@ -21,5 +21,5 @@ export GPU_CHECK_SIZE="${GPU_CHECK_SIZE:-full}"
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || echo "no nvidia-smi: no CUDA GPU visible"
 start=$(date +%s)
-"$PY" -m tlcourse.bench_gpu
+"$PY" -m tlcourse.bench.gpu
 echo "gpu_check: done in $(( $(date +%s) - start )) s (size $GPU_CHECK_SIZE)"

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from course import ROOT
-from tlcourse import bench_report as report
-from tlcourse import bench_suite
+from tlcourse.bench import report
+from tlcourse.bench import suite as bench_suite
 
 SECTION_TITLES = [report.TITLES[p] for p in report.PARTS]
 
@@ -209,7 +209,7 @@ def test_unknown_part_is_refused(capsys):
 # tiny real runs
 # --------------------------------------------------------------------------
 def test_scaling_part_tiny_real_run(tmp_path):
-    from tlcourse import bench_scaling
+    from tlcourse.bench import scaling as bench_scaling
 
     part = bench_scaling.run(sizes=[30, 60], frameworks=["torch"], image_size=64, epochs=2,
                              root=tmp_path, log=lambda m: None)
@@ -269,7 +269,7 @@ def test_gpu_check_runs_end_to_end_at_tiny_size(tmp_path):
 
 
 def test_full_size_matches_the_real_datasets():
-    from tlcourse import bench_gpu
+    from tlcourse.bench import gpu as bench_gpu
 
     full = bench_gpu.SIZES["full"]
     assert full.cats_dogs == 25_000 and full.pets == 7_390
@@ -319,7 +319,7 @@ def test_make_test_gpu_dry_run():
 
 
 def test_fetch_full_profile_names():
-    from tlcourse import fetchcmd
+    from tlcourse.cli import fetch as fetchcmd
 
     names = fetchcmd.full_profile_names()
     for name in ("vgg16_torch", "vgg16_keras_notop", "resnet50_torch", "resnet50_keras",
@@ -329,6 +329,6 @@ def test_fetch_full_profile_names():
 
 
 def test_scaling_default_size_is_what_the_notebook_base_sees():
-    from tlcourse import bench_scaling
+    from tlcourse.bench import scaling as bench_scaling
     from tlcourse.profiles import get_profile
     assert bench_scaling.IMAGE_SIZE == get_profile("smoke").image_size

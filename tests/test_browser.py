@@ -1,7 +1,7 @@
 """Students' JupyterLab, tested in a real browser.
 
 The real JupyterLab server from this environment (the command `make lab` runs,
-`tlcourse.lab.command`) is started on 127.0.0.1, a free port and a token, in a
+`tlcourse.course.lab.command`) is started on 127.0.0.1, a free port and a token, in a
 temporary copy of the course, so no file of the repository is touched. Debian's
 headless Chromium (/usr/bin/chromium), driven by Playwright, then does what a
 student and an instructor do:
@@ -32,8 +32,8 @@ import psutil
 import pytest
 
 from course import ROOT, assignments
-from tlcourse import lab
-from tlcourse.authoring import COURSE_KERNEL_DISPLAY
+from tlcourse.course import lab
+from tlcourse.course.lab import COURSE_KERNEL_DISPLAY
 
 pytestmark = pytest.mark.browser
 

@@ -10,7 +10,6 @@ import dataclasses
 import http.server
 import socket
 import threading
-from pathlib import Path
 
 import pytest
 

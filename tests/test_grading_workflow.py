@@ -11,11 +11,10 @@ trip in test_roundtrip.py covers both notebooks.
 import copy
 
 import nbformat
-import numpy as np
 import pytest
 
 from course import ROOT
-from tlcourse import grading
+from tlcourse.course import grade as grading
 from tlcourse.profiles import get_profile
 
 pytestmark = pytest.mark.grading
@@ -132,7 +131,6 @@ def fake_model(folder):
     import torch
     from torch import nn
 
-    from tlcourse import pets
     from tlcourse import torch as tlc
 
     torch.manual_seed(0)

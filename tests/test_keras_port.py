@@ -18,10 +18,11 @@ import tlcourse.tf  # noqa: F401  (sets KERAS_HOME/TORCH_HOME; imports TensorFlo
 from tlcourse import assets, photos
 from tlcourse.imagenet import softmax
 from tlcourse.preprocess import get_preprocess, pixels_array
-from tlcourse.tf import convert, models
-from tlcourse.tf.convert import torch_prefix
-from tlcourse.tf.mobilenet_v2 import mobilenet_v2
-from tlcourse.torch.efficientnet_lite import efficientnet_lite0, rename_lite_keys
+from tlcourse.ports import convert
+from tlcourse.tf import models
+from tlcourse.ports.convert import torch_prefix
+from tlcourse.ports.keras_mobilenet_v2 import mobilenet_v2
+from tlcourse.ports.torch_efficientnet_lite import efficientnet_lite0, rename_lite_keys
 
 import keras
 
@@ -152,7 +153,7 @@ def test_converter_refuses_mismatched_state_dicts():
 
 
 def test_registry_builds_the_port_with_the_converter(tmp_path, monkeypatch):
-    """`assets.fetch("mobilenet_v2_keras")` runs `python -m tlcourse.tf.convert`
+    """`assets.fetch("mobilenet_v2_keras")` runs `python -m tlcourse.ports.convert`
     (a process that imports TensorFlow via tlcourse.tf before the converter
     asks for torch: it must restart itself in the safe order) and writes the
     .weights.h5 atomically where `pretrained` reads it."""

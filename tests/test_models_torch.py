@@ -22,7 +22,8 @@ from PIL import Image
 
 from tlcourse import assets, bench, imagenet, photos, preprocess
 from tlcourse import torch as tlc
-from tlcourse.torch import efficientnet_lite, models
+from tlcourse.ports import torch_efficientnet_lite as efficientnet_lite
+from tlcourse.torch import models
 
 OFFLINE = ("mobilenet_v2", "efficientnet_lite0")
 ONLINE = ("vgg16", "resnet50")
@@ -371,7 +372,7 @@ def test_fetch_killed_mid_write_leaves_nothing_partial(tmp_cache):
 # classify and the benchmark
 # --------------------------------------------------------------------------
 def test_classify_prints_top5(capsys):
-    from tlcourse.classify import classify
+    from tlcourse.cli.classify import classify
 
     results = classify([str(photos.chelsea())], model="mobilenet_v2", framework="torch")
     lines = capsys.readouterr().out.splitlines()

@@ -6,7 +6,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from tlcourse import grading, pets
+from tlcourse import pets
+from tlcourse.course import grade as grading
 
 
 # --------------------------------------------------------------------------

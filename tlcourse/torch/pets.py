@@ -8,7 +8,6 @@ The core checks and figures are in ``tlcourse.pets``.
 from __future__ import annotations
 
 
-import numpy as np
 
 from torch import nn
 

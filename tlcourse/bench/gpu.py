@@ -478,7 +478,8 @@ FRAMEWORK_NAMES = {"torch": "PyTorch", "tf": "TensorFlow"}
 
 
 def main() -> int:
-    from tlcourse import bench, cache
+    from tlcourse import cache
+    from tlcourse.bench import harness as bench
 
     size = size_from_env()
     frameworks = [f for f in os.environ.get("GPU_CHECK_FRAMEWORKS", "torch,tf").split(",") if f]
@@ -495,7 +496,7 @@ def main() -> int:
         print(f"gpu_check: measuring {fw} ...", flush=True)
         start = time.perf_counter()
         try:
-            r = bench.call_in_subprocess("tlcourse.bench_gpu", "measure",
+            r = bench.call_in_subprocess("tlcourse.bench.gpu", "measure",
                                          dict(framework=fw, size=size.name, models=models),
                                          env=env, timeout=3600)
         except bench.BenchError as exc:

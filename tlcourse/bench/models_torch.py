@@ -1,13 +1,14 @@
-"""The PyTorch half of `tlcourse bench models` (see ``tlcourse.bench``)."""
+"""The PyTorch half of `tlcourse bench models` (see ``tlcourse.bench.harness``)."""
 from __future__ import annotations
 
 import itertools
 
 import torch
 
-from tlcourse import assets, bench, photos
+from tlcourse import assets, photos
+from tlcourse.bench import harness as bench
 from tlcourse.torch import models
-from tlcourse.torch.efficientnet_lite import efficientnet_lite0
+from tlcourse.ports.torch_efficientnet_lite import efficientnet_lite0
 
 
 def bare_network(name: str) -> torch.nn.Module:

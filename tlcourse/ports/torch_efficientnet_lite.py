@@ -26,21 +26,9 @@ from torch import nn
 from torch.nn import functional as F
 from torchvision.ops import StochasticDepth
 
-BN_EPS = 1e-3
-BN_MOMENTUM = 0.01   # TF's 0.99 decay, in PyTorch's convention
+from tlcourse.ports.efficientnet_lite import BN_EPSILON, FEATURES, LITE0_STAGES
 
-# (repeats, kernel, stride, expand ratio, in channels, out channels) of each
-# stage of EfficientNet-Lite0 (efficientnet_lite_builder.py in Google's repo).
-LITE0_STAGES = (
-    (1, 3, 1, 1, 32, 16),
-    (2, 3, 2, 6, 16, 24),
-    (2, 5, 2, 6, 24, 40),
-    (3, 3, 2, 6, 40, 80),
-    (3, 5, 1, 6, 80, 112),
-    (4, 5, 2, 6, 112, 192),
-    (1, 3, 1, 6, 192, 320),
-)
-FEATURES = 1280
+BN_MOMENTUM = 0.01   # TF's 0.99 decay, in PyTorch's convention
 
 
 class ConvBN(nn.Module):
@@ -52,7 +40,7 @@ class ConvBN(nn.Module):
         # stride 1 "SAME" padding is symmetric, so the conv can do it itself
         pad = (kernel - 1) // 2 if stride == 1 else 0
         self.conv = nn.Conv2d(cin, cout, kernel, stride, pad, groups=groups, bias=False)
-        self.bn = nn.BatchNorm2d(cout, eps=BN_EPS, momentum=BN_MOMENTUM)
+        self.bn = nn.BatchNorm2d(cout, eps=BN_EPSILON, momentum=BN_MOMENTUM)
         self.act = nn.ReLU6(inplace=True) if act else nn.Identity()
 
     def forward(self, x):

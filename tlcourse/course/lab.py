@@ -1,6 +1,6 @@
 """JupyterLab on the course: what `make lab` starts, and what the browser tests drive.
 
-    python -m tlcourse.lab [extra jupyter-lab options]
+    python -m tlcourse.course.lab [extra jupyter-lab options]
 
 starts JupyterLab from this environment with the course directory as its root
 (and as its working directory, where nbgrader's extensions read
@@ -14,7 +14,10 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
+# The kernel `make setup` registers inside the venv; every notebook names it.
+COURSE_KERNEL = "tlcourse"
+COURSE_KERNEL_DISPLAY = "Transfer learning (PyTorch + TF)"
 # A markdown-only notebook at the course root: rendered links open the release
 # notebooks inside JupyterLab.  Not an assignment (those live in source/) and not
 # executed by nbval (pytest collects tests/ and notebooks/ only).

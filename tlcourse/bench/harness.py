@@ -10,7 +10,7 @@ at most 5%).
 Each framework runs in its own subprocess (importing TensorFlow and then
 torchvision in one process crashes).  A framework adapter provides::
 
-    tlcourse.<framework>.bench.forward_throughput(name, batch=32) -> dict
+    tlcourse.bench.models_<framework>.forward_throughput(name, batch=32) -> dict
 
 returning at least ``images_per_s`` (helper path) and ``bare_images_per_s``;
 optionally ``params`` (total parameters) and ``note``.  It raises the
@@ -101,7 +101,7 @@ def call_in_subprocess(module: str, func: str, kwargs: dict | None = None,
 
     Raises ``BenchError`` with the child's last error line when it fails or
     runs past ``timeout`` seconds."""
-    code = "import sys; from tlcourse.bench import child_main; child_main(sys.argv[1:])"
+    code = "import sys; from tlcourse.bench.harness import child_main; child_main(sys.argv[1:])"
     full_env = dict(os.environ if env is None else env)
     full_env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     full_env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + full_env.get("PATH", "")
@@ -199,9 +199,9 @@ def weights_status(name: str, framework: str) -> tuple[str, bool]:
 
 
 def run_in_subprocess(framework: str, name: str, batch: int, timeout: float = 900) -> dict:
-    """Call ``tlcourse.<framework>.bench.forward_throughput`` in a fresh Python."""
+    """Call ``tlcourse.bench.models_<framework>.forward_throughput`` in a fresh Python."""
     code = ("import json, sys\n"
-            f"from tlcourse.{framework}.bench import forward_throughput\n"
+            f"from tlcourse.bench.models_{framework} import forward_throughput\n"
             "r = forward_throughput(sys.argv[1], batch=int(sys.argv[2]))\n"
             f"print({RESULT_TAG!r} + json.dumps(r))\n")
     try:
@@ -302,8 +302,8 @@ def models_table(rows: list[dict], batch: int = 32, load=(None, None)) -> str:
 
 
 def main(argv=None) -> int:
-    """``python -m tlcourse.bench`` = ``tlcourse bench models`` (into benchmarks/RESULTS.*)."""
-    from tlcourse import bench_suite
+    """``python -m tlcourse.bench.harness`` = ``tlcourse bench models`` (into benchmarks/RESULTS.*)."""
+    from tlcourse.bench import suite as bench_suite
 
     return bench_suite.main(["models", *(sys.argv[1:] if argv is None else argv)])
 

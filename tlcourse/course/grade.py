@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tlcourse.build import nbgrader_env, run_nbgrader
+from tlcourse.course.build import nbgrader_env, run_nbgrader
 
 
 @dataclasses.dataclass
@@ -321,7 +321,7 @@ def print_table(results: list[StudentResult], print_fn=print) -> str:
 def main(assignment: str | None = None, students=None, cell_timeout: int | None = None,
          student_timeout: float | None = None, feedback: bool = True) -> int:
     """`tlcourse grade [ASSIGNMENT]`: grade the class in the course root, print the table."""
-    from tlcourse.build import assignments, repo_root
+    from tlcourse.course.build import assignments, repo_root
 
     course = repo_root()
     names = [assignment] if assignment else [

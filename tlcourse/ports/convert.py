@@ -1,6 +1,6 @@
 """Convert PyTorch ImageNet weights to our Keras ports, once.
 
-    python -m tlcourse.tf.convert [mobilenet_v2] [efficientnet_lite0] [--all]
+    python -m tlcourse.ports.convert [mobilenet_v2] [efficientnet_lite0] [--all]
 
 With no names it converts the ports whose weights file is missing (see
 ``default_ports``; that is how the asset registry builds
@@ -25,10 +25,10 @@ if "tensorflow" in sys.modules and "torchvision" not in sys.modules:
     if __name__ == "__main__":
         os.execv(sys.executable, [sys.executable, "-c",
                                   "import torch, torchvision, runpy; "
-                                  "runpy.run_module('tlcourse.tf.convert', run_name='__main__')",
+                                  "runpy.run_module('tlcourse.ports.convert', run_name='__main__')",
                                   *sys.argv[1:]])
-    raise ImportError("tlcourse.tf.convert needs torch imported before TensorFlow: "
-                      "import torch and torchvision first, or run `python -m tlcourse.tf.convert`.")
+    raise ImportError("tlcourse.ports.convert needs torch imported before TensorFlow: "
+                      "import torch and torchvision first, or run `python -m tlcourse.ports.convert`.")
 
 import torch  # noqa: E402,F401  (first: see the module docstring)
 import torchvision  # noqa: E402,F401
@@ -106,12 +106,12 @@ def _torchvision_mobilenet_v2(path):
 
 
 def _torch_efficientnet_lite0(path):
-    from tlcourse.torch.efficientnet_lite import efficientnet_lite0
+    from tlcourse.ports.torch_efficientnet_lite import efficientnet_lite0
     return efficientnet_lite0(path)
 
 
 def _rename_lite(sd):
-    from tlcourse.torch.efficientnet_lite import rename_lite_keys
+    from tlcourse.ports.torch_efficientnet_lite import rename_lite_keys
     return rename_lite_keys(sd)
 
 
@@ -192,9 +192,7 @@ def default_ports(rebuild: bool = False) -> list[str]:
 def main(argv=None) -> int:
     import argparse
 
-    from tlcourse import assets
-
-    p = argparse.ArgumentParser(prog="python -m tlcourse.tf.convert",
+    p = argparse.ArgumentParser(prog="python -m tlcourse.ports.convert",
                                 description="Convert torch ImageNet weights to the Keras ports.")
     p.add_argument("names", nargs="*", metavar="NAME",
                    help=f"ports to convert ({', '.join(PORTS)}); default: those not yet converted")

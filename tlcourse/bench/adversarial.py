@@ -1,6 +1,6 @@
 """The adversarial-cat targets, measured in one framework (one framework per process).
 
-    python -m tlcourse.bench_adversarial --framework torch     # prints the figures
+    python -m tlcourse.bench.adversarial --framework torch     # prints the figures
     tlcourse bench adversarial                                 # both, into benchmarks/RESULTS.*
 
 Uses only the public API (``tlcourse.adversarial`` and the adapters'

@@ -18,7 +18,7 @@ Layer names are torch's state-dict prefixes with "." replaced by "_":
 ``features.2.conv.1.0.weight`` -> layer ``features_2_conv_1_0`` (see
 ``convert.torch_prefix``).
 
-No torch is needed to build or use the model; ``tlcourse.tf.convert`` makes
+No torch is needed to build or use the model; ``tlcourse.ports.convert`` makes
 the ``.weights.h5`` file once from torchvision's checkpoint.
 """
 from __future__ import annotations

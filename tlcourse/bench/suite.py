@@ -4,18 +4,18 @@ Parts (default: all, in this order):
 
 * ``notebooks``   each solution notebook (notebooks/*/*.ipynb) executed in a fresh
                   process with an empty feature cache: wall time, and the peak RSS
-                  of its kernel (``tlcourse.runner``);
-* ``models``      forward throughput and helper overhead (``tlcourse.bench``);
-* ``data``        input-pipeline throughput (``tlcourse.bench_data``);
+                  of its kernel (``tlcourse.course.run``);
+* ``models``      forward throughput and helper overhead (``tlcourse.bench.harness``);
+* ``data``        input-pipeline throughput (``tlcourse.bench.data``);
 * ``adversarial`` ideal-cat probability and steps, targeted-attack success per
-                  ε, transfer rate (``tlcourse.bench_adversarial``);
+                  ε, transfer rate (``tlcourse.bench.adversarial``);
 * ``grading``     nbgrader autograde time per submission (a few copies of one
-                  solution submission, ``tlcourse.grading``);
+                  solution submission, ``tlcourse.course.grade``);
 * ``scaling``     the transfer-learning pipeline at three data sizes
-                  (``tlcourse.bench_scaling``).
+                  (``tlcourse.bench.scaling``).
 
 Results go to ``benchmarks/RESULTS.json`` and ``benchmarks/RESULTS.md``
-(``tlcourse.bench_report``), written atomically after every part, so an
+(``tlcourse.bench.report``), written atomically after every part, so an
 interrupted run keeps what it measured.  A part that fails is recorded as
 failed with its error; the other parts still run.  Running some parts only
 replaces those parts in the report and keeps the others (the report says which
@@ -32,7 +32,7 @@ import time
 import traceback
 from pathlib import Path
 
-from tlcourse import bench_report as report
+from tlcourse.bench import report
 
 PARTS = report.PARTS
 FRAMEWORKS = ("torch", "tf")
@@ -58,8 +58,10 @@ def _status(rows, ok=lambda r: r.get("status", "ok") == "ok") -> str:
 # the parts: each returns {"status", "rows", ...}; exceptions are caught by run_part
 # --------------------------------------------------------------------------
 def part_notebooks(opts) -> dict:
-    from tlcourse import bench, cache, runner
-    from tlcourse.build import repo_root
+    from tlcourse import cache
+    from tlcourse.bench import harness as bench
+    from tlcourse.course import run as runner
+    from tlcourse.course.build import repo_root
 
     root = repo_root()
     notebooks = [nb for nb in runner.find_notebooks(root, [])
@@ -96,7 +98,7 @@ def part_notebooks(opts) -> dict:
 
 
 def part_models(opts) -> dict:
-    from tlcourse import bench
+    from tlcourse.bench import harness as bench
     from tlcourse.preprocess import MODELS
 
     rows = bench.bench_models(models=opts.models or MODELS, frameworks=opts.frameworks,
@@ -117,7 +119,7 @@ def part_models(opts) -> dict:
 
 
 def part_data(opts) -> dict:
-    from tlcourse import bench_data
+    from tlcourse.bench import data as bench_data
 
     rows = bench_data.measure_all(opts.frameworks, log=log)
     return {"status": _status(rows, lambda r: "images_per_s" in r), "rows": rows,
@@ -131,13 +133,13 @@ def part_data(opts) -> dict:
 
 
 def part_adversarial(opts) -> dict:
-    from tlcourse import bench
+    from tlcourse.bench import harness as bench
 
     rows = []
     for fw in opts.frameworks:
         log(f"adversarial: {fw} ...")
         try:
-            r = bench.call_in_subprocess("tlcourse.bench_adversarial", "measure",
+            r = bench.call_in_subprocess("tlcourse.bench.adversarial", "measure",
                                          dict(framework=fw, profile=opts.profile), timeout=3600)
             c = r["ideal_cat"]
             log(f"adversarial: {fw}: ideal cat p={c['p_cat']:.3f}, transfer "
@@ -154,8 +156,10 @@ def part_adversarial(opts) -> dict:
 
 
 def part_grading(opts) -> dict:
-    from tlcourse import bench, cache, grading
-    from tlcourse.build import repo_root
+    from tlcourse import cache
+    from tlcourse.bench import harness as bench
+    from tlcourse.course import grade as grading
+    from tlcourse.course.build import repo_root
     from tlcourse.profiles import get_profile
 
     root = repo_root()
@@ -201,7 +205,7 @@ def part_grading(opts) -> dict:
 
 
 def part_scaling(opts) -> dict:
-    from tlcourse import bench_scaling
+    from tlcourse.bench import scaling as bench_scaling
 
     return bench_scaling.run(sizes=opts.sizes, frameworks=opts.frameworks,
                              image_size=opts.scaling_image_size, profile=opts.profile, log=log)
@@ -266,7 +270,7 @@ def run(parts, opts, out_dir: Path = DEFAULT_OUT_DIR, command: str = "tlcourse b
 
 def _update_readme(out_dir: Path, results: dict) -> None:
     """The README's summary table follows the repository's own benchmarks/RESULTS.json."""
-    from tlcourse.build import repo_root
+    from tlcourse.course.build import repo_root
 
     try:
         root = repo_root()
@@ -333,7 +337,7 @@ def main(argv=None, args=None, command: str | None = None) -> int:
         print(f"tlcourse bench: unknown part(s) {', '.join(unknown)}; choose from "
               f"{', '.join(PARTS)}", file=sys.stderr)
         return 2
-    from tlcourse import bench_scaling
+    from tlcourse.bench import scaling as bench_scaling
 
     args.frameworks = tuple(args.framework or FRAMEWORKS)
     args.models = args.model

@@ -126,7 +126,8 @@ def run(sizes=SIZES, frameworks=FRAMEWORKS, image_size: int = IMAGE_SIZE,
         epochs: int | None = None, root: Path | None = None, profile: str = "smoke",
         log=print, timeout: float = 3600) -> dict:
     """The scaling part: ``{"rows", "summary", "notes", "status"}``."""
-    from tlcourse import bench, cache
+    from tlcourse import cache
+    from tlcourse.bench import harness as bench
     from tlcourse.profiles import get_profile
 
     root = Path(root) if root else cache.cache_dir() / "bench" / "scaling"
@@ -154,7 +155,7 @@ def run(sizes=SIZES, frameworks=FRAMEWORKS, image_size: int = IMAGE_SIZE,
             log(f"scaling: {fw}, {n:,} images at {image_size} px ...")
             try:
                 row = bench.call_in_subprocess(
-                    "tlcourse.bench_scaling", "measure",
+                    "tlcourse.bench.scaling", "measure",
                     dict(framework=fw, images=n, image_size=image_size, epochs=epochs,
                          profile=profile), env=env, timeout=timeout)
                 log(f"scaling: {fw} {n:,}: first {row['first_s']:.1f} s, second "

@@ -6,39 +6,39 @@ import sys
 
 
 def _cmd_build(args) -> int:
-    from tlcourse import build
+    from tlcourse.course import build
     return build.build(check=args.check)
 
 
 def _cmd_run(args) -> int:
-    from tlcourse import runner
+    from tlcourse.course import run as runner
     return runner.main(args.notebooks, profile=args.profile, timeout=args.timeout)
 
 
 def _cmd_fetch(args) -> int:
-    from tlcourse import fetchcmd
+    from tlcourse.cli import fetch as fetchcmd
     return fetchcmd.main(args)
 
 
 def _cmd_classify(args) -> int:
-    from tlcourse import classify
+    from tlcourse.cli import classify
     return classify.main(args)
 
 
 def _cmd_bench(args) -> int:
     import shlex
 
-    from tlcourse import bench_suite
+    from tlcourse.bench import suite as bench_suite
     return bench_suite.main(args=args, command="tlcourse " + shlex.join(sys.argv[1:]))
 
 
 def _cmd_attack(args) -> int:
-    from tlcourse import attackcmd
+    from tlcourse.cli import attack as attackcmd
     return attackcmd.main(args)
 
 
 def _cmd_grade(args) -> int:
-    from tlcourse import grading
+    from tlcourse.course import grade as grading
     return grading.main(args.assignment, students=args.student or None,
                         cell_timeout=args.cell_timeout, student_timeout=args.student_timeout,
                         feedback=not args.no_feedback)
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
 
     p = sub.add_parser("bench", help="measure everything (or some parts); writes "
                                      "benchmarks/RESULTS.md and RESULTS.json")
-    from tlcourse.bench_suite import add_arguments as _bench_arguments
+    from tlcourse.bench.suite import add_arguments as _bench_arguments
     _bench_arguments(p)
     p.set_defaults(func=_cmd_bench)
 
