@@ -31,7 +31,7 @@ class Profile:
     epochs_finetune: int
     lr_head: float
     lr_finetune: float
-    dream_steps: int         # gradient steps for an "ideal class" image
+    ideal_image_steps: int   # gradient steps for an "ideal class" image
     attack_steps: int        # PGD steps
     pets_epochs_scratch: int
     pets_epochs_head: int
@@ -62,7 +62,7 @@ PROFILES = {
         name="smoke", data="standin", base_model="mobilenet_v2",
         light_model="efficientnet_lite0", image_size=160, batch_size=16,
         images_per_class=None, epochs_head=2, epochs_finetune=1,
-        lr_head=1e-3, lr_finetune=1e-4, dream_steps=128, attack_steps=20,
+        lr_head=1e-3, lr_finetune=1e-4, ideal_image_steps=128, attack_steps=20,
         # Pets head: 15 epochs on cached features take seconds.  The stand-in's 37
         # synthetic breeds (6 training images each) gave a correct solution top-1
         # 0.30-0.38 (torch 0.34, TF 0.30 after fine-tuning; chance 0.027, an untrained
@@ -75,7 +75,7 @@ PROFILES = {
         name="full", data="real", base_model="vgg16",
         light_model="mobilenet_v2", image_size=224, batch_size=64,
         images_per_class=None, epochs_head=5, epochs_finetune=3,
-        lr_head=1e-3, lr_finetune=1e-5, dream_steps=512, attack_steps=40,
+        lr_head=1e-3, lr_finetune=1e-5, ideal_image_steps=512, attack_steps=40,
         pets_epochs_scratch=3, pets_epochs_head=5, pets_epochs_finetune=3,
         pets_min_top1=0.90, num_workers=4, epochs_features=20, finetune_blocks=1,
     ),
