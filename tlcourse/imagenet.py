@@ -35,10 +35,14 @@ def class_index(name: str) -> int:
 
 
 def parse_class(spec: str | int) -> int:
-    """An index from an int, a numeric string or a class name."""
-    if isinstance(spec, int):
-        return spec
-    return int(spec) if str(spec).isdigit() else class_index(str(spec))
+    """An index from an int, a numeric string or a class name; ValueError names a bad one."""
+    if isinstance(spec, str) and not spec.strip().lstrip("-").isdigit():
+        return class_index(spec.strip())
+    index = int(spec)
+    if not 0 <= index < len(class_names()):
+        raise ValueError(f"class index {spec!r} is out of range: ImageNet classes are "
+                         f"0-{len(class_names()) - 1} (or give a name, e.g. 'tabby')")
+    return index
 
 
 def softmax(logits) -> np.ndarray:

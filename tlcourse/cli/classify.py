@@ -1,22 +1,22 @@
-"""`tlcourse classify IMAGE... [--model NAME] [--framework torch|tf]`: top-5 per image.
+"""`tlcourse classify IMAGE... [--model NAME] [--framework torch|tf] [-k N]`: top-k per image.
 
-Framework-neutral: the adapter is imported only when asked for, so one process
-loads one framework (importing TensorFlow and then torchvision crashes).
+The adapter is imported only when asked for, so one process loads one framework
+(importing TensorFlow and then torchvision crashes).
 """
 from __future__ import annotations
 
-import importlib
-
+from tlcourse.cli.checks import image_file, int_in_range, model_name
+from tlcourse.contract import FRAMEWORKS, adapter
 from tlcourse.preprocess import MODELS
 
-FRAMEWORKS = ("torch", "tf")
 
-
-def adapter(framework: str):
-    """``tlcourse.torch`` or ``tlcourse.tf``, imported on first use."""
-    if framework not in FRAMEWORKS:
-        raise ValueError(f"framework must be one of {FRAMEWORKS}, not {framework!r}")
-    return importlib.import_module(f"tlcourse.{framework}")
+def add_parser(sub):
+    p = sub.add_parser("classify", help="top-5 ImageNet classes for each image")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--model", default="mobilenet_v2", help=f"one of {', '.join(MODELS)}")
+    p.add_argument("--framework", default="torch", choices=FRAMEWORKS)
+    p.add_argument("-k", type=int, default=5, help="how many classes to show (1-1000)")
+    return p
 
 
 def classify(images, model: str = "mobilenet_v2", framework: str = "torch", k: int = 5,
@@ -35,14 +35,10 @@ def classify(images, model: str = "mobilenet_v2", framework: str = "torch", k: i
     return results
 
 
-def main(args) -> int:
-    """The CLI entry: ``args.images``, ``args.model``, ``args.framework``, ``args.k``."""
-    from tlcourse.assets import AssetError
-    from tlcourse.images import UnreadableImage
-
-    try:
-        classify(args.images, model=args.model, framework=args.framework, k=args.k)
-    except (AssetError, UnreadableImage, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}")
-        return 1
+def run(args) -> int:
+    # every argument is checked before a model loads
+    model_name(args.model)
+    int_in_range(args.k, "-k", 1, 1000)
+    images = [str(image_file(i)) for i in args.images]
+    classify(images, model=args.model, framework=args.framework, k=args.k)
     return 0

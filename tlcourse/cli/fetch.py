@@ -1,7 +1,21 @@
-"""`tlcourse fetch`: put assets into the cache, or list them."""
+"""`tlcourse fetch [NAME...] [--list] [--standin] [--profile]`: put assets into the cache, or list them."""
 from __future__ import annotations
 
-from tlcourse import assets
+from tlcourse import assets, datasets
+from tlcourse.cli.checks import UsageError
+
+
+def add_parser(sub):
+    p = sub.add_parser("fetch", help="download/verify assets into the cache")
+    p.add_argument("names", nargs="*", help="asset or dataset names (default: what smoke needs)")
+    p.add_argument("--list", action="store_true", help="show every asset, cached or not")
+    p.add_argument("--standin", action="store_true",
+                   help="for datasets: write the offline stand-in instead of downloading")
+    p.add_argument("--profile", choices=["smoke", "full"], default=None,
+                   help="with no names: what that profile needs (default smoke: offline "
+                        "assets and stand-ins; full: every model's weights and the real "
+                        "datasets, downloaded once, for GPU runners)")
+    return p
 
 
 def _print_list() -> None:
@@ -13,7 +27,6 @@ def _print_list() -> None:
               f"{r['sources'][0]}")
         for extra in r["sources"][1:]:
             print(f"{'':58} {extra}")
-    from tlcourse import datasets
     print(f"\n{'dataset':34} {'real':6} {'stand-in':9} archives (offline: `tlcourse fetch NAME --standin`)")
     for row in datasets.list_rows():
         print(f"{row['name']:34} {'yes' if row['real_ready'] else 'no':6} "
@@ -28,19 +41,22 @@ def full_profile_names() -> list[str]:
     """Everything the full profile may use: every registered asset (weights of
     all four models in both frameworks, sample photos) and the real datasets
     (their archive assets are fetched and extracted through the dataset names)."""
-    from tlcourse import datasets
     archives = {a for names, _ in datasets.DATASETS.values() for a in names}
     return [name for name in assets.REGISTRY if name not in archives] + list(datasets.DATASETS)
 
 
-def main(args) -> int:
+def run(args) -> int:
+    known = set(assets.REGISTRY) | set(datasets.DATASETS)
+    unknown = [n for n in args.names if n not in known]
+    if unknown:
+        raise UsageError(f"unknown asset or dataset {', '.join(map(repr, unknown))}; "
+                         "`tlcourse fetch --list` shows every name")
     if args.list:
         _print_list()
         return 0
     standin = args.standin
     names = list(args.names)
-    profile = getattr(args, "profile", None)
-    if profile == "full" and not names:   # GPU runners: the real data and every model
+    if args.profile == "full" and not names:   # GPU runners: the real data and every model
         names = full_profile_names()
     elif not names:   # everything the smoke profile needs, stand-in datasets included
         names = assets.smoke_assets() + ["cats_dogs", "oxford_pets"]
@@ -48,13 +64,12 @@ def main(args) -> int:
     failed = []
     for name in names:
         try:
-            if name not in assets.REGISTRY:
-                from tlcourse import datasets   # dataset names: cats_dogs, oxford_pets
+            if name in datasets.DATASETS:
                 path = datasets.fetch(name, standin=standin)
             else:
                 path = assets.fetch(name)
             print(f"ok      {name:34} {path}")
-        except (assets.AssetError, KeyError, ValueError) as exc:
+        except (assets.AssetError, datasets.DatasetError) as exc:
             failed.append(name)
             print(f"FAILED  {name}\n{exc}")
     if failed:

@@ -1,0 +1,96 @@
+"""The command line: every bad argument is one line naming the value, exit status 2,
+and is caught before any model loads (issue: 16-37-line tracebacks before)."""
+import subprocess
+import sys
+
+import pytest
+
+from course import ROOT
+from tlcourse import photos
+
+
+def tlcourse(*args, timeout=120):
+    """Run the real command in a fresh process; a test fails on a traceback."""
+    return subprocess.run([sys.executable, "-m", "tlcourse.cli", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def chelsea():
+    return str(photos.chelsea())
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bad")
+    (d / "notes.txt").write_text("not an image")
+    (d / "folder.jpg").mkdir()
+    return d
+
+
+def _usage_cases(chelsea, bad):
+    return {
+        "missing image": ["attack", str(bad / "nope.jpg"), "--target", "tabby"],
+        "a directory": ["attack", str(bad / "folder.jpg"), "--target", "tabby"],
+        "not an image": ["attack", str(bad / "notes.txt"), "--target", "tabby"],
+        "unknown model": ["attack", chelsea, "--target", "tabby", "--model", "alexnet"],
+        "unknown class": ["attack", chelsea, "--target", "unicorn"],
+        "class index 5000": ["attack", chelsea, "--target", "5000"],
+        "eps abc": ["attack", chelsea, "--target", "tabby", "--eps", "abc"],
+        "eps -1": ["attack", chelsea, "--target", "tabby", "--eps=-1"],
+        "eps 2/0": ["attack", chelsea, "--target", "tabby", "--eps", "2/0"],
+        "eps nan": ["attack", chelsea, "--target", "tabby", "--eps", "nan"],
+        "eps 300": ["attack", chelsea, "--target", "tabby", "--eps", "300"],
+        "eps 0": ["attack", chelsea, "--target", "tabby", "--eps", "0"],
+        "steps 0": ["attack", chelsea, "--target", "tabby", "--steps", "0"],
+        "out a directory": ["attack", chelsea, "--target", "tabby", "--out", str(bad)],
+        "out in a missing folder": ["attack", chelsea, "--target", "tabby",
+                                    "--out", str(bad / "no" / "adv.png")],
+        "classify -k -1": ["classify", chelsea, "-k", "-1"],
+        "classify -k 1001": ["classify", chelsea, "-k", "1001"],
+        "classify missing": ["classify", str(bad / "nope.jpg")],
+        "classify model": ["classify", chelsea, "--model", "alexnet"],
+        "fetch unknown": ["fetch", "no_such_asset"],
+        "run timeout": ["run", "--timeout", "0"],
+        "grade cell timeout": ["grade", "--cell-timeout", "0"],
+        "framework": ["classify", chelsea, "--framework", "jax"],
+    }
+
+
+def test_every_bad_argument_is_one_line_and_exit_2(chelsea, bad_files):
+    problems = []
+    for case, args in _usage_cases(chelsea, bad_files).items():
+        proc = tlcourse(*args)
+        err = proc.stderr.strip()
+        # argparse may print its usage block first; the error itself is one line
+        errors = [line for line in err.splitlines() if "error:" in line]
+        if proc.returncode != 2 or len(errors) != 1 or "Traceback" in err:
+            problems.append(f"{case}: exit {proc.returncode}, stderr {err!r}")
+    assert not problems, "\n".join(problems)
+
+
+def test_bad_value_is_named(chelsea, bad_files):
+    err = tlcourse("attack", chelsea, "--target", "5000").stderr
+    assert "5000" in err and "0-999" in err
+    err = tlcourse("attack", chelsea, "--target", "tabby", "--eps", "2/0").stderr
+    assert "2/0" in err and "4/255" in err
+    err = tlcourse("classify", chelsea, "-k", "-1").stderr
+    assert "-k -1" in err and "1 to 1000" in err
+
+
+def test_arguments_are_checked_before_a_model_loads(bad_files):
+    """A missing file is reported at once: no framework is imported for it."""
+    code = ("import sys; from tlcourse.cli import main\n"
+            f"rc = main(['attack', {str(bad_files / 'nope.jpg')!r}, '--target', 'tabby'])\n"
+            "assert rc == 2, rc\n"
+            "loaded = [m for m in ('torch', 'tensorflow') if m in sys.modules]\n"
+            "assert not loaded, loaded\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_good_classify_still_works(chelsea):
+    proc = tlcourse("classify", chelsea, "-k", "2")
+    assert proc.returncode == 0, proc.stderr
+    rows = [l for l in proc.stdout.splitlines() if l.startswith("  ")]
+    assert len(rows) == 2 and "cat" in proc.stdout.lower()

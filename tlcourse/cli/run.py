@@ -1,0 +1,19 @@
+"""`tlcourse run [--profile] [NOTEBOOK...]`: execute solution notebooks, print time and memory."""
+from __future__ import annotations
+
+from tlcourse.cli.checks import int_in_range
+
+
+def add_parser(sub):
+    p = sub.add_parser("run", help="execute solution notebooks and print a summary table")
+    p.add_argument("notebooks", nargs="*", help="notebook paths or assignment names (default: all)")
+    p.add_argument("--profile", choices=["smoke", "full"], default=None,
+                   help="default: $TLCOURSE_PROFILE, else full")
+    p.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    return p
+
+
+def run(args) -> int:
+    from tlcourse.course import run as runner
+    int_in_range(args.timeout, "--timeout", 1)
+    return runner.main(args.notebooks, profile=args.profile, timeout=args.timeout)
