@@ -19,7 +19,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from tlcourse.ports.efficientnet_lite import BN_EPSILON, FEATURES, LITE0_STAGES
+from tlcourse.ports.efficientnet_lite import BN_EPSILON, FEATURES, LITE0_STAGES, STEM_CHANNELS
 
 BN_MOMENTUM = 0.99
 NUM_CLASSES = 1000
@@ -53,7 +53,7 @@ def efficientnet_lite0(include_top: bool = True, input_shape=(None, None, 3),
     + global average pooling, (N, 1280).
     """
     inputs = keras.Input(shape=input_shape, name="image")
-    x = _conv_bn(inputs, 32, 3, 2, "features_0")
+    x = _conv_bn(inputs, STEM_CHANNELS, 3, 2, "features_0")
     index = 1
     for repeats, kernel, stride, expand, cin, cout in LITE0_STAGES:
         for i in range(repeats):

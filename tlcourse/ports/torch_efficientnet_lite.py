@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 from torchvision.ops import StochasticDepth
 
-from tlcourse.ports.efficientnet_lite import BN_EPSILON, FEATURES, LITE0_STAGES
+from tlcourse.ports.efficientnet_lite import BN_EPSILON, FEATURES, LITE0_STAGES, STEM_CHANNELS
 
 BN_MOMENTUM = 0.01   # TF's 0.99 decay, in PyTorch's convention
 
@@ -83,7 +83,7 @@ class EfficientNetLite(nn.Module):
         super().__init__()
         blocks = [(r, k, s, e, cin, cout) for r, k, s, e, cin, cout in LITE0_STAGES]
         n_blocks = sum(r for r, *_ in blocks)
-        layers = [ConvBN(3, 32, 3, 2)]
+        layers = [ConvBN(3, STEM_CHANNELS, 3, 2)]
         for repeats, kernel, stride, expand, cin, cout in blocks:
             for i in range(repeats):
                 # rate grows with depth, as in the reference implementation
