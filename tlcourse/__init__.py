@@ -1,8 +1,10 @@
 """Shared helpers for the transfer-learning course.
 
-The core (this package minus ``tlcourse.torch`` and ``tlcourse.tf``) imports
-neither PyTorch nor TensorFlow, so it loads fast and the two framework adapters
-can share it.  Notebooks do::
+The core (the modules directly in this package) imports neither PyTorch nor
+TensorFlow, so it loads fast and the two framework adapters, ``tlcourse.torch``
+and ``tlcourse.tf``, can share it; ``tlcourse.ports`` holds the model ports,
+and the tooling (``cli``, ``bench``, ``course``) sits on top (docs/architecture.md).
+Notebooks do::
 
     import tlcourse
     from tlcourse import torch as tlc      # or: from tlcourse import tf as tlc
