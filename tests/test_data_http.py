@@ -7,9 +7,13 @@ the rest exactly as it would against Microsoft's and Oxford's servers.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import http.server
+import io
 import socket
+import tarfile
 import threading
+import zipfile
 
 import pytest
 
@@ -91,7 +95,7 @@ def server():
 @pytest.fixture
 def env(tmp_path, monkeypatch):
     monkeypatch.setenv("TLCOURSE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(assets, "URL_TIMEOUT_S", 5.0)
+    monkeypatch.setenv("TLCOURSE_URL_TIMEOUT", "5")
     return tmp_path / "cache"
 
 
@@ -129,7 +133,7 @@ def test_happy_path_downloads_verifies_extracts_and_splits(env, server, archives
     assert not list((env / "datasets").glob(".tmp-*"))
     data = datasets.cats_dogs(REAL, progress=False)
     assert not data.standin and data.label == "real data"
-    assert sum(len(s) for s in data) == 24 - len(data.quarantine.excluded)
+    assert sum(len(s) for s in data) == 24 - len(data.scan_report.excluded)
     # a second fetch uses the cache: no new request
     n = len(server.requests)
     datasets.fetch("cats_dogs", **QUIET)
@@ -197,6 +201,65 @@ def test_truncated_archive_is_quarantined_and_nothing_extracted(env, server, arc
     assert not list((env / "datasets").glob(".tmp-*"))
     assert not (env / "downloads" / file).exists()
     assert list((env / "quarantine").glob(f"*{file}"))
+
+
+def bad_header_mid_archive(gz: bytes) -> bytes:
+    """The tar inside with one member's header overwritten: tarfile stops there quietly."""
+    raw = gzip.decompress(gz)
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tf:
+        members = tf.getmembers()
+    mid = members[len(members) // 2].offset
+    raw = raw[:mid] + b"X" * 512 + raw[mid + 512:]
+    return gzip.compress(raw, mtime=0)
+
+
+def wrong_gzip_crc(gz: bytes) -> bytes:
+    """Every tar member intact, but the gzip trailer's CRC-32 does not match the data."""
+    bad = bytearray(gz)
+    bad[-8] ^= 0xFF
+    return bytes(bad)
+
+
+def flipped_mid_stream(gz: bytes) -> bytes:
+    bad = bytearray(gz)
+    bad[len(bad) // 2] ^= 0x55
+    return bytes(bad)
+
+
+@pytest.mark.parametrize("damage", [bad_header_mid_archive, wrong_gzip_crc, flipped_mid_stream])
+def test_damaged_tar_gz_is_quarantined_not_half_extracted(env, server, archives, monkeypatch,
+                                                          damage):
+    # the download is "good" (we register the damaged archive's own hash): extraction must notice
+    file = "images.tar.gz"
+    bad = damage(archives[file])
+    server.files["/" + file] = bad
+    server.files["/annotations.tar.gz"] = archives["annotations.tar.gz"]
+    point_at(monkeypatch, "oxford_pets_images", [f"{server.url}/{file}"], bad)
+    point_at(monkeypatch, "oxford_pets_annotations", [f"{server.url}/annotations.tar.gz"],
+             archives["annotations.tar.gz"])
+    with pytest.raises(datasets.DatasetError, match="damaged") as err:
+        datasets.fetch("oxford_pets", **QUIET)
+    assert "nothing was extracted" in str(err.value)
+    assert not (env / "datasets" / "oxford-iiit-pet").exists()
+    assert not list((env / "datasets").glob(".tmp-*"))
+    kept = list((env / "quarantine").glob(f"*{file}"))
+    assert len(kept) == 1 and kept[0].read_bytes() == bad
+
+
+def test_archive_without_the_expected_layout_is_not_extracted(env, server, archives, monkeypatch):
+    name = "kagglecatsanddogs_5340.zip"
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(archives[name])) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            if not info.filename.startswith("PetImages/Dog/"):
+                dst.writestr(info, src.read(info))
+    no_dogs = out.getvalue()
+    server.files["/" + name] = no_dogs
+    point_at(monkeypatch, "cats_dogs_zip", [f"{server.url}/{name}"], no_dogs, "sha256")
+    with pytest.raises(datasets.DatasetError, match="PetImages/Dog") as err:
+        datasets.fetch("cats_dogs", **QUIET)
+    assert "nothing was extracted" in str(err.value)
+    assert not (env / "datasets" / "cats_vs_dogs").exists()
 
 
 def test_no_network_gives_manual_instructions(env, archives, monkeypatch):

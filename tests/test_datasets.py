@@ -1,10 +1,11 @@
-"""Dataset preparation, framework-neutral: stand-in layout, quarantine, splits, stamps."""
+"""Dataset preparation, framework-neutral: stand-in layout, scan report, splits, stamps."""
 from __future__ import annotations
 
 import dataclasses
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,8 @@ def cache(tmp_path_factory):
     root = tmp_path_factory.mktemp("tlcache")
     old = os.environ.get("TLCOURSE_CACHE")
     os.environ["TLCOURSE_CACHE"] = str(root)
-    datasets.fetch("cats_dogs", standin=True, log=lambda *_: None)
-    datasets.fetch("oxford_pets", standin=True, log=lambda *_: None)
+    datasets.fetch("cats_dogs", use_standin=True, log=lambda *_: None)
+    datasets.fetch("oxford_pets", use_standin=True, log=lambda *_: None)
     yield root
     if old is None:
         os.environ.pop("TLCOURSE_CACHE")
@@ -96,13 +97,14 @@ def test_standin_images_are_not_flat_colours(cache):
 
 
 # ---------------------------------------------------------------------------
-# quarantine: unreadable files excluded, odd modes kept, nothing deleted
+# the scan report: unreadable files excluded, odd modes kept, nothing deleted
 # ---------------------------------------------------------------------------
-def test_quarantine_excludes_unreadable_and_keeps_odd_modes(cache):
+def test_scan_excludes_unreadable_and_keeps_odd_modes(cache):
     root = datasets.dataset_root("cats_dogs", True)
     before = sorted(p.name for p in root.rglob("*") if p.name != datasets.SCAN_FILE)
     data = datasets.cats_dogs(SMOKE, progress=False)
-    q = data.quarantine
+    q = data.scan_report
+    assert data.quarantine is q and data.train.quarantine is q     # the notebooks' name
     assert q.checked == 2 * standin.CATS_DOGS_PER_CLASS
     reasons = " | ".join(n.reason for n in q.excluded)
     assert len(q.excluded) == 4
@@ -127,10 +129,10 @@ def test_quarantine_excludes_unreadable_and_keeps_odd_modes(cache):
 def test_every_kept_file_loads_as_rgb(cache):
     from tlcourse.images import load_rgb
     data = datasets.oxford_pets(SMOKE, progress=False)
-    for note in data.quarantine.converted:
+    for note in data.scan_report.converted:
         im = load_rgb(Path(data.root) / note.path)
         assert im.mode == "RGB"
-    assert len(data.quarantine.excluded) == 3
+    assert len(data.scan_report.excluded) == 3
 
 
 def test_scan_notices_a_file_that_changed(cache, tmp_path):
@@ -143,6 +145,45 @@ def test_scan_notices_a_file_that_changed(cache, tmp_path):
     good2, rep2 = datasets.scan(root, rels, "cats_dogs", True, progress=False)
     assert victim not in good2
     assert len(rep2.excluded) == len(rep.excluded) + 1
+
+
+def test_scan_skips_a_fifo_instead_of_hanging(tmp_path):
+    root = standin.write_cats_dogs(tmp_path / "cd", per_class=12, seed=1)
+    fifo = root / "PetImages" / "Cat" / "100.jpg"
+    os.mkfifo(fifo)
+    rels = [f"PetImages/Cat/{i}.jpg" for i in (0, 1, 2, 3, 100)]
+    out = {}
+    t = threading.Thread(target=lambda: out.update(
+        result=datasets.scan(root, rels, "cats_dogs", True, progress=False)), daemon=True)
+    t.start()
+    t.join(15)
+    if t.is_alive():     # a reader is blocked opening the FIFO: give it a writer, then fail
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        t.join(15)
+        pytest.fail("the scan hung opening a FIFO named .jpg")
+    good, report = out["result"]
+    assert "PetImages/Cat/100.jpg" not in good
+    (note,) = [n for n in report.excluded if n.path == "PetImages/Cat/100.jpg"]
+    assert "not a regular file" in note.reason
+    assert fifo.exists()                                   # left where it was
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")   # PIL's, at open
+def test_scan_excludes_an_image_over_the_pixel_cap(tmp_path):
+    from PIL import Image
+
+    from tlcourse.images import UnreadableImage, load_rgb
+
+    root = standin.write_cats_dogs(tmp_path / "cd", per_class=12, seed=1)
+    big = root / "PetImages" / "Dog" / "100.jpg"
+    Image.new("1", (10_000, 10_000)).save(big, format="PNG")      # valid, 100 megapixels
+    rels = ["PetImages/Dog/0.jpg", "PetImages/Dog/100.jpg"]
+    good, report = datasets.scan(root, rels, "cats_dogs", True, progress=False)
+    assert "PetImages/Dog/100.jpg" not in good
+    (note,) = [n for n in report.excluded if n.path == "PetImages/Dog/100.jpg"]
+    assert "10000x10000" in note.reason and "megapixels" in note.reason
+    with pytest.raises(UnreadableImage, match="10000x10000"):
+        load_rgb(big)
 
 
 # ---------------------------------------------------------------------------
@@ -219,7 +260,7 @@ def test_standin_results_are_labelled(cache):
     assert data.label == "stand-in data"
     assert data.test.stamp("accuracy 0.91") == "accuracy 0.91 (stand-in data)"
     assert "stand-in data" in str(data)
-    assert "stand-in data" in data.quarantine.summary()
+    assert "stand-in data" in data.scan_report.summary()
     real = dataclasses.replace(data.test, standin=False)
     assert real.stamp("accuracy 0.91") == "accuracy 0.91"
 
@@ -242,7 +283,7 @@ def test_figures_on_standin_data_are_stamped(cache):
     fig = plots.show_split(data.train, n=8)
     assert "STAND-IN DATA" in _figure_texts(fig)
     assert "Cat" in _figure_texts(fig) or "Dog" in _figure_texts(fig)
-    fig2 = plots.show_quarantine(data.quarantine)
+    fig2 = plots.show_quarantine(data.scan_report)
     assert "STAND-IN DATA" in _figure_texts(fig2)
     real = dataclasses.replace(data.train, standin=False)
     fig3 = plots.show_split(real, n=4)

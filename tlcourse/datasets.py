@@ -2,19 +2,23 @@
 
     from tlcourse import datasets
     data = datasets.cats_dogs()          # or datasets.oxford_pets()
-    data.train.paths, data.train.labels, data.class_names, data.quarantine
+    data.train.paths, data.train.labels, data.class_names, data.scan_report
 
 ``profile.data`` picks the source: ``"real"`` downloads the official archives
 (resumable, verified against upstream hashes, mirror fallback) and extracts
-them atomically into ``<cache>/datasets/``; ``"standin"`` generates a small
-dataset with the same layout into ``<cache>/datasets/standin/`` (see
+them atomically into ``<cache>/datasets/``, after checking each archive to its
+last byte and the extracted layout; ``"standin"`` generates a small dataset
+with the same layout into ``<cache>/datasets/standin/`` (see
 ``tlcourse.standin``).  The same scanning and splitting code runs on both.
+Concurrent fetches of one dataset wait for each other (``cache.locked``).
 
-Nothing is ever deleted.  Files that cannot be decoded (empty, truncated, not
-an image) are listed in the quarantine report with the reason and left out of
-the splits; readable files in odd modes (grayscale, CMYK, RGBA, palette, PNG
-named .jpg) stay in and are converted to RGB on load by
-``tlcourse.images.load_rgb``.
+Nothing in a dataset folder is ever deleted, moved or changed.  Files the scan
+will not use (empty, truncated, not an image, not a regular file, over
+``tlcourse.images.MAX_PIXELS``) are listed with the reason as "excluded" in the
+scan report and left out of the splits; readable files in odd modes
+(grayscale, CMYK, RGBA, palette, PNG named .jpg) stay in and are converted to
+RGB on load by ``tlcourse.images.load_rgb``.  (A damaged downloaded *archive*,
+by contrast, is quarantined: moved aside to ``<cache>/quarantine/``.)
 
 Splits are deterministic: files are sorted, then shuffled per class by a
 seeded generator, so the same seed gives the same split on every machine and
@@ -33,11 +37,12 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
 from tlcourse import assets, cache, standin
 from tlcourse.assets import AssetError
-from tlcourse.images import UnreadableImage, load_rgb  # noqa: F401  (load_rgb: re-exported for loaders)
+from tlcourse.catalog import CHUNK
+from tlcourse.images import UnreadableImage, load_rgb, open_image  # noqa: F401  (load_rgb: re-exported for loaders)
 
 # ---------------------------------------------------------------------------
 # the archives, with every known mirror
@@ -69,10 +74,10 @@ class FileNote:
 
 
 @dataclasses.dataclass(frozen=True)
-class QuarantineReport:
-    """What the scan found.  ``excluded``: unreadable, left out of every split
-    (the files stay where they are).  ``converted``: readable but not plain RGB
-    JPEG; kept and converted to RGB on load."""
+class ScanReport:
+    """What the scan found.  ``excluded``: files not used, left out of every
+    split (they stay where they are, unchanged).  ``converted``: readable but
+    not plain RGB JPEG; kept and converted to RGB on load."""
     dataset: str
     checked: int
     excluded: tuple = ()
@@ -84,7 +89,7 @@ class QuarantineReport:
         lines = [f"{TITLES.get(self.dataset, self.dataset)}"
                  + (f" ({STANDIN_LABEL})" if self.standin else "")
                  + f": {self.checked:,} image files checked, {len(self.excluded)} excluded "
-                   f"(unreadable), {len(self.converted)} converted on load (odd format or mode)."]
+                   f"(not used), {len(self.converted)} converted on load (odd format or mode)."]
         for title, notes in (("Excluded", self.excluded), ("Converted", self.converted)):
             for n in notes[:examples]:
                 lines.append(f"  {title}: {n.path}: {n.reason}")
@@ -107,10 +112,15 @@ class Split:
     class_names: tuple
     standin: bool
     root: str
-    quarantine: QuarantineReport | None = None
+    scan_report: ScanReport | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    @property
+    def quarantine(self) -> ScanReport | None:
+        """The notebooks' name for ``scan_report`` (source/ uses ``data.quarantine``)."""
+        return self.scan_report
 
     @property
     def label(self) -> str:
@@ -159,8 +169,13 @@ class Splits:
         return self.train.label
 
     @property
-    def quarantine(self) -> QuarantineReport:
-        return self.train.quarantine
+    def scan_report(self) -> ScanReport:
+        return self.train.scan_report
+
+    @property
+    def quarantine(self) -> ScanReport:
+        """The notebooks' name for ``scan_report`` (source/ uses ``data.quarantine``)."""
+        return self.scan_report
 
     @property
     def root(self) -> str:
@@ -209,37 +224,36 @@ def _use_standin(profile) -> bool:
 # ---------------------------------------------------------------------------
 # fetching and extracting
 # ---------------------------------------------------------------------------
-def fetch(name: str, standin: bool = False, progress: bool = True, log=print) -> Path:
+def fetch(name: str, use_standin: bool = False, progress: bool = True, log=print) -> Path:
     """Make sure dataset ``name`` is extracted in the cache; return its folder.
 
-    ``standin=True`` generates the offline stand-in (seconds); otherwise the
+    ``use_standin=True`` generates the offline stand-in (seconds); otherwise the
     official archives are downloaded (resumable, verified, mirror fallback)
     and extracted atomically.  This is ``tlcourse fetch <name> [--standin]``.
     """
     _check_name(name)
-    dest = dataset_root(name, standin)
+    dest = dataset_root(name, use_standin)
     if dest.is_dir():
         return dest
-    if standin:
-        writer = standin_writer(name)
-        log(f"{name}: writing the offline stand-in to {dest}")
-        return _write_standin(dest, writer)
-    archives = []
-    for asset_name in DATASETS[name][0]:
-        try:
-            archives.append(assets.fetch(asset_name, progress=progress, log=log))
-        except AssetError as exc:
-            raise DatasetError(_manual_instructions(name, asset_name, exc)) from exc
-    extract_archives(archives, dest, progress=progress)
-    return dest
+    with cache.locked(f"dataset-{name}" + ("-standin" if use_standin else ""),
+                      on_wait=lambda: log(f"{name}: another fetch of it is under way; "
+                                          "waiting for it to finish")):
+        if dest.is_dir():       # the fetch we waited for made it
+            return dest
+        if use_standin:
+            log(f"{name}: writing the offline stand-in to {dest}")
+            return standin.write_into(dest, standin_writer(name))
+        archives = []
+        for asset_name in DATASETS[name][0]:
+            try:
+                archives.append(assets.fetch(asset_name, progress=progress, log=log))
+            except AssetError as exc:
+                raise DatasetError(_manual_instructions(name, asset_name, exc)) from exc
+        return extract_archives(archives, dest, progress=progress, layout=LAYOUTS[name])
 
 
 def standin_writer(name: str):
     return {"cats_dogs": standin.write_cats_dogs, "oxford_pets": standin.write_oxford_pets}[name]
-
-
-def _write_standin(dest: Path, writer) -> Path:
-    return standin.write_into(dest, writer)
 
 
 def _manual_instructions(name: str, asset_name: str, exc: Exception) -> str:
@@ -262,11 +276,43 @@ def _safe_members(names, archive: Path) -> None:
             raise DatasetError(f"{archive} contains an unsafe path {n!r}; not extracted")
 
 
-def extract_archives(archives, dest: Path, progress: bool = True) -> Path:
+def _check_tar_to_the_end(tf: tarfile.TarFile) -> None:
+    """Read the archive past its last member to the end of the file.
+
+    ``tarfile`` stops quietly at the first header it cannot parse, and reads a
+    compressed stream only as far as the end-of-archive marker.  After the
+    last member only zero blocks may follow; reading them to the end also
+    makes gzip (or bz2, xz) check its trailer's checksum."""
+    tf.fileobj.seek(tf.offset)
+    at = tf.offset
+    while block := tf.fileobj.read(CHUNK):
+        if block.strip(b"\0"):
+            raise tarfile.TarError(f"unreadable tar header or stray data at byte {at:,}: "
+                                   f"the archive ends early after {len(tf.getmembers()):,} "
+                                   "members")
+        at += len(block)
+
+
+def _damaged(archives, why: str) -> DatasetError:
+    """Quarantine ``archives`` (so the next fetch downloads them afresh) and say so."""
+    names = " and ".join(Path(a).name for a in archives)
+    where = ", ".join(str(assets.quarantine(Path(a), f"could not be extracted: {why}"))
+                      for a in archives)
+    return DatasetError(f"{names} {'is' if len(archives) == 1 else 'are'} damaged ({why}). "
+                        f"Moved to {where} and nothing was extracted; run the fetch again to "
+                        "download afresh.")
+
+
+def extract_archives(archives, dest: Path, progress: bool = True, layout=None) -> Path:
     """Extract every archive into one temporary folder beside ``dest``, then
-    rename it to ``dest``: a reader sees the whole dataset or nothing.  A broken
-    archive (truncated, corrupt) is moved to the quarantine folder, so the next
-    fetch downloads it again, and nothing is left at ``dest``."""
+    rename it to ``dest``: a reader sees the whole dataset or nothing.
+
+    Each archive is read to its last byte (tar members, trailing blocks and the
+    compressed stream's checksum; zip members' CRCs); ``layout(folder)``, if
+    given, then names what the extracted folder lacks, or returns None.  A
+    broken archive (truncated, corrupt, or without the expected layout) is
+    moved to the quarantine folder, so the next fetch downloads it again, and
+    nothing is left at ``dest``."""
     from tqdm.auto import tqdm
 
     def extract_all(tmp: Path) -> None:
@@ -283,19 +329,46 @@ def extract_archives(archives, dest: Path, progress: bool = True) -> Path:
                 else:
                     with tarfile.open(archive, "r:*") as tf:
                         members = tf.getmembers()
+                        _check_tar_to_the_end(tf)
                         _safe_members([m.name for m in members], archive)
                         for m in tqdm(members, desc=f"extracting {archive.name}", unit="file",
                                       disable=not progress, leave=False):
                             tf.extract(m, tmp, filter="data")
             except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-                where = assets.quarantine(archive, f"could not be extracted: {exc}")
-                raise DatasetError(
-                    f"{archive.name} is damaged ({type(exc).__name__}: {exc}). It was moved to "
-                    f"{where} and nothing was extracted; run the fetch again to download it "
-                    f"afresh.") from exc
+                raise _damaged([archive], f"{type(exc).__name__}: {exc}") from exc
+        lacks = layout(tmp) if layout is not None else None
+        if lacks:
+            raise _damaged(archives, f"no {lacks}")
 
     # same temporary-folder-then-rename as the stand-ins
     return standin.write_into(Path(dest), extract_all)
+
+
+def _cats_dogs_layout(root: Path) -> str | None:
+    for cls in CATS_DOGS_CLASSES:
+        if not any((root / "PetImages" / cls).glob("*.jpg")):
+            return f"PetImages/{cls}/*.jpg"
+    return None
+
+
+def _pets_layout(root: Path) -> str | None:
+    for part in ("trainval", "test"):
+        listed = root / "annotations" / f"{part}.txt"
+        if not listed.is_file():
+            return f"annotations/{part}.txt"
+        try:
+            rows = read_pets_list(listed)
+        except (DatasetError, ValueError) as exc:
+            return f"readable annotations/{part}.txt ({exc})"
+        missing = [r[0] for r in rows if not (root / "images" / f"{r[0]}.jpg").is_file()]
+        if missing:
+            return (f"images/{missing[0]}.jpg (and {len(missing) - 1:,} more of the "
+                    f"{len(rows):,} images annotations/{part}.txt lists)")
+    return None
+
+
+# what a correctly extracted dataset holds (checked before it is put in place)
+LAYOUTS = {"cats_dogs": _cats_dogs_layout, "oxford_pets": _pets_layout}
 
 
 # ---------------------------------------------------------------------------
@@ -308,7 +381,7 @@ def check_image(path) -> tuple[str, str]:
     read, so truncation is caught, at a fraction of the cost of a full decode."""
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             fmt, mode = im.format, im.mode
             if fmt == "JPEG":
                 im.draft("RGB", (64, 64))
@@ -316,6 +389,8 @@ def check_image(path) -> tuple[str, str]:
         return fmt, mode
     except FileNotFoundError:
         raise UnreadableImage(f"{path}: listed but missing") from None
+    except UnreadableImage as exc:    # refused unopened: the report names the file already
+        raise UnreadableImage(str(exc).removeprefix(f"{path}: ")) from None
     except Exception as exc:  # PIL raises many kinds for broken files
         if path.stat().st_size == 0:
             reason = "empty file (0 bytes)"
@@ -339,7 +414,7 @@ def _odd_reason(fmt: str, mode: str) -> str | None:
 
 
 def scan(root: Path, rel_paths, dataset: str, standin_data: bool, progress: bool = True,
-         workers: int = 4) -> tuple[set, QuarantineReport]:
+         workers: int = 4) -> tuple[set, ScanReport]:
     """Check every listed image once; return (readable relative paths, report).
 
     Results are remembered in ``<root>/.tlcourse-scan.json`` keyed by size and
@@ -389,7 +464,7 @@ def scan(root: Path, rel_paths, dataset: str, standin_data: bool, progress: bool
                 converted.append(FileNote(rel, r["reason"]))
         else:
             excluded.append(FileNote(rel, r["reason"]))
-    report = QuarantineReport(dataset, len(rel_paths), tuple(excluded), tuple(converted),
+    report = ScanReport(dataset, len(rel_paths), tuple(excluded), tuple(converted),
                               standin_data, str(root))
     return good, report
 
@@ -443,7 +518,7 @@ def cats_dogs(profile=None, seed: int = 0, fractions=(0.7, 0.15, 0.15),
     from tlcourse.profiles import get_profile
     prof = get_profile(profile) if profile is None or isinstance(profile, str) else profile
     use_standin = _use_standin(prof)
-    root = fetch("cats_dogs", standin=use_standin, progress=progress)
+    root = fetch("cats_dogs", use_standin=use_standin, progress=progress)
     rels, labels = [], []
     for c, cls in enumerate(CATS_DOGS_CLASSES):
         folder = root / "PetImages" / cls
@@ -494,7 +569,7 @@ def oxford_pets(profile=None, seed: int = 0, val_fraction: float = 0.2,
     from tlcourse.profiles import get_profile
     prof = get_profile(profile) if profile is None or isinstance(profile, str) else profile
     use_standin = _use_standin(prof)
-    root = fetch("oxford_pets", standin=use_standin, progress=progress)
+    root = fetch("oxford_pets", use_standin=use_standin, progress=progress)
     ann = root / "annotations"
     lists = {}
     for part in ("trainval", "test"):

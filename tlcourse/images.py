@@ -1,22 +1,59 @@
-"""Reading images, framework-neutral: odd modes converted, unreadable files named."""
+"""Reading images, framework-neutral: odd modes converted, unreadable files named.
+
+``open_image`` is the one gate every read goes through: it refuses what is not
+a regular file (a FIFO named ``.jpg`` would block the reader for ever) and
+images over ``MAX_PIXELS`` (a valid 10000x10000 PNG costs 0.5 GB and 1.5 s at
+every load), before any pixel is decoded.
+"""
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+# 50 megapixels: a 48 MP phone photo passes; the course's datasets are under 1 MP.
+MAX_PIXELS = 50_000_000
+
 
 class UnreadableImage(ValueError):
-    """The file is not an image PIL can decode (corrupt, truncated, not an image)."""
+    """The file is not an image we read (corrupt, truncated, not an image, not a
+    regular file, or over ``MAX_PIXELS``)."""
+
+
+def open_image(path) -> Image.Image:
+    """``Image.open`` (header only) of a regular file of at most ``MAX_PIXELS``
+    pixels; ``UnreadableImage`` naming the file and the fix otherwise."""
+    path = Path(path)
+    mode = os.stat(path).st_mode          # FileNotFoundError passes through
+    if not stat.S_ISREG(mode):
+        kind = ("FIFO" if stat.S_ISFIFO(mode) else "directory" if stat.S_ISDIR(mode)
+                else "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "socket" if stat.S_ISSOCK(mode) else "special file")
+        raise UnreadableImage(f"{path}: not a regular file ({kind}); not opened. "
+                              "Replace it with an image file or remove it.")
+    try:
+        im = Image.open(path)
+    except Image.DecompressionBombError as exc:      # PIL's own cap, far above ours
+        raise UnreadableImage(f"{path}: {exc}; not decoded. Resize it.") from None
+    w, h = im.size
+    if w * h > MAX_PIXELS:
+        im.close()
+        raise UnreadableImage(f"{path}: {w}x{h} = {w * h / 1e6:.0f} megapixels, over the "
+                              f"{MAX_PIXELS / 1e6:.0f} megapixel limit (tlcourse.images.MAX_PIXELS); "
+                              "not decoded. Resize it (e.g. to 2000 pixels on the long side).")
+    return im
 
 
 def load_rgb(path) -> Image.Image:
     """Open an image as RGB.  Grayscale, CMYK, palette and RGBA files are converted
-    (RGBA on white); corrupt or truncated files raise ``UnreadableImage``."""
+    (RGBA on white); corrupt, truncated, non-regular and oversized files raise
+    ``UnreadableImage``."""
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             im.load()   # force full decode: truncated files fail here, not later
             if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
                 im = im.convert("RGBA")
@@ -24,7 +61,7 @@ def load_rgb(path) -> Image.Image:
                 bg.paste(im, mask=im.getchannel("A"))
                 return bg
             return im.convert("RGB")
-    except FileNotFoundError:
+    except (FileNotFoundError, UnreadableImage):
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise UnreadableImage(f"{path}: cannot be read as an image ({exc}). "

@@ -2,7 +2,7 @@
 
 Our build and CI machines cannot reach Microsoft's or Oxford's servers, so the
 smoke profile runs on small generated datasets with exactly the real on-disk
-layout; the real loaders (scan, quarantine, splits, both frameworks'
+layout; the real loaders (scan and its report, splits, both frameworks'
 pipelines) then run unchanged on them.
 
 - Cats vs Dogs: ``PetImages/Cat/<n>.jpg`` and ``PetImages/Dog/<n>.jpg`` plus a
@@ -14,7 +14,8 @@ pipelines) then run unchanged on them.
 
 Both include the awkward files the real archives have: an empty file, a
 truncated JPEG, a non-image named ``.jpg``, and readable odd modes (grayscale,
-CMYK, RGBA, palette, a PNG named ``.jpg``) so that the quarantine is exercised.
+CMYK, RGBA, palette, a PNG named ``.jpg``) so that the scan's exclusions and
+conversions are exercised.
 
 The pictures are synthetic "animals": a head whose shape (pointed ears vs
 hanging ears), coat texture and colour depend on the class, with random size,
