@@ -312,7 +312,7 @@ def _receive(url: str, part: Path, size: int | None, progress: bool, timeout: fl
                          f"{have + length:,} bytes; kept in {part}: run the fetch again to resume")
 
 
-def _failure(url: str, exc: Exception | None, part: Path, guard: "_StallGuard") -> str:
+def _failure(url: str, exc: Exception | None, part: Path, guard: _StallGuard) -> str:
     if guard.stalled:
         what = (f"fewer than {MIN_BYTES_PER_S * guard.window_s:,.0f} bytes arrived in "
                 f"{guard.window_s:g} s (a stalled or trickling server; the window is "
