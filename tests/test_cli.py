@@ -69,6 +69,15 @@ def test_every_bad_argument_is_one_line_and_exit_2(chelsea, bad_files):
     assert not problems, "\n".join(problems)
 
 
+def test_bad_timeout_variable_is_a_usage_error():
+    import os
+    proc = subprocess.run([sys.executable, "-m", "tlcourse.cli", "fetch", "mobilenet_v2_torch"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, TLCOURSE_URL_TIMEOUT="soon"))
+    assert proc.returncode == 2 and "TLCOURSE_URL_TIMEOUT='soon'" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_bad_value_is_named(chelsea, bad_files):
     err = tlcourse("attack", chelsea, "--target", "5000").stderr
     assert "5000" in err and "0-999" in err

@@ -51,6 +51,10 @@ def run(args) -> int:
     if unknown:
         raise UsageError(f"unknown asset or dataset {', '.join(map(repr, unknown))}; "
                          "`tlcourse fetch --list` shows every name")
+    try:
+        assets.url_timeout_s()   # a bad $TLCOURSE_URL_TIMEOUT is a usage error, said before any download
+    except assets.AssetError as exc:
+        raise UsageError(str(exc)) from None
     if args.list:
         _print_list()
         return 0
@@ -65,7 +69,7 @@ def run(args) -> int:
     for name in names:
         try:
             if name in datasets.DATASETS:
-                path = datasets.fetch(name, standin=standin)
+                path = datasets.fetch(name, use_standin=standin)
             else:
                 path = assets.fetch(name)
             print(f"ok      {name:34} {path}")
