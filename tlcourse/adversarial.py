@@ -11,6 +11,9 @@ build on this module, so the two frameworks share
   with numpy so that both frameworks start from the same numbers;
 - the random robustness transforms (jitter, scale, rotation) as 2x3 affine
   matrices, also drawn with numpy;
+- the loops: the targeted attack's steps, growing a class image (each
+  adapter passes in its framework's step, classifier and tensor-to-numpy
+  conversion), and ``attack_photos`` (built on an adapter's ``targeted_attack``);
 - the attack result record, perturbation norms, the results table;
 - the framework-neutral checks used by the notebooks' graded tests;
 - the figures.
@@ -20,9 +23,11 @@ from __future__ import annotations
 import dataclasses
 import fractions
 import math
+import time
 from typing import Callable, Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from tlcourse import imagenet
 
@@ -246,6 +251,40 @@ def make_result(*, original, adversarial, probs_before, probs_after, target, eps
         probs_after=probs_after, name=name)
 
 
+def run_targeted_attack(x_orig, step: Callable, classify: Callable, to_image: Callable, *,
+                        target: int, eps: float, steps: int, name: str = "") -> AttackResult:
+    """The targeted attack's loop, the same in both frameworks: ``x = step(x)``
+    until the model's top class is ``target``, or ``steps`` steps.
+
+    ``x_orig``: the photo as the framework's [0, 1] batch of one image;
+    ``step``: one projected step in that framework (quantised when asked);
+    ``classify``: a batch -> probabilities (1, 1000) numpy; ``to_image``: a
+    batch -> its image as (H, W, 3) numpy."""
+    x = x_orig
+    probs_before = classify(x_orig)[0]
+    probs, taken = probs_before, 0
+    while int(np.argmax(probs)) != target and taken < steps:
+        x = step(x)
+        taken += 1
+        probs = classify(x)[0]
+    return make_result(original=to_image(x_orig), adversarial=to_image(x),
+                       probs_before=probs_before, probs_after=probs, target=target, eps=eps,
+                       steps=taken, name=name)
+
+
+def attack_photos_with(targeted_attack: Callable) -> Callable:
+    """An adapter's ``attack_photos``, built on its ``targeted_attack``."""
+    def attack_photos(model, preprocess, photos, target, eps_list=("1/255", "2/255", "4/255"),
+                      steps: int = 20, progress: bool = True) -> list[AttackResult]:
+        """``targeted_attack`` on every photo (paths) at every budget, all photos at
+        the first budget first: a flat list of results, each named after its file."""
+        jobs = [(p, e) for e in eps_list for p in photos]
+        return [targeted_attack(model, preprocess, p, target, e, steps, name=getattr(p, "name", ""))
+                for p, e in tqdm(jobs, desc="attacks", disable=not progress, leave=False)]
+
+    return attack_photos
+
+
 def results_table(results: Sequence[AttackResult]) -> list[dict]:
     """One row per epsilon: success rate, steps (mean over successes), mean L-inf and L2."""
     rows = []
@@ -416,3 +455,33 @@ class ClassImage:
     seconds: float
     history: list = dataclasses.field(default_factory=list, repr=False)   # p(target) per step
     label: str = ""
+
+
+def parameterisation(image, kinds: dict, size: int, seed: int):
+    """What ``grow_class_image`` optimises: a new ``kinds[image](size=size, seed=seed)``
+    for a name ("pixels", "fourier"), or ``image`` itself when it is already a
+    parameterisation object (its ``variables`` are optimised)."""
+    if not isinstance(image, str):
+        return image
+    if image not in kinds:
+        raise ValueError(f"image {image!r} is not a parameterisation: use one of "
+                         f"{', '.join(map(repr, kinds))}, or pass an object such as "
+                         "fourier_image(size=128)")
+    return kinds[image](size=size, seed=seed)
+
+
+def run_growth(param, step: Callable, classify: Callable, to_image: Callable, *, target,
+               steps: int, progress: bool, label: str) -> ClassImage:
+    """The loop of ``grow_class_image``, the same in both frameworks: ``step()``
+    (one optimiser step on ``param``'s variables, returning the mean p(target)
+    the model saw) ``steps`` times, then the finished ``param()`` judged
+    untransformed by ``classify`` (a batch -> probabilities numpy) and turned
+    into an (H, W, 3) image by ``to_image``."""
+    history, start = [], time.perf_counter()
+    for _ in tqdm(range(steps), desc=label or f"class {target}", disable=not progress,
+                  leave=False):
+        history.append(float(step()))
+    final = param()
+    prob = float(class_prob(classify(final), target)[0])
+    return ClassImage(image=to_image(final), target=target, prob=prob, steps=steps,
+                      seconds=time.perf_counter() - start, history=history, label=label)

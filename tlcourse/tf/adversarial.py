@@ -14,25 +14,25 @@ Small pieces that compose, in the spirit of Lucid and torchattacks:
 
 Random starts and random transforms are drawn with numpy in the core
 (``tlcourse.adversarial``), so this module and the PyTorch one start from the
-same numbers.  Tensors are NHWC here, NCHW in PyTorch.
+same numbers; the loops of ``grow_class_image``, ``targeted_attack`` and
+``attack_photos`` are the core's too, given TensorFlow's steps here.  Tensors
+are NHWC here, NCHW in PyTorch.
 """
 from __future__ import annotations
 
-import time
+import functools
 
 import numpy as np
 import tensorflow as tf
-from tqdm.auto import tqdm
 
 from tlcourse import adversarial as core
 from tlcourse.adversarial import (STANDARD_TRANSFORMS, AttackResult, ClassImage,  # noqa: F401
                                   Transforms, parse_eps)
+from tlcourse.contract import PUBLIC_API
+from tlcourse.imagenet import parse_class
 from tlcourse.tf.models import normalize, to_pixels
 
-__all__ = ["total_variation", "class_log_prob", "pixel_image", "fourier_image",
-           "apply_transforms", "grow_class_image", "fgsm", "pgd_step", "targeted_attack",
-           "attack_photos", "classify_pixels", "as_pixels", "Transforms",
-           "STANDARD_TRANSFORMS", "AttackResult", "ClassImage", "parse_eps"]
+__all__ = PUBLIC_API["adversarial"]
 
 
 # --------------------------------------------------------------------------
@@ -72,6 +72,11 @@ def as_pixels(pixels) -> tf.Tensor:
     """[0, 1] pixels as an NHWC float32 tensor from a tensor or an (N,)H,W,3 array."""
     x = tf.convert_to_tensor(pixels, tf.float32)
     return x[None] if x.shape.rank == 3 else x
+
+
+def _first_image(x) -> np.ndarray:
+    """The first image of an NHWC batch as (H, W, 3) numpy."""
+    return np.asarray(x[0])
 
 
 # --------------------------------------------------------------------------
@@ -179,15 +184,15 @@ def grow_class_image(model, preprocess, target, image="pixels", steps: int = 128
     drawn in numpy outside it and passed in as tensors."""
     import keras
 
-    param = {"pixels": pixel_image, "fourier": fourier_image}[image](size=size, seed=seed) \
-        if isinstance(image, str) else image
+    param = core.parameterisation(image, {"pixels": pixel_image, "fourier": fourier_image},
+                                  size, seed)
     opt = keras.optimizers.Adam(learning_rate=lr)
     opt.build(param.variables)      # optimizer state is created outside the traced step
     classes = core.class_list(target)
     rng = np.random.default_rng(seed)
 
     @tf.function
-    def step(plan):
+    def compiled_step(plan):
         with tf.GradientTape() as tape:
             x = param()
             seen = x if transforms is None else _bilinear_sample(_pad_grey(x, transforms.pad),
@@ -200,15 +205,14 @@ def grow_class_image(model, preprocess, target, image="pixels", steps: int = 128
         opt.apply_gradients(zip(grads, param.variables))
         return tf.reduce_mean(tf.exp(logp))
 
-    history, start = [], time.perf_counter()
-    for _ in tqdm(range(steps), desc=label or f"class {target}", disable=not progress,
-                  leave=False):
-        plan = () if transforms is None else tuple(map(tf.constant, _draw_plan(transforms, rng, size)))
-        history.append(float(step(plan)))
-    final = param()
-    prob = float(classify_pixels(model, preprocess, final)[0, classes].sum())
-    return ClassImage(image=final.numpy()[0], target=target, prob=prob, steps=steps,
-                      seconds=time.perf_counter() - start, history=history, label=label)
+    def step() -> float:   # a new random transform each step, drawn outside the trace
+        if transforms is None:
+            return float(compiled_step(()))
+        return float(compiled_step(tuple(map(tf.constant, _draw_plan(transforms, rng, size)))))
+
+    return core.run_growth(param, step, functools.partial(classify_pixels, model, preprocess),
+                           _first_image, target=target, steps=steps, progress=progress,
+                           label=label)
 
 
 # --------------------------------------------------------------------------
@@ -253,32 +257,21 @@ def targeted_attack(model, preprocess, image, target, eps="4/255", steps: int = 
     pixels (1, H, W, 3).  ``step``: the step function (default ``pgd_step``;
     the notebook's exercise plugs in its own).  With ``quantise`` the image
     stays on the 8-bit grid (a real, saveable image).  Returns an ``AttackResult``."""
-    from tlcourse.imagenet import parse_class
-
     target, eps = parse_class(target), parse_eps(eps)
     step = step or pgd_step
     if isinstance(image, (tf.Tensor, tf.Variable)):
         x_orig = tf.cast(image, tf.float32)[:1]
     else:
         x_orig = to_pixels(preprocess, image)[:1]
-    x = tf.identity(x_orig)
-    probs_before = classify_pixels(model, preprocess, x_orig)[0]
-    probs, taken = probs_before, 0
-    while int(np.argmax(probs)) != target and taken < steps:
+
+    def one_step(x):
         x = tf.convert_to_tensor(step(model, preprocess, x, x_orig, target, eps, step_size),
                                  tf.float32)
-        if quantise:
-            x = _quantise(x)
-        taken += 1
-        probs = classify_pixels(model, preprocess, x)[0]
-    return core.make_result(original=x_orig.numpy()[0], adversarial=x.numpy()[0],
-                            probs_before=probs_before, probs_after=probs, target=target,
-                            eps=eps, steps=taken, name=name)
+        return _quantise(x) if quantise else x
+
+    return core.run_targeted_attack(x_orig, one_step,
+                                    functools.partial(classify_pixels, model, preprocess),
+                                    _first_image, target=target, eps=eps, steps=steps, name=name)
 
 
-def attack_photos(model, preprocess, photos, target, eps_list=("1/255", "2/255", "4/255"),
-                  steps: int = 20, progress: bool = True) -> list[AttackResult]:
-    """``targeted_attack`` on every photo (paths) at every budget: a flat list of results."""
-    jobs = [(p, e) for e in eps_list for p in photos]
-    return [targeted_attack(model, preprocess, p, target, e, steps, name=getattr(p, "name", ""))
-            for p, e in tqdm(jobs, desc="attacks", disable=not progress, leave=False)]
+attack_photos = core.attack_photos_with(targeted_attack)

@@ -21,11 +21,12 @@ import tensorflow as tf
 
 from tlcourse import plots
 from tlcourse.augment import train_augment
+from tlcourse.contract import PUBLIC_API, loader_defaults
 from tlcourse.datasets import Split
 from tlcourse.images import load_rgb, resize_center_crop
 from tlcourse.preprocess import Preprocess
 
-__all__ = ["make_transform", "make_loader", "show_batch"]
+__all__ = PUBLIC_API["data"]
 
 
 def make_transform(preprocess: Preprocess, train: bool):
@@ -64,13 +65,10 @@ def make_loader(split: Split, preprocess: Preprocess, train: bool, batch_size: i
     ``cache`` keeps the decoded, resized evaluation images (uint8) in memory
     after the first epoch (off for training, whose crops change every epoch;
     default: on for evaluation when the split is small, under 4,000 images).
+    ``loader.standin`` says whether the split is stand-in data (``fit`` records it).
     """
-    from tlcourse.profiles import get_profile
-    prof = get_profile(profile) if profile is None or isinstance(profile, str) else profile
-    batch_size = batch_size or prof.batch_size
-    shuffle = train if shuffle is None else shuffle
-    if cache is None:
-        cache = not train and len(split) < 4000
+    _, batch_size, shuffle, cache = loader_defaults(split, train, batch_size, shuffle, cache,
+                                                    profile)
     parallel = tf.data.AUTOTUNE if not num_workers else num_workers
     size = preprocess.size
     transform = _make_transform(preprocess, train, seed)
@@ -97,7 +95,9 @@ def make_loader(split: Split, preprocess: Preprocess, train: bool, batch_size: i
     ds = ds.map(load, num_parallel_calls=parallel, deterministic=not train)
     if cache and not train:
         ds = ds.cache()
-    return ds.batch(batch_size).map(norm, num_parallel_calls=parallel).prefetch(tf.data.AUTOTUNE)
+    loader = ds.batch(batch_size).map(norm, num_parallel_calls=parallel).prefetch(tf.data.AUTOTUNE)
+    loader.standin = split.standin
+    return loader
 
 
 def show_batch(batch, split: Split, preprocess: Preprocess, n: int = 16, predictions=None,

@@ -24,25 +24,15 @@ import keras
 import tensorflow as tf
 
 from tlcourse import assets, imagenet
-from tlcourse.preprocess import KERAS_CAFFE, MODELS, PREPROCESS, Preprocess, feature_dim, pixels_array
+from tlcourse.contract import PUBLIC_API, check_model_name
+from tlcourse.preprocess import (KERAS_CAFFE, MODELS, PREPROCESS, Preprocess,  # noqa: F401
+                                 feature_dim, pixels_array)
 
 PREDICT_BATCH = 32   # images per forward in predict_topk, to bound memory
 # our Keras ports of torch networks -> their weights asset (built by tlcourse.ports.convert)
 PORTS = {"mobilenet_v2": "mobilenet_v2_keras", "efficientnet_lite0": "efficientnet_lite0_keras"}
 
-__all__ = ["MODELS", "device", "feature_dim", "pretrained", "count_params", "to_pixels", "to_batch",
-           "normalize", "probabilities", "predict_topk"]
-
-
-def _check_name(name: str) -> None:
-    if name not in MODELS:
-        raise ValueError(f"Unknown model {name!r}; choose one of {', '.join(MODELS)}.")
-
-
-def _preprocess_for(name: str) -> Preprocess:
-    """The input each Keras model's weights were trained with."""
-    _check_name(name)
-    return KERAS_CAFFE.get(name) or PREPROCESS[name]
+__all__ = PUBLIC_API["models"]
 
 
 # --------------------------------------------------------------------------
@@ -65,7 +55,7 @@ def pretrained(name: str, include_top: bool = True, trainable: bool = False):
     offline; online-only ones raise ``AssetError`` naming the URL and where
     to put the file by hand.
     """
-    _check_name(name)
+    check_model_name(name)
     if name in PORTS:
         model = _port(name, include_top)
     elif name == "vgg16":
@@ -79,7 +69,8 @@ def pretrained(name: str, include_top: bool = True, trainable: bool = False):
                                             pooling=None if include_top else "avg",
                                             classifier_activation=None)
     model.trainable = trainable
-    return model, _preprocess_for(name)
+    # the input each Keras model's weights were trained with
+    return model, KERAS_CAFFE.get(name) or PREPROCESS[name]
 
 
 def _port_builder(name: str):
@@ -160,10 +151,20 @@ def probabilities(model, batch) -> np.ndarray:
     return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1).numpy()
 
 
+def _is_ready_batch(images) -> bool:
+    """A tensor, or a float 4-D array, is taken as already normalised (NHWC)."""
+    if isinstance(images, (tf.Tensor, tf.Variable)):
+        return True
+    return isinstance(images, np.ndarray) and images.ndim == 4 and images.dtype.kind == "f"
+
+
 def predict_topk(model, preprocess: Preprocess, images, k: int = 5):
     """For each image, the k most likely ImageNet classes: [[(index, name, prob), ...], ...].
 
-    ``images`` as for ``to_batch``; they go through the model PREDICT_BATCH at a time."""
+    ``images`` as for ``to_batch`` (they go through the model PREDICT_BATCH at
+    a time), or a batch ``to_batch`` already made."""
+    if _is_ready_batch(images):
+        return imagenet.topk_from_probs(probabilities(model, images), k)
     pixels = pixels_array(preprocess, images)   # decode and crop once
     out = []
     for start in range(0, len(pixels), PREDICT_BATCH):

@@ -12,32 +12,28 @@ Small pieces that compose, in the spirit of Lucent and torchattacks:
   ``pgd_step`` (one projected signed-gradient step), ``targeted_attack``
   (the loop, a result record), ``attack_photos`` (many photos and budgets).
 
-The model sees ``normalize(preprocess, pixels)``, so budgets are in pixel
-units whatever the model's normalisation: eps = 4/255 is four grey levels.
+The loops of ``grow_class_image``, ``targeted_attack`` and ``attack_photos``
+are the core's (``tlcourse.adversarial``), shared with TensorFlow; this module
+gives them PyTorch's steps.  The model sees ``normalize(preprocess, pixels)``,
+so budgets are in pixel units whatever the model's normalisation: eps = 4/255
+is four grey levels.
 """
 from __future__ import annotations
 
-import time
+import functools
 
 import numpy as np
 import torch
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from tlcourse import adversarial as core
 from tlcourse.adversarial import (STANDARD_TRANSFORMS, AttackResult, ClassImage,  # noqa: F401
                                   Transforms, parse_eps)
-from tlcourse.torch.models import normalize, to_pixels
+from tlcourse.contract import PUBLIC_API
+from tlcourse.imagenet import parse_class
+from tlcourse.torch.models import normalize, parameters_device, to_pixels
 
-__all__ = ["total_variation", "class_log_prob", "pixel_image", "fourier_image",
-           "apply_transforms", "grow_class_image", "fgsm", "pgd_step", "targeted_attack",
-           "attack_photos", "classify_pixels", "as_pixels", "Transforms",
-           "STANDARD_TRANSFORMS", "AttackResult", "ClassImage", "parse_eps"]
-
-
-def _device(model):
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
+__all__ = PUBLIC_API["adversarial"]
 
 
 # --------------------------------------------------------------------------
@@ -67,7 +63,7 @@ def classify_pixels(model, preprocess, pixels) -> np.ndarray:
     resize would blur exactly the fine patterns an attack or a grown image relies on)."""
     x = as_pixels(pixels)
     with torch.inference_mode():
-        logits = model(normalize(preprocess, x.to(_device(model))))
+        logits = model(normalize(preprocess, x.to(parameters_device(model))))
     return torch.softmax(logits.float(), dim=1).cpu().numpy()
 
 
@@ -80,8 +76,9 @@ def as_pixels(pixels) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2)))
 
 
-def _to_numpy_hwc(x: torch.Tensor) -> np.ndarray:
-    return x.detach().cpu().numpy().transpose(0, 2, 3, 1)
+def _first_image(x: torch.Tensor) -> np.ndarray:
+    """The first image of an NCHW batch as (H, W, 3) numpy."""
+    return x[0].detach().cpu().numpy().transpose(1, 2, 0)
 
 
 # --------------------------------------------------------------------------
@@ -141,25 +138,23 @@ def grow_class_image(model, preprocess, target, image="pixels", steps: int = 128
 
     ``image``: "pixels", "fourier", or a parameterisation object (its
     ``variables`` are optimised with Adam).  Returns a ``ClassImage``."""
-    param = {"pixels": pixel_image, "fourier": fourier_image}[image](size=size, seed=seed) \
-        if isinstance(image, str) else image
+    param = core.parameterisation(image, {"pixels": pixel_image, "fourier": fourier_image},
+                                  size, seed)
     opt = torch.optim.Adam(param.variables, lr=lr)
     rng = np.random.default_rng(seed)
-    history, start = [], time.perf_counter()
-    for _ in tqdm(range(steps), desc=label or f"class {target}", disable=not progress,
-                  leave=False):
+
+    def step() -> float:
         x = param()
         logp = class_log_prob(model, preprocess, apply_transforms(x, transforms, rng), target)
         loss = -logp.mean() + (tv_weight * total_variation(x) if tv_weight else 0.0)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        history.append(float(logp.detach().exp().mean()))
-    with torch.no_grad():
-        final = param()
-    prob = float(classify_pixels(model, preprocess, final)[0, core.class_list(target)].sum())
-    return ClassImage(image=_to_numpy_hwc(final)[0], target=target, prob=prob, steps=steps,
-                      seconds=time.perf_counter() - start, history=history, label=label)
+        return float(logp.detach().exp().mean())
+
+    return core.run_growth(param, step, functools.partial(classify_pixels, model, preprocess),
+                           _first_image, target=target, steps=steps, progress=progress,
+                           label=label)
 
 
 # --------------------------------------------------------------------------
@@ -203,29 +198,18 @@ def targeted_attack(model, preprocess, image, target, eps="4/255", steps: int = 
     pixels (1, 3, H, W).  ``step``: the step function (default ``pgd_step``;
     the notebook's exercise plugs in its own).  With ``quantise`` the image
     stays on the 8-bit grid (a real, saveable image).  Returns an ``AttackResult``."""
-    from tlcourse.imagenet import parse_class
-
     target, eps = parse_class(target), parse_eps(eps)
     step = step or pgd_step
     x_orig = image if isinstance(image, torch.Tensor) else to_pixels(preprocess, image)
-    x_orig = x_orig[:1].float().to(_device(model))
-    x = x_orig.clone()
-    probs_before = classify_pixels(model, preprocess, x_orig)[0]
-    probs, taken = probs_before, 0
-    while int(np.argmax(probs)) != target and taken < steps:
+    x_orig = x_orig[:1].float().to(parameters_device(model))
+
+    def one_step(x):
         x = step(model, preprocess, x, x_orig, target, eps, step_size)
-        if quantise:
-            x = _quantise(x)
-        taken += 1
-        probs = classify_pixels(model, preprocess, x)[0]
-    return core.make_result(original=_to_numpy_hwc(x_orig)[0], adversarial=_to_numpy_hwc(x)[0],
-                            probs_before=probs_before, probs_after=probs, target=target,
-                            eps=eps, steps=taken, name=name)
+        return _quantise(x) if quantise else x
+
+    return core.run_targeted_attack(x_orig, one_step,
+                                    functools.partial(classify_pixels, model, preprocess),
+                                    _first_image, target=target, eps=eps, steps=steps, name=name)
 
 
-def attack_photos(model, preprocess, photos, target, eps_list=("1/255", "2/255", "4/255"),
-                  steps: int = 20, progress: bool = True) -> list[AttackResult]:
-    """``targeted_attack`` on every photo (paths) at every budget: a flat list of results."""
-    jobs = [(p, e) for e in eps_list for p in photos]
-    return [targeted_attack(model, preprocess, p, target, e, steps, name=getattr(p, "name", ""))
-            for p, e in tqdm(jobs, desc="attacks", disable=not progress, leave=False)]
+attack_photos = core.attack_photos_with(targeted_attack)

@@ -18,11 +18,12 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2 as T
 
 from tlcourse import plots
+from tlcourse.contract import PUBLIC_API, loader_defaults
 from tlcourse.datasets import Split
 from tlcourse.images import load_rgb
 from tlcourse.preprocess import Preprocess, pixels_array
 
-__all__ = ["make_transform", "make_loader", "SplitDataset", "show_batch", "torchvision_pets"]
+__all__ = [*PUBLIC_API["data"], "SplitDataset", "torchvision_pets"]
 
 
 class _ToInput:
@@ -87,20 +88,19 @@ def make_loader(split: Split, preprocess: Preprocess, train: bool, batch_size: i
     ``cache`` keeps evaluation images in memory after their first read (off
     for training, whose crops change every epoch; default: on for evaluation
     when the split is small, under 4,000 images).  Pinned memory when a GPU exists.
+    ``loader.standin`` says whether the split is stand-in data (``fit`` records it).
     """
-    from tlcourse.profiles import get_profile
-    prof = get_profile(profile) if profile is None or isinstance(profile, str) else profile
-    batch_size = batch_size or prof.batch_size
+    prof, batch_size, shuffle, cache = loader_defaults(split, train, batch_size, shuffle, cache,
+                                                       profile)
     num_workers = prof.num_workers if num_workers is None else num_workers
-    shuffle = train if shuffle is None else shuffle
-    if cache is None:
-        cache = not train and len(split) < 4000
     # a per-worker cache would be filled once per worker: only cache in-process
     ds = SplitDataset(split, make_transform(preprocess, train), cache=cache and num_workers == 0)
     gen = torch.Generator().manual_seed(seed)
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
-                      pin_memory=torch.cuda.is_available(), generator=gen,
-                      persistent_workers=num_workers > 0, collate_fn=_collate)
+    loader = DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+                        pin_memory=torch.cuda.is_available(), generator=gen,
+                        persistent_workers=num_workers > 0, collate_fn=_collate)
+    loader.standin = split.standin
+    return loader
 
 
 def _collate(items):

@@ -23,12 +23,12 @@ import torchvision
 from torch import nn
 
 from tlcourse import assets, imagenet
-from tlcourse.preprocess import (FEATURE_DIMS, MODELS, Preprocess, feature_dim,  # noqa: F401
+from tlcourse.contract import PUBLIC_API, check_model_name
+from tlcourse.preprocess import (MODELS, Preprocess, feature_dim,  # noqa: F401  (re-exported)
                                  get_preprocess, pixels_array)
 from tlcourse.ports.torch_efficientnet_lite import efficientnet_lite0
 
-__all__ = ["MODELS", "device", "feature_dim", "pretrained", "count_params", "to_pixels", "to_batch",
-           "normalize", "probabilities", "predict_topk"]
+__all__ = PUBLIC_API["models"]
 
 # model name -> (torchvision builder, weights enum member); the enum's URL file
 # name is the asset's file name, so torchvision finds what the registry fetched.
@@ -42,11 +42,6 @@ PREDICT_BATCH = 32   # images per forward in predict_topk, to bound memory
 
 def _asset_name(name: str) -> str:
     return f"{name}_torch"
-
-
-def _check_name(name: str) -> None:
-    if name not in MODELS:
-        raise ValueError(f"Unknown model {name!r}; choose one of {', '.join(MODELS)}")
 
 
 def _torchvision_weights(name: str):
@@ -105,7 +100,7 @@ def pretrained(name: str, include_top: bool = True, trainable: bool = False):
     convolutional base with global average pooling: output (N, feature_dim(name)).
     ``trainable=False`` freezes every parameter.  The model is on ``device()``.
     """
-    _check_name(name)
+    check_model_name(name)
     path = assets.fetch(_asset_name(name))   # offline-able or a clear AssetError
     net = _build_network(name, path)
     model = net if include_top else _convolutional_base(name, net)
@@ -140,7 +135,9 @@ def to_batch(preprocess: Preprocess, images) -> torch.Tensor:
 # --------------------------------------------------------------------------
 # predictions and sizes
 # --------------------------------------------------------------------------
-def _device(model: nn.Module) -> torch.device:
+def parameters_device(model: nn.Module) -> torch.device:
+    """Where the model's parameters are (the CPU for a model without any): its
+    inputs must go there."""
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
 
@@ -153,7 +150,7 @@ def probabilities(model: nn.Module, batch: torch.Tensor) -> np.ndarray:
     model.eval()
     try:
         with torch.inference_mode():
-            logits = model(batch.to(_device(model)))
+            logits = model(batch.to(parameters_device(model)))
     finally:
         model.train(was_training)
     if logits.ndim != 2 or logits.shape[1] != len(imagenet.class_names()):
