@@ -150,3 +150,56 @@ def test_fourier_pieces():
     assert adv.fourier_init(16, 2, seed=1).shape == (2, 3, 16, 9, 2)
     assert np.array_equal(adv.fourier_init(16, seed=1), adv.fourier_init(16, seed=1))
     assert np.allclose(np.linalg.norm(adv.COLOR_CORRELATION, axis=0).max(), 1.0)
+
+
+def _one_hot(cls: int) -> np.ndarray:
+    probs = np.full((1, 1000), 0.0)
+    probs[0, cls] = 1.0
+    return probs
+
+
+def test_attack_loop_steps_until_the_target_and_stops_at_the_budget():
+    # a fake model: class 281 once the "image" (a number) reaches 3, class 0 before
+    classify = lambda x: _one_hot(281 if x >= 3 else 0)   # noqa: E731
+    to_image = lambda x: np.full((2, 2, 3), x / 255, np.float32)   # noqa: E731
+    won = adv.run_targeted_attack(0, lambda x: x + 1, classify, to_image, target=281,
+                                  eps=4 / 255, steps=10, name="fake")
+    assert won.success and won.steps == 3 and won.name == "fake"
+    assert won.linf == pytest.approx(3 / 255) and won.start_class == 0
+    lost = adv.run_targeted_attack(0, lambda x: x + 1, classify, to_image, target=281,
+                                   eps=4 / 255, steps=2)
+    assert not lost.success and lost.steps == 2 and lost.final_class == 0
+    at_target = adv.run_targeted_attack(5, lambda x: x + 1, classify, to_image, target=281,
+                                        eps=0, steps=2)
+    assert at_target.success and at_target.steps == 0
+
+
+def test_attack_photos_runs_every_photo_at_every_budget(tmp_path):
+    calls = []
+
+    def targeted_attack(model, preprocess, image, target, eps, steps, name=""):
+        calls.append((image, eps, steps, name))
+        return name
+
+    attack_photos = adv.attack_photos_with(targeted_attack)
+    photos = [tmp_path / "a.png", tmp_path / "b.png"]
+    names = attack_photos("model", "prep", photos, "tabby", ["1/255", "2/255"], steps=5,
+                          progress=False)
+    assert names == ["a.png", "b.png", "a.png", "b.png"]
+    assert [(c[0].name, c[1], c[2]) for c in calls] == [
+        ("a.png", "1/255", 5), ("b.png", "1/255", 5), ("a.png", "2/255", 5), ("b.png", "2/255", 5)]
+
+
+def test_growth_loop_and_parameterisation_choice():
+    made = adv.parameterisation("fourier", {"pixels": dict, "fourier": lambda **kw: kw}, 8, 1)
+    assert made == {"size": 8, "seed": 1}
+    mine = object()
+    assert adv.parameterisation(mine, {}, 8, 1) is mine
+    with pytest.raises(ValueError, match="'dream' is not a parameterisation"):
+        adv.parameterisation("dream", {"pixels": dict}, 8, 1)
+    seen = iter([0.1, 0.4, 0.7])
+    grown = adv.run_growth(lambda: np.zeros((1, 4, 4, 3)), lambda: next(seen),
+                           lambda x: _one_hot(281) * 0.9, lambda x: x[0], target=[281, 282],
+                           steps=3, progress=False, label="cat")
+    assert grown.history == [0.1, 0.4, 0.7] and grown.prob == pytest.approx(0.9)
+    assert grown.image.shape == (4, 4, 3) and grown.steps == 3 and grown.label == "cat"

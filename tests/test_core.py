@@ -53,36 +53,6 @@ def test_unknown_profile_is_a_clear_error(monkeypatch):
         get_profile("smoke", epochz=1)
 
 
-def public_api(module: str) -> dict:
-    code = ("import inspect, json, importlib\n"
-            f"m = importlib.import_module({module!r})\n"
-            "out = {}\n"
-            "for n in sorted(dir(m)):\n"
-            "    if n.startswith('_'): continue\n"
-            "    o = getattr(m, n)\n"
-            "    if inspect.ismodule(o): continue\n"
-            "    try:\n"
-            "        # names, kinds and defaults; annotations name each framework's types\n"
-            "        sig = str(inspect.signature(o).replace(return_annotation=inspect.Signature.empty, parameters=[p.replace(annotation=inspect.Parameter.empty) for p in inspect.signature(o).parameters.values()])) if callable(o) else type(o).__name__\n"
-            "    except (TypeError, ValueError): sig = type(o).__name__\n"
-            "    out[n] = sig\n"
-            "print(json.dumps(out))")
-    # one framework per process (see conftest: the import-order hazard)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def test_adapters_have_the_same_public_api():
-    torch_api, tf_api = public_api("tlcourse.torch"), public_api("tlcourse.tf")
-    torch_api.pop("FRAMEWORK"), tf_api.pop("FRAMEWORK")
-    assert sorted(torch_api) == sorted(tf_api), (
-        f"only in torch: {sorted(set(torch_api) - set(tf_api))}; "
-        f"only in tf: {sorted(set(tf_api) - set(torch_api))}")
-    differ = {n: (torch_api[n], tf_api[n]) for n in torch_api if torch_api[n] != tf_api[n]}
-    assert not differ, f"signatures differ: {differ}"
-
-
 def test_torch_adapter_refuses_after_tensorflow():
     code = "import tensorflow\nimport tlcourse.torch"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)

@@ -1,7 +1,6 @@
 """tf.data input pipeline on the stand-ins, and agreement with the PyTorch pipeline."""
 from __future__ import annotations
 
-import inspect
 import os
 from pathlib import Path
 
@@ -84,9 +83,3 @@ def test_same_labels_and_pixels_as_the_torch_pipeline(data):
         b = np.concatenate([x.numpy() for x in xf])
         np.testing.assert_allclose(a, b, atol=1e-5)
 
-
-def test_adapters_expose_the_same_data_api():
-    from tlcourse.torch import data as tdata
-    for name in ("make_loader", "make_transform", "show_batch"):
-        params = lambda f: list(inspect.signature(f).parameters.values())
-        assert params(getattr(tdata, name)) == params(getattr(fdata, name)), name

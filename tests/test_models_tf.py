@@ -3,14 +3,12 @@
 conftest imports torch first; torch is used here only to read the
 MobileNetV2 checkpoint as an independent parameter count.
 """
-import inspect
 import urllib.error
 import urllib.request
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import tlcourse.tf as tlc  # before keras: sets KERAS_HOME
 from tlcourse import assets, photos
@@ -60,16 +58,6 @@ def test_foolbox_imagenet_photos_top5(name):
     hits = sum(true in [i for i, _, _ in top] for (_, true), top in zip(samples, results))
     assert len(results) == 20
     assert hits >= 18, f"{hits}/20 in top-5"
-
-
-def test_predict_topk_accepts_every_image_kind(mobilenet):
-    model, prep = mobilenet
-    path = photos.chelsea()
-    pil = Image.open(path)
-    arr = np.asarray(pil.convert("RGB"))
-    by_path, by_pil, by_array = tlc.predict_topk(model, prep, [path, pil, arr], k=3)
-    assert [i for i, _, _ in by_path] == [i for i, _, _ in by_pil] == [i for i, _, _ in by_array]
-    np.testing.assert_allclose([p for *_, p in by_path], [p for *_, p in by_array], atol=1e-6)
 
 
 def test_probabilities_and_logits(mobilenet):
@@ -250,24 +238,3 @@ def test_online_only_models_stop_at_the_network(name, include_top, tmp_path, mon
     assert asset_name in msg and origin in msg and str(asset.path) in msg and md5 in msg
     assert not asset.path.exists()
 
-
-# --------------------------------------------------------------------------
-# the same API as tlcourse.torch
-# --------------------------------------------------------------------------
-API = ["MODELS", "feature_dim", "pretrained", "to_batch", "to_pixels", "normalize",
-       "probabilities", "predict_topk", "count_params"]
-
-
-def test_same_model_api_as_torch():
-    from tlcourse.torch import models as torch_models   # torch imported first by conftest
-    from tlcourse.tf import models as tf_models
-
-    for name in API:
-        a, b = getattr(torch_models, name), getattr(tf_models, name)
-        if callable(a):
-            pa = [(p.name, p.default) for p in inspect.signature(a).parameters.values()]
-            pb = [(p.name, p.default) for p in inspect.signature(b).parameters.values()]
-            assert pa == pb, name
-        else:
-            assert a == b, name
-        assert hasattr(tlc, name), f"tlcourse.tf does not export {name}"

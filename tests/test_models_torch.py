@@ -64,14 +64,6 @@ def test_imagenet_samples_top5(offline_model, samples):
     assert all(0 <= p <= 1 for p in probs)
 
 
-def test_predict_topk_accepts_a_ready_batch(offline_model):
-    name, model, prep = offline_model
-    from_paths = tlc.predict_topk(model, prep, [photos.chelsea()], k=3)
-    from_batch = tlc.predict_topk(model, prep, tlc.to_batch(prep, photos.chelsea()), k=3)
-    assert [i for i, *_ in from_paths[0]] == [i for i, *_ in from_batch[0]]
-    assert from_paths[0][0][2] == pytest.approx(from_batch[0][0][2], abs=1e-5)
-
-
 def test_efficientnet_lite_preprocessing_is_the_right_one(samples):
     """The Lite weights expect mean 127 / std 128 (0-255), not torchvision's
     ImageNet mean/std: the true classes must be likelier with the former."""

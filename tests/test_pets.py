@@ -218,30 +218,3 @@ def test_grade_command_is_registered():
         cli.main(["grade", "--help"])
     assert exc.value.code == 0
 
-
-def _pets_api(module: str) -> dict:
-    """{name: signature without annotations} for ``module.__all__`` (one framework per process)."""
-    import subprocess
-    import sys
-
-    from course import ROOT
-    code = ("import inspect, json, importlib\n"
-            f"m = importlib.import_module({module!r})\n"
-            "out = {}\n"
-            "for n in m.__all__:\n"
-            "    o = getattr(m, n)\n"
-            "    if callable(o):\n"
-            "        sig = inspect.signature(o)\n"
-            "        out[n] = [(p.name, str(p.kind), repr(p.default)) for p in sig.parameters.values()]\n"
-            "    else:\n"
-            "        out[n] = type(o).__name__\n"
-            "print(json.dumps(out))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def test_pets_adapters_have_the_same_api():
-    torch_api, tf_api = _pets_api("tlcourse.torch.pets"), _pets_api("tlcourse.tf.pets")
-    assert torch_api == tf_api
-    assert {"MODEL_FILE", "try_load_model", "unfreeze_top", "weights_snapshot"} <= set(torch_api)
