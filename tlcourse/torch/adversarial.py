@@ -203,8 +203,8 @@ def targeted_attack(model, preprocess, image, target, eps="4/255", steps: int = 
     x_orig = image if isinstance(image, torch.Tensor) else to_pixels(preprocess, image)
     x_orig = x_orig[:1].float().to(parameters_device(model))
 
-    def one_step(x):
-        x = step(model, preprocess, x, x_orig, target, eps, step_size)
+    def one_step(x):   # on a copy: a step that works in place must not change x_orig
+        x = step(model, preprocess, x.clone(), x_orig, target, eps, step_size)
         return _quantise(x) if quantise else x
 
     return core.run_targeted_attack(x_orig, one_step,
