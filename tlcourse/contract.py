@@ -9,7 +9,7 @@ an adapter lacks fails at import), and tests/test_contract.py checks that both
 export exactly these names with the same signatures and behave alike.
 
 The few rules both adapters apply to their arguments live here too
-(``check_model_name``, ``loader_defaults``), so they cannot drift apart.
+(``loader_defaults``), so they cannot drift apart.
 
 Tooling that must work with either framework (the command line, the
 benchmarks) picks one with ``adapter`` and imports only that one: importing
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import importlib
 
-from tlcourse.preprocess import MODELS
 from tlcourse.profiles import Profile, get_profile
 
 FRAMEWORKS = ("torch", "tf")
@@ -72,12 +71,6 @@ def export(namespace: dict, framework: str) -> tuple[str, ...]:
         namespace[sub] = importlib.import_module(f"tlcourse.{framework}.{sub}")
     namespace["FRAMEWORK"] = framework
     return public_names()
-
-
-def check_model_name(name: str) -> None:
-    """The error both adapters' ``pretrained`` give for a model they don't know."""
-    if name not in MODELS:
-        raise ValueError(f"Unknown model {name!r}; choose one of {', '.join(MODELS)}")
 
 
 CACHE_BELOW = 4000   # make_loader keeps evaluation splits smaller than this in memory

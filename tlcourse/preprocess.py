@@ -118,6 +118,12 @@ KERAS_CAFFE = {
 }
 
 
+def check_model_name(name: str) -> None:
+    """The error for a model the course does not know (both adapters, the CLI)."""
+    if name not in MODELS:
+        raise ValueError(f"Unknown model {name!r}; choose one of {', '.join(MODELS)}")
+
+
 def get_preprocess(name: str) -> Preprocess:
     try:
         return PREPROCESS[name]

@@ -29,9 +29,11 @@ def image_file(value: str) -> Path:
 
 
 def model_name(value: str) -> str:
-    from tlcourse.preprocess import MODELS
-    if value not in MODELS:
-        raise UsageError(f"unknown model {value!r}; choose one of {', '.join(MODELS)}")
+    from tlcourse.preprocess import check_model_name
+    try:
+        check_model_name(value)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     return value
 
 

@@ -24,9 +24,9 @@ import keras
 import tensorflow as tf
 
 from tlcourse import assets, imagenet
-from tlcourse.contract import PUBLIC_API, check_model_name
+from tlcourse.contract import PUBLIC_API
 from tlcourse.preprocess import (KERAS_CAFFE, MODELS, PREPROCESS, Preprocess,  # noqa: F401
-                                 feature_dim, pixels_array)
+                                 check_model_name, feature_dim, pixels_array)
 
 PREDICT_BATCH = 32   # images per forward in predict_topk, to bound memory
 # our Keras ports of torch networks -> their weights asset (built by tlcourse.ports.convert)

@@ -23,9 +23,9 @@ import torchvision
 from torch import nn
 
 from tlcourse import assets, imagenet
-from tlcourse.contract import PUBLIC_API, check_model_name
-from tlcourse.preprocess import (MODELS, Preprocess, feature_dim,  # noqa: F401  (re-exported)
-                                 get_preprocess, pixels_array)
+from tlcourse.contract import PUBLIC_API
+from tlcourse.preprocess import (MODELS, Preprocess, check_model_name,  # noqa: F401  (re-exported)
+                                 feature_dim, get_preprocess, pixels_array)
 from tlcourse.ports.torch_efficientnet_lite import efficientnet_lite0
 
 __all__ = PUBLIC_API["models"]
