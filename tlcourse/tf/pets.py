@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from tlcourse import pets as core
+from tlcourse.contract import SUBMODULES
 from tlcourse.tf.train import load_model, top_layers
 
-__all__ = ["MODEL_FILE", "try_load_model", "unfreeze_top", "num_outputs", "weights_snapshot"]
+__all__ = list(SUBMODULES["pets"])   # the contract declares them for both adapters
 
 MODEL_FILE = f"{core.MODEL_STEM}.keras"
 
