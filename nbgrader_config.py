@@ -41,3 +41,10 @@ c.OverwriteCells.add_missing_cells = True
 from nbgrader.preprocessors import ClearMarkScheme, ClearOutput, IncludeHeaderFooter, LockCells  # noqa: E402
 
 c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput, ClearMarkScheme]
+
+# >>> tlcourse grading profile (read by tlcourse/profiles.py; keep it one plain line) >>>
+# The profile every submission of this course is graded in: smoke, laptop or full (never
+# auto: grades must not depend on the grading machine).  `nbgrader autograde`, `tlcourse
+# grade` and the Validate button all use it, whatever a notebook's PROFILE says.
+tlcourse_grading_profile = "smoke"
+# <<< tlcourse grading profile <<<

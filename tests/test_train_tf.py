@@ -58,7 +58,7 @@ def test_frozen_base_stays_frozen_including_batchnorm(base):
     assert model(x).shape == (4, 2)
 
 
-def test_fine_tuning_recompile_and_learning_rates(base):
+def test_fine_tuning_recompile(base):
     net, _ = base
     model = tlc.with_new_head(net, 2)
     tlc.fit(model, random_batches(1), None, epochs=1, lr=1e-3, progress=False)
@@ -69,20 +69,17 @@ def test_fine_tuning_recompile_and_learning_rates(base):
     for layer in net.layers:
         layer.trainable = layer in top
     assert not tlc.compiled_with_current_trainable(model)     # Keras needs a recompile now
-    opt = tlc.adam(model, 1e-3, [(net, 1e-5)])
+    opt = keras.optimizers.Adam(1e-5)            # the guide: one low rate for everything
     model.compile(optimizer=opt, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     assert tlc.compiled_with_current_trainable(model)
     base_vars = {id(v) for v in net.weights}
-    rates = {opt.learning_rate_of(v) for v in model.trainable_weights if id(v) in base_vars}
-    head_rates = {opt.learning_rate_of(v) for v in model.trainable_weights
-                  if id(v) not in base_vars}
-    assert np.allclose(sorted(rates), [1e-5]) and np.allclose(sorted(head_rates), [1e-3])
-    # the base really moves at its own, smaller rate: one Adam step moves a weight by ~lr
     w = [v for v in model.trainable_weights if id(v) in base_vars][0]
     before = w.numpy().copy()
     tlc.fit(model, random_batches(1), None, epochs=1, optimizer=opt, progress=False)
+    assert model.optimizer is opt, "fit trains the model as the caller compiled it"
     step = np.abs(w.numpy() - before).max()
-    assert 0 < step < 5e-5
+    assert 0 < step < 5e-5, "the top of the base moves, by about the learning rate"
+    assert isinstance(tlc.adam(model, 1e-3), keras.optimizers.Adam)
     net.trainable = False
 
 

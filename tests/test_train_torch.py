@@ -1,4 +1,6 @@
 """Training plumbing, PyTorch side (and the framework-neutral core): small data, seconds."""
+from collections import OrderedDict
+
 import numpy as np
 import pytest
 import torch
@@ -105,13 +107,30 @@ def test_fine_tuning_groups_and_blocks(base):
     assert [id(m) for m in top] == [id(net.features[17]), id(net.features[18])]
     for m in top:
         m.requires_grad_(True)
-    opt = tlc.adam(model, 1e-3, [(net, 1e-5)])
-    lrs = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
-    assert all(lrs[id(p)] == 1e-5 for m in top for p in m.parameters())
-    assert all(lrs[id(p)] == 1e-3 for p in model.head.parameters())
-    assert not any(id(p) in lrs for p in net.features[16].parameters())
+    assert len(tlc.adam(model, 1e-3).param_groups[0]["params"]) == \
+        len([p for p in model.parameters() if p.requires_grad]), "adam takes what trains"
     with pytest.raises(ValueError):
         tlc.top_layers(net, 99)
+    tlc.freeze(net)
+
+
+def test_fit_keeps_only_frozen_batchnorm_in_inference_mode():
+    """No magic for a child named `base`: a trainable BatchNorm there learns batch
+    statistics; a frozen one keeps its running statistics (as Keras does)."""
+    def model():
+        torch.manual_seed(0)
+        base = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4),
+                                   torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+        return torch.nn.Sequential(OrderedDict(base=base, head=torch.nn.Linear(4, 2)))
+
+    trainable = model()
+    stats = trainable.base[1].running_mean.clone()
+    tlc.fit(trainable, random_batches(), None, epochs=1, lr=1e-3, progress=False)
+    assert not torch.equal(stats, trainable.base[1].running_mean)
+    frozen = model()
+    tlc.freeze(frozen.base)
+    tlc.fit(frozen, random_batches(), None, epochs=1, lr=1e-3, progress=False)
+    assert torch.equal(stats, frozen.base[1].running_mean)
 
 
 def test_save_and_load_model(base, tmp_path):

@@ -10,7 +10,8 @@ BatchNorm layers run in inference mode (running statistics used, never
 updated) even after the base is unfrozen for fine-tuning, as the Keras
 transfer-learning guide advises.  After changing ``trainable`` a Keras model
 must be compiled again (``fit`` compiles when given ``lr=`` or a new
-``optimizer=``).
+``optimizer=``).  Everything here is stock Keras: one learning rate per
+optimizer, as in the guide (fine-tuning recompiles with one low rate).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from tlcourse import train as core
 from tlcourse.preprocess import FEATURE_DIMS, Preprocess  # noqa: F401
 
 __all__ = ["History", "freeze", "top_layers", "with_new_head", "feature_classifier", "adam",
-           "LayerwiseAdam", "compiled_with_current_trainable", "fit", "evaluate", "predict",
+           "compiled_with_current_trainable", "fit", "evaluate", "predict",
            "predict_images", "array_loader", "extract_features", "features_key", "feature_maps",
            "save_model", "load_model"]
 
@@ -95,44 +96,10 @@ def feature_classifier(feature_dim: int, num_classes: int, dropout: float = 0.2)
                              keras.layers.Dense(num_classes)], name="head")
 
 
-@keras.saving.register_keras_serializable(package="tlcourse")
-class LayerwiseAdam(keras.optimizers.Adam):
-    """Adam whose learning rate is multiplied, per variable, by a factor
-    (``multipliers``: variable path -> factor).  Keras has no per-layer
-    learning rates of its own; ``adam`` builds this one."""
-
-    def __init__(self, learning_rate=1e-3, multipliers=None, **kwargs):
-        super().__init__(learning_rate=learning_rate, **kwargs)
-        self.multipliers = {str(k): float(v) for k, v in (multipliers or {}).items()}
-
-    def build(self, var_list):
-        super().build(var_list)
-        # by position: update_step may receive the backend's variable, which has no .path
-        self._factors = [self.multipliers.get(v.path, 1.0) for v in var_list]
-
-    def update_step(self, gradient, variable, learning_rate):
-        factor = self._factors[self._get_variable_index(variable)]
-        if factor != 1.0:
-            learning_rate = learning_rate * factor
-        return super().update_step(gradient, variable, learning_rate)
-
-    def learning_rate_of(self, variable) -> float:
-        """The learning rate ``variable`` is trained with."""
-        return float(self.learning_rate) * self.multipliers.get(variable.path, 1.0)
-
-    def get_config(self):
-        return {**super().get_config(), "multipliers": dict(self.multipliers)}
-
-
-def adam(model, lr: float, part_lrs=()) -> LayerwiseAdam:
-    """Adam with learning rate ``lr`` for ``model``, except the weights of each
-    ``(part, part_lr)`` in ``part_lrs`` (a layer or sub-model, e.g. the base),
-    which use ``part_lr``.  Pass it to ``model.compile``."""
-    multipliers = {}
-    for part, part_lr in part_lrs:
-        for v in part.weights:
-            multipliers.setdefault(v.path, float(part_lr) / float(lr))
-    return LayerwiseAdam(learning_rate=float(lr), multipliers=multipliers)
+def adam(model, lr: float) -> keras.optimizers.Optimizer:
+    """``keras.optimizers.Adam(learning_rate=lr)``, what ``fit(lr=...)`` compiles
+    ``model`` with (Keras finds the model's trainable weights at compile time)."""
+    return keras.optimizers.Adam(learning_rate=float(lr))
 
 
 def compiled_with_current_trainable(model) -> bool:
@@ -182,7 +149,7 @@ def fit(model, train_loader, val_loader=None, epochs: int = 1, lr: float | None 
     """Train with cross-entropy; returns a ``History`` (loss/accuracy per epoch,
     validation when ``val_loader`` is given, seconds per epoch).
 
-    Compiles the model with ``optimizer`` (e.g. from ``adam``) or Adam(``lr``);
+    Compiles the model with ``optimizer`` or ``keras.optimizers.Adam(lr)``;
     with neither, or with the optimizer the model was already compiled with,
     it trains as compiled.  ``steps_per_epoch`` caps the batches per epoch."""
     if optimizer is not None and getattr(model, "optimizer", None) is optimizer \

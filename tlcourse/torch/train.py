@@ -4,12 +4,13 @@
     model = with_new_head(base, num_classes=2)            # base frozen, new head
     history = fit(model, train_loader, val_loader, epochs=3, lr=1e-3)
 
-Models output logits; the loss is cross-entropy.  BatchNorm: while training,
-every BatchNorm layer whose weights are frozen, and the whole ``base`` child
-of a model built here, stay in inference mode (running statistics are used
-and not updated).  This is what Keras does when the base is called with
-``training=False``; it keeps a small new dataset from overwriting the
-ImageNet statistics the rest of the base was trained with.
+Models output logits; the loss is cross-entropy.  ``fit`` calls
+``model.train()`` each epoch, then puts every BatchNorm layer whose weights
+are all frozen back into inference mode (running statistics used, not
+updated), as Keras does for a layer with ``trainable = False``: a frozen layer
+stays frozen, statistics included.  Anything more (say, a whole base kept in
+inference mode while its top blocks are fine-tuned) is the model's own
+business: override its ``train()``, as the transfer_learning notebook shows.
 """
 from __future__ import annotations
 
@@ -89,8 +90,8 @@ def with_new_head(base: nn.Module, num_classes: int, dropout: float = 0.2,
                   feature_dim: int | None = None) -> nn.Module:
     """``base`` (frozen here) followed by a new head: dropout and one linear layer.
 
-    The result is ``nn.Sequential(base=..., head=...)``; ``fit`` keeps its
-    ``base`` in inference mode."""
+    The result is ``nn.Sequential(base=..., head=...)``; ``fit`` keeps the
+    frozen base's BatchNorm layers in inference mode."""
     freeze(base)
     dim = feature_dim or _output_dim(base)
     head = feature_classifier(dim, num_classes, dropout)
@@ -122,26 +123,16 @@ def _base_name(base: nn.Module) -> str:
                      f"({', '.join(BASE_PARAMS)}); pass feature_dim= / rebuild it yourself")
 
 
-def adam(model: nn.Module, lr: float, part_lrs=()) -> torch.optim.Optimizer:
-    """Adam over the trainable parameters of ``model`` with learning rate ``lr``,
-    except those of each ``(part, part_lr)`` in ``part_lrs`` (a sub-module, e.g.
-    the base), which use ``part_lr``.  One parameter group per learning rate.
-    The model goes to the course's ``device()`` first: an optimizer must be
-    made for the parameters where they will train."""
+def adam(model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    """``torch.optim.Adam`` over the trainable parameters of ``model``, learning rate ``lr``
+    (what ``fit(lr=...)`` uses).  The model goes to the course's ``device()`` first:
+    an optimizer must be made for the parameters where they will train.  Several
+    learning rates: build ``torch.optim.Adam`` with parameter groups yourself."""
     _device(model)
-    taken = set()
-    groups = []
-    for part, part_lr in part_lrs:
-        params = [p for p in part.parameters() if p.requires_grad and id(p) not in taken]
-        taken.update(id(p) for p in part.parameters())
-        if params:
-            groups.append({"params": params, "lr": float(part_lr)})
-    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in taken]
-    if rest:
-        groups.insert(0, {"params": rest, "lr": float(lr)})
-    if not groups:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
         raise ValueError("the model has no trainable parameters: nothing to optimise")
-    return torch.optim.Adam(groups, lr=float(lr))
+    return torch.optim.Adam(params, lr=float(lr))
 
 
 def compiled_with_current_trainable(model) -> bool:
@@ -153,11 +144,8 @@ def compiled_with_current_trainable(model) -> bool:
 # --------------------------------------------------------------------------
 # training and evaluation
 # --------------------------------------------------------------------------
-def _inference_mode_where_frozen(model: nn.Module) -> None:
-    """Put the frozen parts in inference mode after ``model.train()`` (see module doc)."""
-    base = getattr(model, "base", None)
-    if isinstance(base, nn.Module):
-        base.eval()
+def _frozen_batchnorm_to_inference_mode(model: nn.Module) -> None:
+    """After ``model.train()``: BatchNorm layers with no trainable weight back to ``eval()``."""
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm) and \
                 not any(p.requires_grad for p in m.parameters()):
@@ -186,7 +174,7 @@ def fit(model: nn.Module, train_loader, val_loader=None, epochs: int = 1, lr: fl
     history = core.History(name or type(model).__name__, standin=standin)
     for epoch in range(epochs):
         model.train()
-        _inference_mode_where_frozen(model)
+        _frozen_batchnorm_to_inference_mode(model)
         start = time.perf_counter()
         total_loss, correct, seen = 0.0, 0, 0
         n_batches = len(train_loader) if steps_per_epoch is None else \
