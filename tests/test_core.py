@@ -33,12 +33,12 @@ def test_core_imports_without_frameworks():
 
 
 def test_profile_switch(monkeypatch):
-    from tlcourse.profiles import get_profile
+    from tlcourse.profiles import choose_auto, get_profile
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
     monkeypatch.setenv("TLCOURSE_PROFILE", "smoke")
     assert get_profile().name == "smoke" and get_profile().on_standin
-    monkeypatch.delenv("TLCOURSE_PROFILE")
-    assert get_profile().name == "full" and not get_profile().grading
+    monkeypatch.delenv("TLCOURSE_PROFILE")   # unset: auto decides, from the machine and cache
+    assert get_profile().name == choose_auto()[0] and not get_profile().grading
     assert get_profile("smoke", batch_size=3).batch_size == 3
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     assert get_profile("smoke").grading
