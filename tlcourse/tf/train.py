@@ -25,12 +25,10 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from tlcourse import train as core
-from tlcourse.preprocess import FEATURE_DIMS, Preprocess  # noqa: F401
+from tlcourse.contract import PUBLIC_API
+from tlcourse.preprocess import Preprocess
 
-__all__ = ["History", "freeze", "top_layers", "with_new_head", "feature_classifier", "adam",
-           "compiled_with_current_trainable", "fit", "evaluate", "predict",
-           "predict_images", "array_loader", "extract_features", "features_key", "feature_maps",
-           "save_model", "load_model"]
+__all__ = list(PUBLIC_API["train"])
 
 History = core.History
 FRAMEWORK = "tf"

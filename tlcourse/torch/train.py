@@ -24,18 +24,16 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from tlcourse import train as core
+from tlcourse.contract import PUBLIC_API
 from tlcourse.preprocess import FEATURE_DIMS, Preprocess
 
-__all__ = ["History", "freeze", "top_layers", "with_new_head", "feature_classifier", "adam",
-           "fit", "evaluate", "predict", "predict_images", "array_loader", "extract_features",
-           "features_key", "feature_maps", "save_model", "load_model",
-           "compiled_with_current_trainable"]
+__all__ = list(PUBLIC_API["train"])
 
 History = core.History
 FRAMEWORK = "torch"
 
 
-def _device(model: nn.Module) -> torch.device:
+def _move_to_device(model: nn.Module) -> torch.device:
     """Move the whole model to the course's ``device()`` and return that device.
 
     A head a student builds on the CPU and a base ``pretrained`` put on the GPU
@@ -128,7 +126,7 @@ def adam(model: nn.Module, lr: float) -> torch.optim.Optimizer:
     (what ``fit(lr=...)`` uses).  The model goes to the course's ``device()`` first:
     an optimizer must be made for the parameters where they will train.  Several
     learning rates: build ``torch.optim.Adam`` with parameter groups yourself."""
-    _device(model)
+    _move_to_device(model)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters: nothing to optimise")
@@ -169,8 +167,9 @@ def fit(model: nn.Module, train_loader, val_loader=None, epochs: int = 1, lr: fl
         if lr is None:
             raise ValueError("fit needs lr= or optimizer=")
         optimizer = adam(model, lr)
-    device = _device(model)
-    standin = _loader_standin(train_loader) if standin is None else standin
+    device = _move_to_device(model)
+    if standin is None:   # make_loader and array_loader mark stand-in data
+        standin = bool(getattr(train_loader, "standin", False))
     history = core.History(name or type(model).__name__, standin=standin)
     for epoch in range(epochs):
         model.train()
@@ -206,14 +205,9 @@ def fit(model: nn.Module, train_loader, val_loader=None, epochs: int = 1, lr: fl
     return history
 
 
-def _loader_standin(loader) -> bool:
-    split = getattr(getattr(loader, "dataset", None), "split", None)
-    return bool(getattr(split, "standin", False) or getattr(loader, "standin", False))
-
-
 def evaluate(model: nn.Module, loader) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) over ``loader``, in inference mode."""
-    device = _device(model)
+    device = _move_to_device(model)
     was_training = model.training
     model.eval()
     total, correct, seen = 0.0, 0, 0
@@ -234,7 +228,7 @@ def evaluate(model: nn.Module, loader) -> tuple[float, float]:
 
 def predict(model: nn.Module, loader) -> tuple[np.ndarray, np.ndarray]:
     """(class probabilities (N, classes), true labels (N,)) over ``loader``."""
-    device = _device(model)
+    device = _move_to_device(model)
     model.eval()
     probs, labels = [], []
     with torch.inference_mode():
@@ -251,7 +245,7 @@ def predict_images(model: nn.Module, preprocess: Preprocess, images) -> np.ndarr
 
     model.eval()
     with torch.inference_mode():
-        logits = model(to_batch(preprocess, images).to(_device(model)))
+        logits = model(to_batch(preprocess, images).to(_move_to_device(model)))
     return torch.softmax(logits.float(), 1).cpu().numpy()
 
 
@@ -295,7 +289,7 @@ def extract_features(model: nn.Module, loader, cache_key: str | None = None,
     """(features (N, D) float32, labels (N,)) of every batch of ``loader`` through
     ``model`` in inference mode.  With ``cache_key`` they are saved once and reused."""
     def compute():
-        device = _device(model)
+        device = _move_to_device(model)
         model.eval()
         xs, ys = [], []
         with torch.inference_mode():
@@ -323,7 +317,7 @@ def feature_maps(base: nn.Module, preprocess: Preprocess, image, n_layers: int =
     try:
         base.eval()
         with torch.inference_mode():
-            base(to_batch(preprocess, image).to(_device(base)))
+            base(to_batch(preprocess, image).to(_move_to_device(base)))
     finally:
         for h in hooks:
             h.remove()
@@ -396,5 +390,5 @@ def load_model(path) -> nn.Module:
     model = nn.Sequential(OrderedDict(base=base, head=head))
     model.load_state_dict(saved["state_dict"])
     # trainability is not part of the file: loaded models are for prediction
-    _device(model)   # onto the course's device, as pretrained() puts the base
+    _move_to_device(model)   # onto the course's device, as pretrained() puts the base
     return model.eval()
