@@ -5,7 +5,7 @@
 # throughput (MobileNetV2 / EfficientNet-Lite0 with ImageNet weights; VGG-16 and
 # ResNet-50 RANDOMLY INITIALISED, throughput only), the input pipelines, and the
 # lesson's pipeline end to end; prints images/s, time per epoch, and an estimate
-# of the full profile's training time per assignment.  See tlcourse/bench_gpu.py.
+# of the full profile's training time per assignment.  See tlcourse/bench/gpu.py.
 #
 #   benchmarks/gpu_check.sh                     # full size (a GPU runner: a few minutes)
 #   GPU_CHECK_SIZE=tiny benchmarks/gpu_check.sh # a few images on a CPU: does it work?

@@ -1,22 +1,92 @@
-"""`tlcourse bench`: the report writer, the suite's failure handling, a tiny real
-run of the scaling part and of benchmarks/gpu_check.sh, the GPU workflow and
-`make test-gpu`.  (The full `make bench` takes tens of minutes: it is run by
-hand, and its results are committed in benchmarks/RESULTS.*.)"""
+"""`tlcourse bench`: the one subprocess harness, the report writer, the suite's
+failure handling, the models part's helper/bare comparison, and tiny real runs
+of the scaling part and of benchmarks/gpu_check.sh.  (The full `make bench`
+takes tens of minutes: it is run by hand, and its results are committed in
+benchmarks/RESULTS.*.)"""
 import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import yaml
 
 from course import ROOT
-from tlcourse.bench import report
+from tlcourse.bench import harness, report
 from tlcourse.bench import suite as bench_suite
 
 SECTION_TITLES = [report.TITLES[p] for p in report.PARTS]
+
+
+# --------------------------------------------------------------------------
+# the one harness: a function in a fresh Python, its JSON result or a BenchError
+# --------------------------------------------------------------------------
+CHILD_MODULE = textwrap.dedent("""
+    import os, sys, time
+
+    def ok(x):
+        return {"pid": os.getpid(), "twice": 2 * x, "executable": sys.executable}
+
+    def raises():
+        print("child: about to fail", file=sys.stderr)
+        raise LookupError("no such thing as item 42")
+
+    def dies():
+        print("child: dying hard", file=sys.stderr, flush=True)
+        os._exit(3)
+
+    def sleeps(seconds):
+        print("child: sleeping", file=sys.stderr, flush=True)
+        time.sleep(seconds)
+""")
+
+
+@pytest.fixture
+def child_env(tmp_path):
+    (tmp_path / "benchchild.py").write_text(CHILD_MODULE)
+    path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)
+    return dict(os.environ, PYTHONPATH=path)
+
+
+def test_harness_returns_the_childs_result(child_env):
+    result = harness.call_in_subprocess("benchchild:ok", {"x": 21}, env=child_env)
+    assert result["twice"] == 42
+    assert result["pid"] != os.getpid() and result["executable"] == sys.executable
+
+
+def test_harness_child_exception_is_a_bench_error_with_stderr_tail(child_env):
+    with pytest.raises(harness.BenchError) as info:
+        harness.call_in_subprocess("benchchild:raises", env=child_env)
+    exc = info.value
+    assert exc.error_type == "LookupError"
+    assert "no such thing as item 42" in exc.summary
+    assert "child: about to fail" in exc.stderr_tail and "Traceback" in exc.stderr_tail
+    assert exc.stderr_tail in str(exc)
+
+
+def test_harness_child_that_dies_or_hangs_is_a_bench_error(child_env):
+    with pytest.raises(harness.BenchError) as info:
+        harness.call_in_subprocess("benchchild:dies", env=child_env)
+    assert "exit 3" in info.value.summary and info.value.error_type is None
+    assert "child: dying hard" in info.value.stderr_tail
+    with pytest.raises(harness.BenchError, match="timed out after 2 s"):
+        harness.call_in_subprocess("benchchild:sleeps", {"seconds": 60}, env=child_env,
+                                   timeout=2)
+    with pytest.raises(harness.BenchError) as info:
+        harness.call_in_subprocess("benchchild-without-function", env=child_env)
+    assert info.value.error_type == "ValueError" and "module:function" in info.value.summary
+
+
+def test_time_interleaved_alternates_and_times_every_call():
+    calls = []
+    times = harness.time_interleaved({"a": lambda: calls.append("a"),
+                                      "b": lambda: calls.append("b")}, rounds=3, warmup=1)
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]
+    assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3}
+    assert harness.throughput(32, [2.0, 1.0, 3.0]) == 16.0
+    assert harness.paired_time_ratio([2.0, 4.0, 9.0], [1.0, 1.0, 3.0]) == 3.0
 
 
 # --------------------------------------------------------------------------
@@ -200,9 +270,12 @@ def test_suite_reports_a_failing_part_and_runs_the_rest(tmp_path, monkeypatch):
     assert saved["runs"][saved["parts"]["models"]["run"]]["load_end"] is not None
 
 
-def test_unknown_part_is_refused(capsys):
+def test_unknown_part_or_model_is_refused(capsys):
     assert bench_suite.main(["modles"]) == 2
     assert "unknown part" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        bench_suite.main(["models", "--model", "alexnet"])
+    assert exit_.value.code == 2 and "alexnet" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------
@@ -211,8 +284,8 @@ def test_unknown_part_is_refused(capsys):
 def test_scaling_part_tiny_real_run(tmp_path):
     from tlcourse.bench import scaling as bench_scaling
 
-    part = bench_scaling.run(sizes=[30, 60], frameworks=["torch"], image_size=64, epochs=2,
-                             root=tmp_path, log=lambda m: None)
+    part = bench_scaling.measure_sizes(sizes=[30, 60], frameworks=["torch"], image_size=64,
+                                       epochs=2, root=tmp_path, log=lambda m: None)
     assert part["status"] == "ok", part
     rows = part["rows"]
     assert [r["images"] for r in rows] == [30, 60]
@@ -268,56 +341,55 @@ def test_gpu_check_runs_end_to_end_at_tiny_size(tmp_path):
     assert (pets / "annotations" / "trainval.txt").is_file()
 
 
-def test_full_size_matches_the_real_datasets():
+def test_gpu_check_refuses_a_bad_setting(monkeypatch, capsys):
     from tlcourse.bench import gpu as bench_gpu
 
-    full = bench_gpu.SIZES["full"]
-    assert full.cats_dogs == 25_000 and full.pets == 7_390
-    assert (full.image_size, full.batch) == (224, 64)
-    assert (500, 375) in bench_gpu.PHOTO_SIZES
+    for var, value in (("GPU_CHECK_SIZE", "huge"), ("GPU_CHECK_FRAMEWORKS", "torch,jax"),
+                       ("GPU_CHECK_STEPS", "many")):
+        with monkeypatch.context() as m:
+            m.setenv(var, value)
+            assert bench_gpu.main() == 2
+        assert f"{var}='{value}'" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------
-# CI for GPU runners
+# the models part: helper path against the bare network
 # --------------------------------------------------------------------------
-def test_gpu_workflow():
-    wf = yaml.safe_load((ROOT / ".github" / "workflows" / "gpu.yml").read_text())
-    triggers = wf.get("on", wf.get(True))          # YAML 1.1 reads a bare `on` as True
-    assert "workflow_dispatch" in triggers
-    (job,) = wf["jobs"].values()
-    assert {"self-hosted", "gpu"} <= set(job["runs-on"])
-    assert job["env"]["TLCOURSE_PROFILE"] == "full"
-    assert "TLCOURSE_CACHE" in job["env"]
-    steps = job["steps"]
-    runs = "\n".join(s.get("run", "") for s in steps)
-    cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache@"))
-    assert cache["with"]["path"] == "${{ env.TLCOURSE_CACHE }}"
-    assert "hashFiles('tlcourse/catalog.py')" in cache["with"]["key"]
-    assert "tensorflow[and-cuda]==2.21.0" in runs
-    # the filter that drops tensorflow-cpu from the lock really matches the lock's spelling
-    import re
-    pattern = re.search(r"grep -v -i -E '([^']+)' requirements-lock.txt", runs).group(1)
-    lock = (ROOT / "requirements-lock.txt").read_text().splitlines()
-    dropped = [l for l in lock if re.match(pattern, l, re.I)]
-    assert len(dropped) == 1 and "2.21.0" in dropped[0], dropped
-    # order: environment, cache restore, fetch (full profile), then the notebooks
-    order = [i for i, s in enumerate(steps) if "and-cuda" in s.get("run", "")] + \
-        [steps.index(cache)] + \
-        [i for i, s in enumerate(steps) if "tlcourse fetch --profile full" in s.get("run", "")] + \
-        [i for i, s in enumerate(steps) if s.get("run", "").strip() == "make test-gpu"]
-    assert len(order) == 4 and order == sorted(order), order
-    assert "benchmarks/gpu_check.sh" in runs
+def test_models_weights_status_and_not_cached_row(tmp_path, monkeypatch):
+    from tlcourse.bench import models as bench_models
+
+    monkeypatch.setenv("TLCOURSE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "cache" / "torch"))
+    assert bench_models.weights_status("mobilenet_v2", "torch") == ("offline", True)
+    assert bench_models.weights_status("vgg16", "tf") == ("online", False)
+    row = bench_models.measure_row("tf", "vgg16", batch=2)     # nothing is downloaded
+    assert row == {"model": "vgg16", "framework": "tf", "weights": "online",
+                   "status": "not cached"}
 
 
-def test_make_test_gpu_dry_run():
-    proc = subprocess.run(["make", "-n", "test-gpu"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    line = next(l for l in proc.stdout.splitlines() if "pytest" in l)
-    assert "TLCOURSE_PROFILE=full" in line and "notebooks" in line
-    assert "--nbval-cell-timeout=" in proc.stdout
+def test_models_forward_throughput_torch_helper_and_bare_agree():
+    import torch
+
+    from tlcourse import assets, photos
+    from tlcourse import torch as tlc
+    from tlcourse.bench import models as bench_models
+
+    result = bench_models.forward_throughput("torch", "mobilenet_v2", batch=2, budget_s=0.1)
+    assert result["images_per_s"] > 0 and result["bare_images_per_s"] > 0
+    assert result["time_ratio"] > 0 and result["aa_ratio"] > 0 and result["rounds"] >= 5
+    model, prep = tlc.pretrained("mobilenet_v2")
+    assert result["params"] == tlc.count_params(model)[1]
+    # the bare network is the same network as the helper's
+    bare = bench_models.bare_network("torch", "mobilenet_v2",
+                                     assets.get("mobilenet_v2_torch").path)
+    x = tlc.to_batch(prep, photos.chelsea())
+    with torch.no_grad():
+        torch.testing.assert_close(bare(x), model(x))
 
 
+# --------------------------------------------------------------------------
+# what a GPU runner fetches before the check and the full-profile notebooks
+# --------------------------------------------------------------------------
 def test_fetch_full_profile_names():
     from tlcourse.cli import fetch as fetchcmd
 
@@ -326,9 +398,3 @@ def test_fetch_full_profile_names():
                  "mobilenet_v2_keras", "cats_dogs", "oxford_pets"):
         assert name in names
     assert "cats_dogs_zip" not in names     # fetched and extracted as the dataset
-
-
-def test_scaling_default_size_is_what_the_notebook_base_sees():
-    from tlcourse.bench import scaling as bench_scaling
-    from tlcourse.profiles import get_profile
-    assert bench_scaling.IMAGE_SIZE == get_profile("smoke").image_size

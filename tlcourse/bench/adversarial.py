@@ -1,11 +1,9 @@
-"""The adversarial-cat targets, measured in one framework (one framework per process).
-
-    python -m tlcourse.bench.adversarial --framework torch     # prints the figures
-    tlcourse bench adversarial                                 # both, into benchmarks/RESULTS.*
+"""``tlcourse bench adversarial``: the adversarial-cat targets, per framework.
 
 Uses only the public API (``tlcourse.adversarial`` and the adapters'
 ``grow_class_image``, ``attack_photos``, ``classify_pixels``) on MobileNetV2
-with its offline ImageNet weights:
+with its offline ImageNet weights, each framework in its own process
+(``harness``):
 
 * ideal cat: an image grown from noise (raw pixels + total variation 1.0, the
   notebook's "ideal cat") at the profile's image size; p(cat) at the end, the
@@ -18,9 +16,12 @@ with its offline ImageNet weights:
 """
 from __future__ import annotations
 
-import importlib
 import math
 import time
+
+from tlcourse.bench import harness
+from tlcourse.bench.report import part_status
+from tlcourse.contract import adapter
 
 EPS = ("1/255", "2/255", "4/255", "8/255")
 IDEAL_STEPS = 64          # the notebook's pixels + TV image uses 64 steps in smoke
@@ -33,13 +34,14 @@ def _steps_to(history, target: float = TARGET_P):
 
 def measure(framework: str = "torch", ideal_steps: int = IDEAL_STEPS, eps=EPS,
             attack_steps: int | None = None, profile: str | None = None) -> dict:
+    """In the framework's own process: the figures of one row."""
     import numpy as np
 
     from tlcourse import adversarial as adv
     from tlcourse import imagenet, photos
     from tlcourse.profiles import get_profile
 
-    tlc = importlib.import_module(f"tlcourse.{framework}")
+    tlc = adapter(framework)
     P = get_profile(profile)
     attack_steps = attack_steps or P.attack_steps
     cat = list(imagenet.DOMESTIC_CAT_CLASSES)
@@ -76,12 +78,23 @@ def measure(framework: str = "torch", ideal_steps: int = IDEAL_STEPS, eps=EPS,
             "seconds": time.perf_counter() - start}
 
 
-if __name__ == "__main__":
-    import argparse
-    import json
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--framework", choices=["torch", "tf"], default="torch")
-    ap.add_argument("--ideal-steps", type=int, default=IDEAL_STEPS)
-    args = ap.parse_args()
-    print(json.dumps(measure(args.framework, args.ideal_steps), indent=1))
+def run(opts) -> dict:
+    """The adversarial part: one row per framework of ``opts``, at its profile."""
+    rows = []
+    for fw in opts.frameworks:
+        harness.log(f"adversarial: {fw} ...")
+        try:
+            r = harness.call_in_subprocess("tlcourse.bench.adversarial:measure",
+                                           dict(framework=fw, profile=opts.profile), timeout=3600)
+            harness.log(f"adversarial: {fw}: ideal cat p={r['ideal_cat']['p_cat']:.3f}, "
+                        f"transfer {r['transfer']['fooled']}/{r['transfer']['total']}")
+        except harness.BenchError as exc:
+            r = {"framework": fw, "status": "failed", "error": exc.summary}
+            harness.log(f"adversarial: {fw}: FAILED {exc}")
+        rows.append(r)
+    return {"status": part_status(rows), "rows": rows,
+            "notes": ["MobileNetV2 with torchvision's ImageNet weights in both frameworks (the "
+                      "Keras model is the port of the same file); EfficientNet-Lite0 as the "
+                      "second network. Dog photos: the offline ImageNet sample photos whose "
+                      "class is a dog breed."]}

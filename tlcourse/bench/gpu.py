@@ -8,17 +8,21 @@ One short, offline run on the machine in question (a CUDA GPU, no internet):
    pictures are synthetic (``tlcourse.standin``): a pool of distinct pictures
    per class is drawn and repeated over the files, so writing is quick while
    every file is still a real JPEG to decode;
-2. per framework, in its own process, on the GPU when there is one:
-   * each model's throughput on ready batches (no input pipeline), inference and
-     one full training step (every weight trainable, Adam): MobileNetV2 and
-     EfficientNet-Lite0 with their offline ImageNet weights, **VGG-16 and
-     ResNet-50 randomly initialised** (their weights need internet; the
-     arithmetic, hence the time, is the same; the accuracy is meaningless);
+2. per framework, in its own process (``harness``), on the GPU when there is
+   one, through the adapter's public API only (``contract.adapter``), so the
+   figures include what the course's own code does per batch (moving it to
+   the GPU, eager Keras calls for inference):
+   * each model's throughput on ready batches of random pictures (no input
+     pipeline): inference (``probabilities``) and full training (every weight
+     trainable, Adam, ``fit``): MobileNetV2 and EfficientNet-Lite0 with their
+     offline ImageNet weights (``pretrained``), **VGG-16 and ResNet-50
+     randomly initialised** (``bench.models.bare_network``; their weights need
+     internet; the arithmetic, hence the time, is the same);
    * each dataset's input pipeline alone (the course's ``make_loader``, training
      augmentation, the full profile's batch size and workers);
-   * the lesson's pipeline end to end on each dataset with MobileNetV2: a frozen-base
-     pass (feature extraction) and fine-tuning (new head, top blocks unfrozen,
-     the course's ``fit``), real loaders;
+   * the lesson's pipeline end to end on each dataset with MobileNetV2: a
+     frozen-base pass (base + new head, ``predict``) and fine-tuning (top
+     blocks unfrozen by ``pets.unfreeze_top``, ``fit``), real loaders;
 3. prints images/s and the time per epoch over each dataset's training split
    (estimated from the measured steady-state throughput), and an estimate of
    the full profile's training time per assignment (VGG-16 / ResNet-50 epochs
@@ -32,7 +36,7 @@ default ``<cache>/bench/gpu_check/<size>``, kept for later runs),
 ``GPU_CHECK_WORKERS`` (loader workers; default the full profile's),
 ``GPU_CHECK_STEPS`` (timed batches per figure), ``GPU_CHECK_FRAMEWORKS``
 (``torch,tf``), ``GPU_CHECK_MODELS``, ``GPU_CHECK_JSON`` (also write the
-figures there as JSON).
+figures there as JSON).  A value it cannot use stops it with exit status 2.
 """
 from __future__ import annotations
 
@@ -43,9 +47,11 @@ import sys
 import time
 from pathlib import Path
 
-MODELS = ("mobilenet_v2", "efficientnet_lite0", "vgg16", "resnet50")
-OFFLINE = ("mobilenet_v2", "efficientnet_lite0")
-FRAMEWORKS = ("torch", "tf")
+from tlcourse.bench import harness, report
+from tlcourse.bench.models import bare_network, weights_status
+from tlcourse.contract import FRAMEWORKS, adapter
+from tlcourse.preprocess import MODELS
+
 PETS_IMAGES = 7390       # Oxford-IIIT Pet: 7,390 images in 37 breeds (7,349 in the official lists)
 
 
@@ -71,18 +77,43 @@ PHOTO_SIZES = ((500, 375), (375, 500), (500, 333), (500, 400), (400, 500), (500,
                (333, 500), (450, 338))
 
 
-def size_from_env(name: str | None = None) -> Size:
-    """The size named (default $GPU_CHECK_SIZE, else full), with $GPU_CHECK_STEPS and
-    $GPU_CHECK_WORKERS applied."""
-    name = name or os.environ.get("GPU_CHECK_SIZE") or "full"
+class SettingError(ValueError):
+    """A GPU_CHECK_* variable has a value the check cannot use (the message says which)."""
+
+
+def _env_list(var: str, default: tuple[str, ...], known: tuple[str, ...]) -> list[str]:
+    values = [v for v in os.environ.get(var, ",".join(default)).split(",") if v]
+    unknown = [v for v in values if v not in known]
+    if unknown or not values:
+        raise SettingError(f"{var}={os.environ.get(var)!r}: use a comma-separated list of "
+                           f"{', '.join(known)}")
+    return values
+
+
+def _env_int(var: str) -> int | None:
+    text = os.environ.get(var)
+    if not text:
+        return None
+    if not text.isdigit():
+        raise SettingError(f"{var}={text!r}: use a whole number, e.g. {var}=2")
+    return int(text)
+
+
+def settings_from_env() -> tuple[Size, list[str], list[str]]:
+    """(size, frameworks, models) from $GPU_CHECK_SIZE (default full, with
+    $GPU_CHECK_STEPS and $GPU_CHECK_WORKERS applied), $GPU_CHECK_FRAMEWORKS and
+    $GPU_CHECK_MODELS; ``SettingError`` names a bad value."""
+    name = os.environ.get("GPU_CHECK_SIZE") or "full"
     if name not in SIZES:
-        raise SystemExit(f"GPU_CHECK_SIZE={name!r}: use one of {', '.join(SIZES)}")
+        raise SettingError(f"GPU_CHECK_SIZE={name!r}: use one of {', '.join(SIZES)}")
     size = SIZES[name]
-    if os.environ.get("GPU_CHECK_STEPS"):
-        size = dataclasses.replace(size, steps=int(os.environ["GPU_CHECK_STEPS"]))
-    if os.environ.get("GPU_CHECK_WORKERS"):
-        size = dataclasses.replace(size, workers=int(os.environ["GPU_CHECK_WORKERS"]))
-    return size
+    steps, workers = _env_int("GPU_CHECK_STEPS"), _env_int("GPU_CHECK_WORKERS")
+    if steps:
+        size = dataclasses.replace(size, steps=steps)
+    if workers is not None:
+        size = dataclasses.replace(size, workers=workers)
+    return (size, _env_list("GPU_CHECK_FRAMEWORKS", FRAMEWORKS, FRAMEWORKS),
+            _env_list("GPU_CHECK_MODELS", MODELS, MODELS))
 
 
 # --------------------------------------------------------------------------
@@ -158,239 +189,119 @@ def ensure_data(where: Path, size: Size, log=print) -> dict:
 
 
 # --------------------------------------------------------------------------
-# measurements, in one framework's process
+# measurements, in one framework's process, through the adapter's public API
 # --------------------------------------------------------------------------
-def _timed(step, warmup: int, steps: int, sync) -> float:
-    """Seconds per call of ``step`` after ``warmup`` calls (``sync`` waits for the device)."""
-    for _ in range(warmup):
-        step()
-    sync()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync()
-    return (time.perf_counter() - start) / steps
+def _device_name(tlc) -> str:
+    device = str(tlc.device())
+    if "cpu" in device.lower():
+        return f"CPU ({os.cpu_count()} cores)"
+    gpus = report.gpus()
+    return f"{device}: {', '.join(gpus)}" if gpus else device
 
 
-class _Torch:
-    name = "torch"
+def model_throughput(framework: str, name: str, size: Size) -> dict:
+    """Inference and full training (every weight trainable, Adam) on ready
+    batches of random pictures, through ``probabilities`` and ``fit``: offline
+    weights through ``pretrained``, the others randomly initialised."""
+    import numpy as np
 
-    def __init__(self):
-        import torch
+    from tlcourse.preprocess import get_preprocess
 
-        self.torch = torch
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
-            self.device_name = torch.cuda.get_device_name(0)
-        else:
-            self.device_name = f"CPU ({torch.get_num_threads()} threads)"
-
-    def sync(self):
-        if self.device.type == "cuda":
-            self.torch.cuda.synchronize()
-
-    def model(self, name: str):
-        import torchvision
-
-        from tlcourse import torch as tlc
-        if name in OFFLINE:
-            return tlc.pretrained(name)[0]
-        return getattr(torchvision.models, name)(weights=None)
-
-    def model_throughput(self, name: str, size: Size) -> dict:
-        torch = self.torch
-        net = self.model(name).to(self.device)
-        x = torch.randn(size.batch, 3, size.image_size, size.image_size, device=self.device)
-        y = torch.randint(0, 1000, (size.batch,), device=self.device)
-        net.eval()
-
-        def infer():
-            with torch.inference_mode():
-                net(x)
-        t_inf = _timed(infer, size.warmup, size.steps, self.sync)
-        for p in net.parameters():
-            p.requires_grad_(True)
-        net.train()
-        opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-
-        def train():
-            opt.zero_grad(set_to_none=True)
-            torch.nn.functional.cross_entropy(net(x), y).backward()
-            opt.step()
-        t_train = _timed(train, size.warmup, size.steps, self.sync)
-        params = sum(p.numel() for p in net.parameters())
-        del net, opt
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()
-        return {"inference_ips": size.batch / t_inf, "train_ips": size.batch / t_train,
-                "params": params}
-
-    def to_device(self, model):
-        return model.to(self.device)
-
-    def unfreeze(self, base, top):
-        for m in top:
-            for p in m.parameters():
-                p.requires_grad_(True)
-
-
-class _TF:
-    name = "tf"
-
-    def __init__(self):
-        import tensorflow as tf
-
-        self.tf = tf
-        gpus = tf.config.list_physical_devices("GPU")
-        for g in gpus:
-            try:
-                tf.config.experimental.set_memory_growth(g, True)
-            except (RuntimeError, ValueError):
-                pass
-        self.device_name = ", ".join(g.name for g in gpus) or "CPU"
-
-    def sync(self):
-        pass        # every step below ends in .numpy() or a float, which waits
-
-    def model(self, name: str, size: Size):
-        import keras
-
-        from tlcourse import tf as tlc
-        if name in OFFLINE:
-            return tlc.pretrained(name)[0]
-        shape = (size.image_size, size.image_size, 3)
-        builder = {"vgg16": keras.applications.VGG16,
-                   "resnet50": keras.applications.ResNet50}[name]
-        return builder(weights=None, input_shape=shape, classifier_activation=None)
-
-    def model_throughput(self, name: str, size: Size) -> dict:
-        import keras
-
-        tf = self.tf
-        net = self.model(name, size)
-        x = tf.random.normal((size.batch, size.image_size, size.image_size, 3))
-        y = tf.random.uniform((size.batch,), 0, 1000, dtype=tf.int64)
-        # traced graphs, as Keras' fit runs them; eager in a tiny run (tracing a
-        # training step costs a minute on a small CPU, more than the whole run)
-        compiled = size.name != "tiny"
-        forward = tf.function(lambda b: net(b, training=False)) if compiled else \
-            (lambda b: net(b, training=False))
-        t_inf = _timed(lambda: forward(x).numpy(), size.warmup, size.steps, self.sync)
-        net.trainable = True
-        opt = keras.optimizers.Adam(1e-4)
-        loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-        def step(b, labels):
-            with tf.GradientTape() as tape:
-                loss = loss_fn(labels, net(b, training=True))
-            grads = tape.gradient(loss, net.trainable_variables)
-            opt.apply_gradients(zip(grads, net.trainable_variables))
-            return loss
-        if compiled:
-            step = tf.function(step)
-        t_train = _timed(lambda: float(step(x, y)), size.warmup, size.steps, self.sync)
-        params = int(sum(int(tf.size(v)) for v in net.weights))
-        keras.backend.clear_session()
-        return {"inference_ips": size.batch / t_inf, "train_ips": size.batch / t_train,
-                "params": params}
-
-    def to_device(self, model):
-        return model
-
-    def unfreeze(self, base, top):
-        """As the notebook's solution does: base trainable, then only the top blocks."""
-        base.trainable = True
-        for layer in base.layers:
-            layer.trainable = layer in top
+    tlc = adapter(framework)
+    if weights_status(name, framework)[0] == "offline":
+        net, prep = tlc.pretrained(name, trainable=True)
+    else:
+        net, prep = bare_network(framework, name, image_size=size.image_size), get_preprocess(name)
+    prep = dataclasses.replace(prep, size=size.image_size)
+    rng = np.random.default_rng(0)
+    pictures = rng.integers(0, 256, (size.batch, size.image_size, size.image_size, 3), np.uint8)
+    x = tlc.to_batch(prep, list(pictures))
+    # fit first: it also puts the network where the course computes (the GPU)
+    train = tlc.array_loader(np.concatenate([np.asarray(x)] * size.steps),
+                             rng.integers(0, 1000, size.batch * size.steps), size.batch)
+    # epoch 1 pays for start-up (tracing, cuDNN's choices); epoch 2 is the steady state
+    history = tlc.fit(net, train, epochs=2, lr=1e-4, progress=False)
+    infer = harness.time_interleaved({"infer": lambda: tlc.probabilities(net, x)},
+                                     rounds=size.steps, warmup=size.warmup)["infer"]
+    return {"inference_ips": harness.throughput(size.batch, infer),
+            "train_ips": size.batch * size.steps / history["seconds"][-1],
+            "params": tlc.count_params(net)[1]}
 
 
 def _pipeline_ips(loader, size: Size, on_batch=None) -> float:
     """Images/s over ``size.steps`` batches after ``size.warmup`` (re-iterating if short)."""
     seen, start, it = 0, None, 0
     while True:
-        for x, _ in loader:
+        for batch in loader:
             if on_batch is not None:
-                on_batch(x)
+                on_batch(batch)
             it += 1
             if it == size.warmup:
                 start = time.perf_counter()
             elif it > size.warmup:
-                seen += int(x.shape[0])
+                seen += int(batch[0].shape[0])
                 if it >= size.warmup + size.steps:
                     return seen / (time.perf_counter() - start)
 
 
-def measure(framework: str, size: str = "full", models=MODELS) -> dict:
+def dataset_throughput(framework: str, dname: str, size: Size, P) -> dict:
+    """The lesson's pipeline on one dataset with MobileNetV2: the training
+    loader alone, a frozen-base pass (base + new head, inference) and
+    fine-tuning (top blocks unfrozen, ``fit``), all on the real loaders."""
+    from tlcourse import datasets
+
+    tlc = adapter(framework)
+    start = time.perf_counter()
+    data = datasets.load(dname, profile=P, progress=False)
+    d = {"load_s": time.perf_counter() - start, "train": len(data.train), "val": len(data.val),
+         "test": len(data.test), "classes": len(data.class_names)}
+    base, prep = tlc.pretrained("mobilenet_v2", include_top=False)
+    prep = dataclasses.replace(prep, size=size.image_size)
+    train_loader = tlc.make_loader(data.train, prep, train=True, profile=P)
+    d["pipeline_ips"] = _pipeline_ips(train_loader, size)
+
+    model = tlc.with_new_head(base, len(data.class_names))
+    eval_loader = tlc.make_loader(data.train, prep, train=False, profile=P, cache=False)
+    d["frozen_ips"] = _pipeline_ips(eval_loader, size,
+                                    on_batch=lambda batch: tlc.predict(model, [batch]))
+
+    tlc.pets.unfreeze_top(base, P.finetune_blocks)
+    # epoch 1 pays for start-up (workers, tracing); epoch 2 is the steady state
+    history = tlc.fit(model, train_loader, epochs=2, lr=P.lr_finetune,
+                      steps_per_epoch=size.steps, progress=False)
+    d["finetune_ips"] = size.steps * size.batch / history["seconds"][-1]
+    for key in ("pipeline", "frozen", "finetune"):
+        d[f"{key}_epoch_s"] = d["train"] / d[f"{key}_ips"]
+    return d
+
+
+def measure(framework: str, size: dict, models=MODELS) -> dict:
     """Everything for one framework, in this process.  Run with TLCOURSE_CACHE
     pointing at the folder ``ensure_data`` wrote."""
-    import importlib
-
-    from tlcourse import datasets
     from tlcourse.profiles import get_profile
 
-    sz = size_from_env(size)
-    fw = _Torch() if framework == "torch" else _TF()
-    tlc = importlib.import_module(f"tlcourse.{framework}")
+    sz = Size(**size)
     P = get_profile("full", data="standin", image_size=sz.image_size, batch_size=sz.batch,
                     **({} if sz.workers is None else {"num_workers": sz.workers}))
-    out = {"framework": framework, "device": fw.device_name, "size": sz.name,
+    out = {"framework": framework, "device": _device_name(adapter(framework)), "size": sz.name,
            "image_size": sz.image_size, "batch": sz.batch, "steps": sz.steps,
            "workers": P.num_workers, "models": {}, "datasets": {}}
-
+    # one model or dataset failing must not hide the others
     for name in models:
         start = time.perf_counter()
         try:
-            r = fw.model_throughput(name, sz)
-        except Exception as exc:   # one model failing must not hide the others
+            r = model_throughput(framework, name, sz)
+        except Exception as exc:
             r = {"error": f"{type(exc).__name__}: {exc}"[:300]}
-        r["weights"] = "ImageNet (offline)" if name in OFFLINE else \
-            "random init: throughput only"
+        r["weights"] = "ImageNet (offline)" if weights_status(name, framework)[0] == "offline" \
+            else "random init: throughput only"
         r["seconds"] = time.perf_counter() - start
         out["models"][name] = r
-
     for dname in ("cats_dogs", "oxford_pets"):
-        d = {}
         try:
-            start = time.perf_counter()
-            data = datasets.load(dname, profile=P, progress=False)
-            d["load_s"] = time.perf_counter() - start
-            d.update(train=len(data.train), val=len(data.val), test=len(data.test),
-                     classes=len(data.class_names))
-            base, prep = tlc.pretrained("mobilenet_v2", include_top=False)
-            prep = dataclasses.replace(prep, size=sz.image_size)
-            train_loader = tlc.make_loader(data.train, prep, train=True, profile=P)
-            d["pipeline_ips"] = _pipeline_ips(train_loader, sz)
-
-            base = fw.to_device(base)
-            eval_loader = tlc.make_loader(data.train, prep, train=False, profile=P, cache=False)
-            if framework == "torch":
-                import torch
-
-                def feed(x):
-                    with torch.inference_mode():
-                        base(x.to(fw.device, non_blocking=True)).float().cpu()
-            else:
-                f = fw.tf.function(lambda b: base(b, training=False))
-
-                def feed(x):
-                    f(x).numpy()
-            d["frozen_ips"] = _pipeline_ips(eval_loader, sz, on_batch=feed)
-
-            model = fw.to_device(tlc.with_new_head(base, len(data.class_names)))
-            fw.unfreeze(base, tlc.top_layers(base, P.finetune_blocks))
-            # epoch 1 pays for start-up (workers, tracing); epoch 2 is the steady state
-            hist = tlc.fit(model, train_loader, epochs=2, lr=P.lr_finetune,
-                           steps_per_epoch=sz.steps, progress=False)
-            seconds = hist["seconds"][-1]
-            d["finetune_ips"] = sz.steps * sz.batch / seconds if seconds else None
-            for key, ips in (("pipeline", "pipeline_ips"), ("frozen", "frozen_ips"),
-                             ("finetune", "finetune_ips")):
-                if d.get(ips):
-                    d[f"{key}_epoch_s"] = d["train"] / d[ips]
+            out["datasets"][dname] = dataset_throughput(framework, dname, sz, P)
         except Exception as exc:
-            d["error"] = f"{type(exc).__name__}: {exc}"[:300]
-        out["datasets"][dname] = d
+            out["datasets"][dname] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
     out["estimates"] = estimates(out, P)
     return out
 
@@ -433,40 +344,49 @@ def _n(x, d=1):
     return "-" if x is None else f"{x:,.{d}f}"
 
 
-def report(results: list[dict], size: Size, data_s: dict) -> str:
+MODEL_HEADER = (f"{'model':20} {'weights':30} {'params':>12} {'infer img/s':>12} "
+                f"{'train img/s':>12}")
+DATASET_HEADER = (f"{'dataset':12} {'train imgs':>10} {'scan s':>7} {'pipeline img/s':>15} "
+                  f"{'frozen img/s':>13} {'fine-tune img/s':>16}  per epoch (train split): "
+                  f"pipeline / frozen base / fine-tune, MobileNetV2")
+
+
+def _model_figures(m: dict) -> str:
+    return f"{m['params']:>12,} {_n(m['inference_ips']):>12} {_n(m['train_ips']):>12}"
+
+
+def _dataset_figures(d: dict) -> str:
+    return (f"{d.get('train', 0):>10,} {_n(d.get('load_s')):>7} {_n(d.get('pipeline_ips')):>15} "
+            f"{_n(d.get('frozen_ips')):>13} {_n(d.get('finetune_ips')):>16}  "
+            f"{_n(d.get('pipeline_epoch_s'))} s / {_n(d.get('frozen_epoch_s'))} s / "
+            f"{_n(d.get('finetune_epoch_s'))} s")
+
+
+def _line(label: str, record: dict, figures) -> str:
+    return f"{label} " + (f"FAILED: {record['error']}" if record.get("error") else figures(record))
+
+
+def render(results: list[dict], size: Size, data_s: dict) -> str:
+    """The check's figures as text: per framework, models, datasets, estimates."""
+    written = ", ".join(f"{k} {v:.0f} s" for k, v in data_s.items() if v)
     lines = [f"GPU check, size {size.name}: model input {size.image_size} px, batch "
              f"{size.batch}, {size.steps} timed batches per figure after {size.warmup} warm-up.",
              f"Stand-ins: Cats vs Dogs {size.cats_dogs:,} and Oxford-IIIT Pet {size.pets:,} "
-             f"synthetic ~500x375 JPEGs ({'written now: ' + ', '.join(f'{k} {v:.0f} s' for k, v in data_s.items() if v) if any(data_s.values()) else 'already written'})."]
+             f"synthetic ~500x375 JPEGs ({'written now: ' + written if written else 'already written'})."]
     if size.name == "tiny":
         lines.append("TINY RUN: a handful of images at 32 px; the figures only show that "
                      "the check works, not what a GPU runner can do.")
     for r in results:
-        lines += ["", f"== {FRAMEWORK_NAMES.get(r['framework'], r['framework'])} on "
-                      f"{r.get('device', '?')} (loader workers {r.get('workers', '?')})"]
+        lines += ["", f"== {report.fw(r['framework'])} on {r.get('device', '?')} "
+                      f"(loader workers {r.get('workers', '?')})"]
         if r.get("error"):
             lines.append(f"FAILED: {r['error']}")
             continue
-        lines.append(f"{'model':20} {'weights':30} {'params':>12} {'infer img/s':>12} "
-                     f"{'train img/s':>12}")
-        for name, m in r.get("models", {}).items():
-            if m.get("error"):
-                lines.append(f"{name:20} {m['weights']:30} FAILED: {m['error']}")
-                continue
-            lines.append(f"{name:20} {m['weights']:30} {m['params']:>12,} "
-                         f"{_n(m['inference_ips']):>12} {_n(m['train_ips']):>12}")
-        lines.append("")
-        lines.append(f"{'dataset':12} {'train imgs':>10} {'scan s':>7} {'pipeline img/s':>15} "
-                     f"{'frozen img/s':>13} {'fine-tune img/s':>16}  per epoch (train split): "
-                     f"pipeline / frozen base / fine-tune, MobileNetV2")
-        for name, d in r.get("datasets", {}).items():
-            if d.get("error"):
-                lines.append(f"{name:12} FAILED: {d['error']}")
-                continue
-            lines.append(f"{name:12} {d.get('train', 0):>10,} {_n(d.get('load_s')):>7} "
-                         f"{_n(d.get('pipeline_ips')):>15} {_n(d.get('frozen_ips')):>13} "
-                         f"{_n(d.get('finetune_ips')):>16}  {_n(d.get('pipeline_epoch_s'))} s / "
-                         f"{_n(d.get('frozen_epoch_s'))} s / {_n(d.get('finetune_epoch_s'))} s")
+        lines.append(MODEL_HEADER)
+        lines += [_line(f"{k:20} {m['weights']:30}", m, _model_figures)
+                  for k, m in r.get("models", {}).items()]
+        lines += ["", DATASET_HEADER]
+        lines += [_line(f"{k:12}", d, _dataset_figures) for k, d in r.get("datasets", {}).items()]
         for key, e in r.get("estimates", {}).items():
             lines.append(f"estimate, {key} full profile ({e['model']}, {e['epochs']}): "
                          f"{e['seconds'] / 60:.1f} min of training (epochs at the slower of "
@@ -474,38 +394,35 @@ def report(results: list[dict], size: Size, data_s: dict) -> str:
     return "\n".join(lines)
 
 
-FRAMEWORK_NAMES = {"torch": "PyTorch", "tf": "TensorFlow"}
-
-
 def main() -> int:
     from tlcourse import cache
-    from tlcourse.bench import harness as bench
 
-    size = size_from_env()
-    frameworks = [f for f in os.environ.get("GPU_CHECK_FRAMEWORKS", "torch,tf").split(",") if f]
-    models = [m for m in os.environ.get("GPU_CHECK_MODELS", ",".join(MODELS)).split(",") if m]
+    try:
+        size, frameworks, models = settings_from_env()
+    except SettingError as exc:
+        print(f"gpu_check: {exc}", file=sys.stderr)
+        return 2
     where = Path(os.environ.get("GPU_CHECK_DIR") or
                  cache.cache_dir() / "bench" / "gpu_check" / size.name)
     print(f"gpu_check: size {size.name}, data in {where}", flush=True)
-    bench.scratch_cache(where, share=(), fresh=("features",))
+    harness.scratch_cache(where, share=(), fresh=("features",))
     data_s = ensure_data(where, size, log=lambda m: print(m, flush=True))
-    env = bench.framework_homes_env()
+    env = harness.framework_homes_env()
     env["TLCOURSE_CACHE"] = str(where)
     results = []
     for fw in frameworks:
         print(f"gpu_check: measuring {fw} ...", flush=True)
         start = time.perf_counter()
         try:
-            r = bench.call_in_subprocess("tlcourse.bench.gpu", "measure",
-                                         dict(framework=fw, size=size.name, models=models),
-                                         env=env, timeout=3600)
-        except bench.BenchError as exc:
+            r = harness.call_in_subprocess("tlcourse.bench.gpu:measure",
+                                           dict(framework=fw, size=dataclasses.asdict(size),
+                                                models=models), env=env, timeout=3600)
+        except harness.BenchError as exc:
             r = {"framework": fw, "error": str(exc)}
         r["seconds"] = time.perf_counter() - start
         results.append(r)
-    text = report(results, size, data_s)
     print()
-    print(text)
+    print(render(results, size, data_s))
     if os.environ.get("GPU_CHECK_JSON"):
         Path(os.environ["GPU_CHECK_JSON"]).write_text(
             json.dumps({"size": dataclasses.asdict(size), "results": results}, indent=1))

@@ -232,6 +232,13 @@ def _status_line(part: dict | None) -> str:
     return line
 
 
+def part_status(rows, ok=lambda r: r.get("status", "ok") == "ok") -> str:
+    """A part's status from its rows: "ok" when every row is, "partial" when
+    some are, else "failed" (also when there is no row)."""
+    good = [r for r in rows if ok(r)]
+    return "ok" if rows and len(good) == len(rows) else "partial" if good else "failed"
+
+
 def _busy(load, cores) -> bool:
     return bool(load) and bool(cores) and load[0] > 0.5 * cores
 

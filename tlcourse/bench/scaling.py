@@ -1,4 +1,4 @@
-"""Cost as the data grows: ``tlcourse bench scaling [--sizes 500,2000,8000]``.
+"""``tlcourse bench scaling [--sizes 500,2000,8000]``: cost as the data grows.
 
 The transfer-learning pipeline of the lesson (load the Cats vs Dogs splits,
 features of train and val from a frozen pretrained base, a small classifier
@@ -8,7 +8,7 @@ trained on them) on stand-in data of N images, for several N, per framework.
   ``tlcourse.standin``) are written once per N into
   ``<cache>/bench/scaling/n<N>/`` and kept for later runs (their writing is
   timed separately, not part of the pipeline).
-* Each (framework, N) runs in a fresh process with an empty feature cache and
+* Each (framework, N) runs in a fresh process (``harness``) with an empty feature cache and
   no scan memo, like a first run; the model is loaded first (timed apart), then
   the pass runs twice in the same process: the second one finds the features in
   the cache.  The process's peak RSS is reported.
@@ -26,9 +26,13 @@ import shutil
 import time
 from pathlib import Path
 
+from tlcourse.bench import harness
+from tlcourse.bench.report import part_status
+from tlcourse.contract import FRAMEWORKS, adapter
+from tlcourse.profiles import PROFILES, get_profile
+
 SIZES = (500, 2000, 8000)
-FRAMEWORKS = ("torch", "tf")
-IMAGE_SIZE = 160   # = get_profile("smoke").image_size (a test checks they agree)
+IMAGE_SIZE = PROFILES["smoke"].image_size   # what the notebook's base sees in smoke
 MODEL = "mobilenet_v2"
 
 
@@ -78,14 +82,11 @@ def measure(framework: str, images: int, image_size: int = IMAGE_SIZE,
     """In a fresh process (TLCOURSE_CACHE = the N-image scratch cache): model load,
     then the pass twice.  Returns one row of the report."""
     import dataclasses
-    import importlib
     import resource
-
-    from tlcourse.profiles import get_profile
 
     P = get_profile(profile, image_size=image_size, num_workers=0)
     epochs = epochs or P.epochs_features
-    tlc = importlib.import_module(f"tlcourse.{framework}")
+    tlc = adapter(framework)
     t0 = time.perf_counter()
     base, prep = tlc.pretrained(MODEL, include_top=False)
     prep = dataclasses.replace(prep, size=image_size)
@@ -122,13 +123,17 @@ def growth(rows: list[dict]) -> dict:
     return out
 
 
-def run(sizes=SIZES, frameworks=FRAMEWORKS, image_size: int = IMAGE_SIZE,
-        epochs: int | None = None, root: Path | None = None, profile: str = "smoke",
-        log=print, timeout: float = 3600) -> dict:
+def run(opts) -> dict:
+    """The scaling part at the sizes, frameworks, image size and profile of ``opts``."""
+    return measure_sizes(sizes=opts.sizes or SIZES, frameworks=opts.frameworks,
+                         image_size=opts.scaling_image_size or IMAGE_SIZE, profile=opts.profile)
+
+
+def measure_sizes(sizes=SIZES, frameworks=FRAMEWORKS, image_size: int = IMAGE_SIZE,
+                  epochs: int | None = None, root: Path | None = None, profile: str = "smoke",
+                  log=harness.log, timeout: float = 3600) -> dict:
     """The scaling part: ``{"rows", "summary", "notes", "status"}``."""
     from tlcourse import cache
-    from tlcourse.bench import harness as bench
-    from tlcourse.profiles import get_profile
 
     root = Path(root) if root else cache.cache_dir() / "bench" / "scaling"
     epochs = epochs or get_profile(profile).epochs_features
@@ -137,7 +142,7 @@ def run(sizes=SIZES, frameworks=FRAMEWORKS, image_size: int = IMAGE_SIZE,
     written = {}
     for n in sizes:
         where = dataset_cache(root, n)
-        bench.scratch_cache(where, share=(), fresh=())
+        harness.scratch_cache(where, share=(), fresh=())
         written[n] = ensure_standin(where, n, log)
     if any(written.values()):
         notes.append("Stand-ins written for this run: " + ", ".join(
@@ -150,24 +155,23 @@ def run(sizes=SIZES, frameworks=FRAMEWORKS, image_size: int = IMAGE_SIZE,
             shutil.rmtree(where / "features", ignore_errors=True)
             for memo in (where / "datasets" / "standin").glob("*/.tlcourse-scan.json"):
                 memo.unlink()
-            env = bench.framework_homes_env()
+            env = harness.framework_homes_env()
             env["TLCOURSE_CACHE"] = str(where)
             log(f"scaling: {fw}, {n:,} images at {image_size} px ...")
             try:
-                row = bench.call_in_subprocess(
-                    "tlcourse.bench.scaling", "measure",
+                row = harness.call_in_subprocess(
+                    "tlcourse.bench.scaling:measure",
                     dict(framework=fw, images=n, image_size=image_size, epochs=epochs,
                          profile=profile), env=env, timeout=timeout)
                 log(f"scaling: {fw} {n:,}: first {row['first_s']:.1f} s, second "
                     f"{row['second_s']:.2f} s ({row['speedup']:.0f}x), peak {row['peak_mb']:.0f} MB")
-            except bench.BenchError as exc:
-                row = {"framework": fw, "images": n, "status": "failed", "error": str(exc)}
+            except harness.BenchError as exc:
+                row = {"framework": fw, "images": n, "status": "failed", "error": exc.summary}
                 log(f"scaling: {fw} {n:,}: FAILED {exc}")
             rows.append(row)
     ok = [r for r in rows if r.get("status") == "ok"]
-    status = "ok" if len(ok) == len(rows) else "partial" if ok else "failed"
     summary = {"model": MODEL, "image_size": image_size, "epochs": epochs, "sizes": sizes,
                "frameworks": list(frameworks), "source_px": "160–256", "growth": growth(rows),
                "min_speedup": min((r["speedup"] for r in ok), default=None),
                "cpus": os.cpu_count()}
-    return {"status": status, "rows": rows, "summary": summary, "notes": notes}
+    return {"status": part_status(rows), "rows": rows, "summary": summary, "notes": notes}

@@ -1,219 +1,48 @@
 """``tlcourse bench [PART ...]``: every measurement of the course, one report.
 
-Parts (default: all, in this order):
+Parts (default: all, in this order), one module each in ``tlcourse.bench``:
 
-* ``notebooks``   each solution notebook (notebooks/*/*.ipynb) executed in a fresh
-                  process with an empty feature cache: wall time, and the peak RSS
-                  of its kernel (``tlcourse.course.run``);
-* ``models``      forward throughput and helper overhead (``tlcourse.bench.harness``);
-* ``data``        input-pipeline throughput (``tlcourse.bench.data``);
+* ``notebooks``   each solution notebook executed with an empty feature cache:
+                  wall time, and the peak RSS of its kernel;
+* ``models``      forward throughput and helper overhead;
+* ``data``        input-pipeline throughput;
 * ``adversarial`` ideal-cat probability and steps, targeted-attack success per
-                  ε, transfer rate (``tlcourse.bench.adversarial``);
+                  ε, transfer rate;
 * ``grading``     nbgrader autograde time per submission (a few copies of one
-                  solution submission, ``tlcourse.course.grade``);
-* ``scaling``     the transfer-learning pipeline at three data sizes
-                  (``tlcourse.bench.scaling``).
+                  solution submission);
+* ``scaling``     the transfer-learning pipeline at three data sizes.
 
-Results go to ``benchmarks/RESULTS.json`` and ``benchmarks/RESULTS.md``
-(``tlcourse.bench.report``), written atomically after every part, so an
+This module only orchestrates: it parses the parts, runs each part's
+``run(opts)`` (the parts measure in fresh processes through
+``tlcourse.bench.harness``), and records the results with
+``tlcourse.bench.report`` in ``benchmarks/RESULTS.json`` and
+``benchmarks/RESULTS.md``, written atomically after every part, so an
 interrupted run keeps what it measured.  A part that fails is recorded as
 failed with its error; the other parts still run.  Running some parts only
 replaces those parts in the report and keeps the others (the report says which
-run measured what).  Each framework runs in its own process.
+run measured what).
 """
 from __future__ import annotations
 
 import argparse
 import os
 import shlex
+import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
 
-from tlcourse.bench import report
+from tlcourse.bench import adversarial, data, grading, models, notebooks, report, scaling
+from tlcourse.bench.harness import log
+from tlcourse.contract import FRAMEWORKS
+from tlcourse.preprocess import MODELS
+from tlcourse.profiles import PROFILES
 
 PARTS = report.PARTS
-FRAMEWORKS = ("torch", "tf")
 DEFAULT_OUT_DIR = Path("benchmarks")
-GRADING_ASSIGNMENT = "pets_lab"
-GRADING_NOTEBOOK = "OxfordPetsPyTorch"
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def _framework_of(notebook: Path) -> str:
-    return "tf" if notebook.stem.endswith("TF") else "torch"
-
-
-def _status(rows, ok=lambda r: r.get("status", "ok") == "ok") -> str:
-    good = [r for r in rows if ok(r)]
-    return "ok" if rows and len(good) == len(rows) else "partial" if good else "failed"
-
-
-# --------------------------------------------------------------------------
-# the parts: each returns {"status", "rows", ...}; exceptions are caught by run_part
-# --------------------------------------------------------------------------
-def part_notebooks(opts) -> dict:
-    from tlcourse import cache
-    from tlcourse.bench import harness as bench
-    from tlcourse.course import run as runner
-    from tlcourse.course.build import repo_root
-
-    root = repo_root()
-    notebooks = [nb for nb in runner.find_notebooks(root, [])
-                 if _framework_of(nb) in opts.frameworks]
-    if not notebooks:
-        raise RuntimeError("no solution notebooks under notebooks/: run `tlcourse build` first")
-    scratch = cache.cache_dir() / "bench" / "notebooks"
-    rows = []
-    saved = {k: os.environ.get(k) for k in ("TLCOURSE_CACHE", "TORCH_HOME", "KERAS_HOME")}
-    try:
-        for nb in notebooks:
-            bench.scratch_cache(scratch)          # every notebook starts with no cached features
-            os.environ.update(bench.framework_homes_env(), TLCOURSE_CACHE=str(scratch))
-            log(f"notebooks: {nb.parent.name}/{nb.name} ({opts.profile}) ...")
-            row = runner.run_notebook(nb, opts.profile, root / "runs" / "bench", opts.cell_timeout)
-            row["framework"] = _framework_of(nb)
-            row["assignment"] = nb.parent.name
-            row.pop("output", None)
-            log(f"notebooks: {row['notebook']}: {row['status']}, {row['wall_s']:.0f} s, "
-                f"peak {row['peak_mb']:.0f} MB")
-            rows.append(row)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return {"status": _status(rows, lambda r: r["status"] == "ok"), "rows": rows,
-            "notes": [f"Profile `{opts.profile}`; each notebook executed by `tlcourse run`'s "
-                      "runner in a fresh process (kernel `python3` of this environment), with "
-                      "an empty feature cache (weights, photos and datasets from the normal "
-                      "cache); peak RSS = the kernel's, read with getrusage(RUSAGE_CHILDREN) "
-                      "after it exited. Executed copies: runs/bench/."]}
-
-
-def part_models(opts) -> dict:
-    from tlcourse.bench import harness as bench
-    from tlcourse.preprocess import MODELS
-
-    rows = bench.bench_models(models=opts.models or MODELS, frameworks=opts.frameworks,
-                              batch=opts.batch, out=None,
-                              print_fn=lambda m: log(m) if m.startswith("measuring") else None)
-    measured = [r for r in rows if r.get("status") != "not cached"]
-    bad_overhead = [r for r in rows if r.get("overhead_ok") == "NO"]
-    notes = [f"CPU, batch {opts.batch}, 224x224, float32, inference only. \"helper\" = the model "
-             "from `pretrained()` called through `probabilities()` on a batch `to_batch()` "
-             "already made; \"bare\" = the same network built without the helper. Median of "
-             "interleaved rounds after a warm-up. VGG-16 and ResNet-50 need internet for "
-             "their weights: \"not cached\" here (see `benchmarks/gpu_check.sh` for their "
-             "throughput with random weights)."]
-    if bad_overhead:
-        notes.append("**Helper overhead above 5%**: " + ", ".join(
-            f"{r['model']} ({r['framework']})" for r in bad_overhead))
-    return {"status": _status(measured), "rows": rows, "notes": notes}
-
-
-def part_data(opts) -> dict:
-    from tlcourse.bench import data as bench_data
-
-    rows = bench_data.measure_all(opts.frameworks, log=log)
-    return {"status": _status(rows, lambda r: "images_per_s" in r), "rows": rows,
-            "notes": ["Cats vs Dogs train split of the profile in force through each "
-                      "framework's `make_loader` (PIL decode, then random resized crop + flip "
-                      "for train, resize + centre crop for eval, to 224x224, normalised), "
-                      "batch 32, 256 images after a warm-up batch, in-memory cache off. "
-                      "tf.data workers = 0 means autotuned parallel calls. Compare with the "
-                      "models' forward throughput above: a pipeline slower than the model "
-                      "starves it."]}
-
-
-def part_adversarial(opts) -> dict:
-    from tlcourse.bench import harness as bench
-
-    rows = []
-    for fw in opts.frameworks:
-        log(f"adversarial: {fw} ...")
-        try:
-            r = bench.call_in_subprocess("tlcourse.bench.adversarial", "measure",
-                                         dict(framework=fw, profile=opts.profile), timeout=3600)
-            c = r["ideal_cat"]
-            log(f"adversarial: {fw}: ideal cat p={c['p_cat']:.3f}, transfer "
-                f"{r['transfer']['fooled']}/{r['transfer']['total']}")
-        except bench.BenchError as exc:
-            r = {"framework": fw, "status": "failed", "error": str(exc)}
-            log(f"adversarial: {fw}: FAILED {exc}")
-        rows.append(r)
-    return {"status": _status(rows), "rows": rows,
-            "notes": ["MobileNetV2 with torchvision's ImageNet weights in both frameworks (the "
-                      "Keras model is the port of the same file); EfficientNet-Lite0 as the "
-                      "second network. Dog photos: the offline ImageNet sample photos whose "
-                      "class is a dog breed."]}
-
-
-def part_grading(opts) -> dict:
-    from tlcourse import cache
-    from tlcourse.bench import harness as bench
-    from tlcourse.course import grade as grading
-    from tlcourse.course.build import repo_root
-    from tlcourse.profiles import get_profile
-
-    root = repo_root()
-    solution = root / "notebooks" / GRADING_ASSIGNMENT / f"{GRADING_NOTEBOOK}.ipynb"
-    if not solution.is_file():
-        raise RuntimeError(f"{solution} is missing: run `tlcourse build` first")
-    scratch = bench.scratch_cache(cache.cache_dir() / "bench" / "grading")
-    env = bench.framework_homes_env({})
-    env.update(TLCOURSE_PROFILE=opts.profile, TLCOURSE_CACHE=str(scratch))
-    P = get_profile(opts.profile)
-    with tempfile.TemporaryDirectory(prefix="tlcourse-bench-grading-") as tmp:
-        t0 = time.perf_counter()
-        course = grading.make_course(root, Path(tmp) / "course", [GRADING_ASSIGNMENT])
-        setup_s = time.perf_counter() - t0
-        students = [f"student{i + 1}" for i in range(opts.copies)]
-        for s in students:
-            grading.submit(course, s, GRADING_ASSIGNMENT, [solution])
-        log(f"grading: {len(students)} copies of {solution.name} ...")
-        results = grading.grade_class(course, GRADING_ASSIGNMENT, students=students,
-                                      cell_timeout=P.grading_cell_timeout, extra_env=env,
-                                      log=lambda m: log(f"grading: {m}"))
-    rows = [{"student": r.student, "status": r.status, "score": r.score,
-             "max_score": r.max_score, "seconds": r.seconds, "failed": r.failed}
-            for r in results]
-    secs = [r["seconds"] for r in rows]
-    full = all(r["status"] == "ok" and r["score"] == r["max_score"] and r["max_score"] > 0
-               for r in rows)
-    summary = {"assignment": GRADING_ASSIGNMENT, "notebook": GRADING_NOTEBOOK,
-               "framework": "torch", "copies": len(rows), "setup_s": setup_s,
-               "seconds_per_submission": sum(secs) / len(secs) if secs else None,
-               "first_s": secs[0] if secs else None,
-               "later_mean_s": sum(secs[1:]) / len(secs[1:]) if len(secs) > 1 else None,
-               "feature_cache": "empty before the first submission (later ones reuse the "
-                                "features it computed, as on a grading machine)",
-               "all_full_marks": full}
-    notes = [f"Each submission autograded in its own nbgrader process (per-cell limit "
-             f"{P.grading_cell_timeout} s), profile `{opts.profile}`; set-up = copying the "
-             "course and `nbgrader generate_assignment` (the gradebook)."]
-    if not full:
-        notes.append("**Not every copy of the solution got full marks**: see the rows.")
-    return {"status": "ok" if full else "partial" if rows else "failed", "rows": rows,
-            "summary": summary, "notes": notes}
-
-
-def part_scaling(opts) -> dict:
-    from tlcourse.bench import scaling as bench_scaling
-
-    return bench_scaling.run(sizes=opts.sizes, frameworks=opts.frameworks,
-                             image_size=opts.scaling_image_size, profile=opts.profile, log=log)
-
-
-PART_FUNCS = {"notebooks": part_notebooks, "models": part_models, "data": part_data,
-              "adversarial": part_adversarial, "grading": part_grading,
-              "scaling": part_scaling}
+PART_FUNCS = {"notebooks": notebooks.run, "models": models.run, "data": data.run,
+              "adversarial": adversarial.run, "grading": grading.run, "scaling": scaling.run}
 
 
 def run_part(name: str, opts) -> dict:
@@ -230,10 +59,8 @@ def run_part(name: str, opts) -> dict:
     return part
 
 
-def _prepare(opts) -> str | None:
+def _prepare() -> str | None:
     """Make sure the offline assets and stand-ins are in the cache (`tlcourse fetch`)."""
-    import subprocess
-
     proc = subprocess.run([sys.executable, "-m", "tlcourse.cli", "fetch"], capture_output=True,
                           text=True)
     if proc.returncode != 0:
@@ -250,7 +77,7 @@ def run(parts, opts, out_dir: Path = DEFAULT_OUT_DIR, command: str = "tlcourse b
     run_id, run_rec = report.new_run(command)
     log(f"bench: {', '.join(parts)} -> {out_dir}/RESULTS.md (run {run_id}, load average "
         f"{run_rec['load_start']})")
-    problem = _prepare(opts) if getattr(opts, "prepare", True) else None
+    problem = _prepare() if getattr(opts, "prepare", True) else None
     if problem:
         log(problem)
         run_rec["note"] = problem
@@ -296,7 +123,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"what to measure: {', '.join(PARTS)} (default: all)")
     p.add_argument("--framework", action="append", choices=FRAMEWORKS,
                    help="only this framework (repeatable; default both)")
-    p.add_argument("--model", action="append", help="models part: only this model (repeatable)")
+    p.add_argument("--model", action="append", choices=MODELS,
+                   help="models part: only this model (repeatable)")
     p.add_argument("--batch", type=int, default=32, help="models part: batch size (32)")
     p.add_argument("--sizes", type=parse_sizes, default=None,
                    help="scaling part: data sizes in images, comma-separated (500,2000,8000)")
@@ -304,7 +132,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="scaling part: input size of the base in pixels (160, the smoke profile's)")
     p.add_argument("--copies", type=int, default=3,
                    help="grading part: copies of the solution submission to autograde (3)")
-    p.add_argument("--profile", choices=["smoke", "full"], default="smoke",
+    p.add_argument("--profile", choices=list(PROFILES), default="smoke",
                    help="profile for the notebooks, data and adversarial parts (smoke)")
     p.add_argument("--cell-timeout", type=int, default=1800,
                    help="notebooks part: seconds per cell (1800)")
@@ -337,12 +165,8 @@ def main(argv=None, args=None, command: str | None = None) -> int:
         print(f"tlcourse bench: unknown part(s) {', '.join(unknown)}; choose from "
               f"{', '.join(PARTS)}", file=sys.stderr)
         return 2
-    from tlcourse.bench import scaling as bench_scaling
-
     args.frameworks = tuple(args.framework or FRAMEWORKS)
     args.models = args.model
-    args.sizes = args.sizes or list(bench_scaling.SIZES)
-    args.scaling_image_size = args.scaling_image_size or bench_scaling.IMAGE_SIZE
     if command is None:
         command = "tlcourse bench" + (" " + shlex.join(argv) if argv else "")
     results = run(parts, args, Path(args.out_dir), command=command)
