@@ -10,9 +10,9 @@ import tlcourse
 from course import ROOT
 
 
-# Modules that need a framework: the adapters, the model ports, and the benchmark
-# halves that time a bare network.  Everything else loads without either.
-FRAMEWORK_MODULES = ("tlcourse.torch", "tlcourse.tf", "tlcourse.ports.", "tlcourse.bench.models_")
+# Modules that need a framework: the adapters and the model ports.  Everything
+# else (the tooling too) loads without either.
+FRAMEWORK_MODULES = ("tlcourse.torch", "tlcourse.tf", "tlcourse.ports.")
 
 
 def core_modules() -> list[str]:

@@ -20,7 +20,7 @@ import torch
 import torchvision
 from PIL import Image
 
-from tlcourse import assets, bench, imagenet, photos, preprocess
+from tlcourse import assets, imagenet, photos, preprocess
 from tlcourse import torch as tlc
 from tlcourse.ports import torch_efficientnet_lite as efficientnet_lite
 from tlcourse.torch import models
@@ -372,43 +372,3 @@ def test_classify_prints_top5(capsys):
     assert results[0][0][1] in lines[1] and "%" in lines[1]
     with pytest.raises(ValueError, match="Unknown model"):
         classify([str(photos.chelsea())], model="alexnet")
-
-
-def test_bench_helpers():
-    table = bench.markdown_table([{"a": 1234, "b": 0.5}, {"a": None, "b": "x"}],
-                                 [("a", "A"), ("b", "B")])
-    assert table.splitlines() == ["| A | B |", "|---|---|", "| 1,234 | 0.500 |", "|  | x |"]
-    calls = []
-    times = bench.time_interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
-                                   rounds=3, warmup=1)
-    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]
-    assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3}
-    assert bench.throughput(32, [2.0, 1.0, 3.0]) == 16.0
-
-
-def test_bench_partial_run_keeps_other_rows(tmp_path):
-    path = tmp_path / "models.json"
-    bench._save_rows(path, [{"model": "vgg16", "framework": "tf", "status": "not cached"},
-                            {"model": "mobilenet_v2", "framework": "torch", "images_per_s": 1.0}])
-    rows = bench._save_rows(path, [{"model": "mobilenet_v2", "framework": "torch",
-                                    "images_per_s": 2.0}])
-    assert [(r["model"], r["framework"]) for r in rows] == [("mobilenet_v2", "torch"), ("vgg16", "tf")]
-    assert rows[0]["images_per_s"] == 2.0
-
-
-def test_bench_weights_status(tmp_cache):
-    assert bench.weights_status("mobilenet_v2", "torch") == ("offline", True)
-    assert bench.weights_status("vgg16", "torch") == ("online", False)
-
-
-def test_bench_torch_forward_throughput_runs():
-    from tlcourse.torch import bench as torch_bench
-
-    result = torch_bench.forward_throughput("mobilenet_v2", batch=2, budget_s=0.1)
-    assert result["images_per_s"] > 0 and result["bare_images_per_s"] > 0
-    model, prep = tlc.pretrained("mobilenet_v2")
-    assert result["params"] == tlc.count_params(model)[1]
-    # the bare network is the same network as the helper's
-    x = tlc.to_batch(prep, photos.chelsea())
-    with torch.no_grad():
-        torch.testing.assert_close(torch_bench.bare_network("mobilenet_v2")(x), model(x))

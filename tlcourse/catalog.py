@@ -278,3 +278,21 @@ for _name, _file, _md5, _size in (
         description=f"Oxford-IIIT Pet {_file} (online only)",
         sources=tuple(Url(m + _file) for m in PETS_MIRRORS),
     ))
+
+
+# ---- datasets: the archives above, and where each extracts to --------------
+DATASETS = {
+    # name: (archive assets, folder name inside <cache>/datasets[/standin])
+    "cats_dogs": (("cats_dogs_zip",), "cats_vs_dogs"),
+    "oxford_pets": (("oxford_pets_images", "oxford_pets_annotations"), "oxford-iiit-pet"),
+}
+
+
+def datasets_dir(standin_data: bool = False) -> Path:
+    base = cache.cache_dir() / "datasets"
+    return base / "standin" if standin_data else base
+
+
+def dataset_folder(name: str, standin_data: bool = False) -> Path:
+    """Where dataset ``name`` (a key of ``DATASETS``) is extracted."""
+    return datasets_dir(standin_data) / DATASETS[name][1]

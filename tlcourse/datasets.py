@@ -41,20 +41,16 @@ from PIL import UnidentifiedImageError
 
 from tlcourse import assets, cache, standin
 from tlcourse.assets import AssetError
-from tlcourse.catalog import CHUNK
+from tlcourse.catalog import CHUNK, DATASETS, dataset_folder, datasets_dir  # noqa: F401  (re-exported)
 from tlcourse.images import UnreadableImage, load_rgb, open_image  # noqa: F401  (load_rgb: re-exported for loaders)
 
 # ---------------------------------------------------------------------------
 # the archives, with every known mirror
 # ---------------------------------------------------------------------------
-# The archives (hashes, sizes, mirrors) are registered in tlcourse.catalog, so
-# `tlcourse fetch --list` shows them; see the comments there for where each hash came from.
+# The archives (hashes, sizes, mirrors) and the folder each dataset extracts to
+# are declared in tlcourse.catalog (DATASETS), so `tlcourse fetch --list` shows
+# them; see the comments there for where each hash came from.
 
-DATASETS = {
-    # name: (archive assets, folder name inside <cache>/datasets[/standin])
-    "cats_dogs": (("cats_dogs_zip",), "cats_vs_dogs"),
-    "oxford_pets": (("oxford_pets_images", "oxford_pets_annotations"), "oxford-iiit-pet"),
-}
 TITLES = {"cats_dogs": "Cats vs Dogs", "oxford_pets": "Oxford-IIIT Pet"}
 STANDIN_LABEL = "stand-in data"
 SCAN_FILE = ".tlcourse-scan.json"
@@ -193,16 +189,11 @@ class Splits:
 # ---------------------------------------------------------------------------
 # where things live
 # ---------------------------------------------------------------------------
-def datasets_dir(standin_data: bool = False) -> Path:
-    base = cache.cache_dir() / "datasets"
-    return base / "standin" if standin_data else base
-
-
 def dataset_root(name: str, standin_data: bool = False) -> Path:
     """The extracted folder.  For Pets its parent is the ``root`` that
     ``torchvision.datasets.OxfordIIITPet`` expects."""
     _check_name(name)
-    return datasets_dir(standin_data) / DATASETS[name][1]
+    return dataset_folder(name, standin_data)
 
 
 def _check_name(name: str) -> None:

@@ -145,9 +145,9 @@ def gpu_present() -> tuple[bool, str]:
 
 def real_data_cached() -> tuple[bool, str]:
     """(whether every dataset a laptop run needs is extracted in the cache, which are missing)."""
-    from tlcourse import datasets   # lazy: datasets imports this module
+    from tlcourse.catalog import dataset_folder
 
-    missing = [n for n in LAPTOP_DATASETS if not datasets.dataset_root(n).is_dir()]
+    missing = [n for n in LAPTOP_DATASETS if not dataset_folder(n).is_dir()]
     if missing:
         return False, (f"the real {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
                        f"not in the cache "
