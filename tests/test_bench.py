@@ -306,8 +306,12 @@ def test_scaling_part_tiny_real_run(tmp_path):
 def test_gpu_check_runs_end_to_end_at_tiny_size(tmp_path):
     """benchmarks/gpu_check.sh as a GPU runner would run it, at the tiny size on this CPU."""
     out = tmp_path / "gpu_check.json"
+    # the full profile's two bases (for its estimates) and one offline model keep both
+    # weight paths in the run; EfficientNet-Lite0 goes through the same code, so it is
+    # left out to save a Keras trace per framework
     env = dict(os.environ, GPU_CHECK_SIZE="tiny", GPU_CHECK_DIR=str(tmp_path / "data"),
-               GPU_CHECK_JSON=str(out), PYTHON=sys.executable)
+               GPU_CHECK_JSON=str(out), PYTHON=sys.executable,
+               GPU_CHECK_MODELS="mobilenet_v2,vgg16,resnet50")
     proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh")], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=900)
     text = proc.stdout + proc.stderr
@@ -320,7 +324,7 @@ def test_gpu_check_runs_end_to_end_at_tiny_size(tmp_path):
     results = json.loads(out.read_text())["results"]
     assert [r["framework"] for r in results] == ["torch", "tf"]
     for r in results:
-        assert set(r["models"]) == {"mobilenet_v2", "efficientnet_lite0", "vgg16", "resnet50"}
+        assert set(r["models"]) == {"mobilenet_v2", "vgg16", "resnet50"}
         for name, m in r["models"].items():
             assert m["inference_ips"] > 0 and m["train_ips"] > 0, (r["framework"], name, m)
         assert r["models"]["vgg16"]["weights"].startswith("random init")
