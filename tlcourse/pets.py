@@ -1,8 +1,9 @@
 """The Oxford-IIIT Pet lab, framework-neutral: reference answers and checks for the
 graded tests, and the evaluation figures.  Numpy only.
 
-The notebooks' tests compare a student's function with the reference here, so
-each test cell stays short and both frameworks check the same thing:
+The reference answers carry ``@reference_answer`` (``tlcourse.exercises``):
+inside a graded test that forbids one, the student's code can't call it, while
+the test (through ``exercises.reference``) and the checks here still can::
 
     pets.breed_of("american_pit_bull_terrier_12.jpg")   # 'american_pit_bull_terrier'
     pets.species_of("Egyptian_Mau_1.jpg")               # 'cat' (capitalised = cat)
@@ -16,6 +17,8 @@ import re
 from pathlib import Path
 
 import numpy as np
+
+from tlcourse.exercises import reference_answer
 
 NUM_BREEDS = 37
 NUM_CAT_BREEDS = 12
@@ -50,6 +53,7 @@ def load_saved_model(path, num_classes: int, load_model, num_outputs, log=print)
     return model
 
 
+@reference_answer
 def breed_of(filename) -> str:
     """"american_pit_bull_terrier_12.jpg" -> "american_pit_bull_terrier".
 
@@ -63,6 +67,7 @@ def breed_of(filename) -> str:
     return m.group("breed")
 
 
+@reference_answer
 def species_of(name) -> str:
     """"cat" when the breed (or file) name starts with a capital letter, else "dog"
     (the dataset's own rule, stated in annotations/list.txt)."""
@@ -72,6 +77,7 @@ def species_of(name) -> str:
     return "cat" if first.isupper() else "dog"
 
 
+@reference_answer
 def label_map(filenames) -> dict[str, int]:
     """{breed: class index} for the breeds in ``filenames``, indices in the
     dataset's CLASS-ID order (breeds sorted case-insensitively), so index =
@@ -132,6 +138,7 @@ def check_label_map(student_map, filenames) -> None:
 # --------------------------------------------------------------------------
 # task 2: splits
 # --------------------------------------------------------------------------
+@reference_answer
 def read_list(path) -> list[tuple[str, int]]:
     """(image id, class index = CLASS-ID - 1) for each line of an official list file."""
     rows = []
@@ -174,6 +181,7 @@ def check_no_leakage(*named_ids) -> None:
 # --------------------------------------------------------------------------
 # task 4: top-k accuracy
 # --------------------------------------------------------------------------
+@reference_answer
 def top_k_accuracy(scores, labels, k: int = 1) -> float:
     """Fraction of rows whose true label is among the ``k`` highest scores.
 
@@ -204,6 +212,7 @@ def top_k_accuracy(scores, labels, k: int = 1) -> float:
 # --------------------------------------------------------------------------
 # task 5: evaluation
 # --------------------------------------------------------------------------
+@reference_answer
 def confusion_matrix(labels, preds, num_classes: int) -> np.ndarray:
     """cm[i, j] = number of images of class i predicted as class j."""
     cm = np.zeros((num_classes, num_classes), dtype=np.int64)
@@ -211,6 +220,7 @@ def confusion_matrix(labels, preds, num_classes: int) -> np.ndarray:
     return cm
 
 
+@reference_answer
 def most_confused_pairs(cm, class_names, n: int = 5) -> list[tuple[str, str, int]]:
     """The ``n`` pairs of classes mixed up most often, either way round:
     [(name_a, name_b, cm[a, b] + cm[b, a]), ...] with a < b (class index),
@@ -223,6 +233,7 @@ def most_confused_pairs(cm, class_names, n: int = 5) -> list[tuple[str, str, int
     return [(class_names[a], class_names[b], c) for c, a, b in pairs[:n]]
 
 
+@reference_answer
 def per_species_accuracy(labels, preds, class_species) -> dict[str, float]:
     """Breed accuracy over the cat images and over the dog images:
     {"cat": ..., "dog": ...} (NaN for a species with no images)."""
