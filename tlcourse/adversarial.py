@@ -30,6 +30,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from tlcourse import imagenet
+from tlcourse.exercises import reference_answer
 
 LEVEL = 1.0 / 255.0   # one grey level of an 8-bit image, in [0, 1] pixel units
 
@@ -83,6 +84,7 @@ def class_prob(probs, target) -> np.ndarray:
 # --------------------------------------------------------------------------
 # total variation: the reference
 # --------------------------------------------------------------------------
+@reference_answer
 def total_variation_reference(x, channels_last: bool = True) -> float:
     """Anisotropic total variation of an image or a batch, as a mean:
 

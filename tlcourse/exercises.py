@@ -121,10 +121,11 @@ EXERCISES = _exercises(
              ("tlc.with_new_head", "tlc.feature_classifier")),
     Exercise("transfer_learning", "test_ex_c_fine_tuning", "ex_c_fine_tuning",
              {"setup_fine_tuning": {
-                 "torch": "tlc.pets.unfreeze_top(base, n_blocks); "
-                          "return tlc.adam(model, lr_head, part_lrs=[(base, lr_base)])",
+                 "torch": "tlc.pets.unfreeze_top(base, n_blocks); return torch.optim.Adam(["
+                          "{'params': [p for p in base.parameters() if p.requires_grad], "
+                          "'lr': lr_base}, {'params': model.head.parameters(), 'lr': lr_head}])",
                  "tf": "tlc.pets.unfreeze_top(base, n_blocks); "
-                       "model.compile(optimizer=tlc.adam(model, lr_head, part_lrs=[(base, lr_base)]), "
+                       "model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), "
                        "loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), "
                        "metrics=['accuracy']); return model.optimizer"}},
              ("tlc.pets.unfreeze_top",)),

@@ -54,7 +54,7 @@ class Profile:
     lr_head: float
     lr_finetune: float
     ideal_image_steps: int   # gradient steps for an "ideal class" image
-    attack_steps: int        # PGD steps
+    attack_steps: int        # projected steps of the targeted attack (BIM)
     pets_epochs_scratch: int
     pets_epochs_head: int
     pets_epochs_finetune: int

@@ -31,6 +31,7 @@ from tlcourse.adversarial import (STANDARD_TRANSFORMS, AttackResult, ClassImage,
 from tlcourse.contract import PUBLIC_API
 from tlcourse.imagenet import parse_class
 from tlcourse.tf.models import normalize, to_pixels
+from tlcourse.exercises import reference_answer
 
 __all__ = PUBLIC_API["adversarial"]
 
@@ -38,6 +39,7 @@ __all__ = PUBLIC_API["adversarial"]
 # --------------------------------------------------------------------------
 # objective and penalty
 # --------------------------------------------------------------------------
+@reference_answer
 def total_variation(x) -> tf.Tensor:
     """Mean absolute difference between vertical neighbours plus that between
     horizontal neighbours, over an NHWC batch (``core.total_variation_reference``)."""
@@ -234,6 +236,7 @@ def fgsm(model, preprocess, x01, target: int, eps) -> tf.Tensor:
     return tf.clip_by_value(x01 + eps * tf.sign(grad), 0.0, 1.0)
 
 
+@reference_answer
 def pgd_step(model, preprocess, x_adv, x_orig, target: int, eps, step_size: float) -> tf.Tensor:
     """One projected signed-gradient step: up the gradient of log p(target) by
     ``step_size`` per pixel, then back into the eps-ball around ``x_orig`` and [0, 1]."""
@@ -249,11 +252,13 @@ def _quantise(x):
     return tf.round(x * 255.0) / 255.0
 
 
+@reference_answer
 def targeted_attack(model, preprocess, image, target, eps="4/255", steps: int = 20,
                     step_size: float = core.LEVEL, step=None, quantise: bool = True,
                     name: str = "") -> AttackResult:
-    """Iterated projected steps (PGD) until the model's top class is ``target``,
-    or ``steps`` steps.  ``image``: a path, PIL image, uint8 array, or [0, 1]
+    """Iterated projected steps until the model's top class is ``target``, or
+    ``steps`` steps: the basic iterative method (BIM, iterative FGSM; PGD would
+    add a random start).  ``image``: a path, PIL image, uint8 array, or [0, 1]
     pixels (1, H, W, 3).  ``step``: the step function (default ``pgd_step``;
     the notebook's exercise plugs in its own).  With ``quantise`` the image
     stays on the 8-bit grid (a real, saveable image).  Returns an ``AttackResult``."""
@@ -274,4 +279,4 @@ def targeted_attack(model, preprocess, image, target, eps="4/255", steps: int = 
                                     _first_image, target=target, eps=eps, steps=steps, name=name)
 
 
-attack_photos = core.attack_photos_with(targeted_attack)
+attack_photos = reference_answer(core.attack_photos_with(targeted_attack))

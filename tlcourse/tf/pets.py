@@ -13,6 +13,7 @@ import numpy as np
 from tlcourse import pets as core
 from tlcourse.contract import SUBMODULES
 from tlcourse.tf.train import load_model, top_layers
+from tlcourse.exercises import reference_answer
 
 __all__ = list(SUBMODULES["pets"])   # the contract declares them for both adapters
 
@@ -35,6 +36,7 @@ def try_load_model(path, num_classes: int, log=print):
     return core.load_saved_model(path, num_classes, load_model, num_outputs, log=log)
 
 
+@reference_answer
 def unfreeze_top(base, n_blocks: int) -> list:
     """Make the top ``n_blocks`` blocks of ``base`` trainable (the rest stays frozen);
     returns their layers.  Compile again (``fit`` with ``lr=`` does) for it to take

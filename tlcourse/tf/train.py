@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from tlcourse import train as core
 from tlcourse.contract import PUBLIC_API
 from tlcourse.preprocess import Preprocess
+from tlcourse.exercises import reference_answer
 
 __all__ = list(PUBLIC_API["train"])
 
@@ -78,6 +79,7 @@ def top_layers(base, n_blocks: int) -> list:
     return [layer for _, layers in blocks[len(blocks) - n_blocks:] for layer in layers]
 
 
+@reference_answer
 def with_new_head(base, num_classes: int, dropout: float = 0.2, feature_dim: int | None = None):
     """``base`` (frozen here) called with ``training=False``, then dropout and one
     dense layer (logits).  A functional ``keras.Model``."""
@@ -88,6 +90,7 @@ def with_new_head(base, num_classes: int, dropout: float = 0.2, feature_dim: int
     return keras.Model(inputs, outputs, name=f"{base.name}_new_head")
 
 
+@reference_answer
 def feature_classifier(feature_dim: int, num_classes: int, dropout: float = 0.2):
     """The small classifier trained on features: dropout + one dense layer (logits)."""
     return keras.Sequential([keras.Input(shape=(feature_dim,)), keras.layers.Dropout(dropout),
@@ -237,6 +240,7 @@ def features_key(model_name: str, split, preprocess: Preprocess) -> str:
     return core.features_key(FRAMEWORK, model_name, split, preprocess)
 
 
+@reference_answer
 def extract_features(model, loader, cache_key: str | None = None,
                      progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(features (N, D) float32, labels (N,)) of every batch of ``loader`` through

@@ -32,6 +32,7 @@ from tlcourse.adversarial import (STANDARD_TRANSFORMS, AttackResult, ClassImage,
 from tlcourse.contract import PUBLIC_API
 from tlcourse.imagenet import parse_class
 from tlcourse.torch.models import normalize, parameters_device, to_pixels
+from tlcourse.exercises import reference_answer
 
 __all__ = PUBLIC_API["adversarial"]
 
@@ -39,6 +40,7 @@ __all__ = PUBLIC_API["adversarial"]
 # --------------------------------------------------------------------------
 # objective and penalty
 # --------------------------------------------------------------------------
+@reference_answer
 def total_variation(x: torch.Tensor) -> torch.Tensor:
     """Mean absolute difference between vertical neighbours plus that between
     horizontal neighbours, over an NCHW batch (``core.total_variation_reference``)."""
@@ -174,6 +176,7 @@ def fgsm(model, preprocess, x01: torch.Tensor, target: int, eps) -> torch.Tensor
     return (x01 + eps * grad.sign()).clamp(0, 1).detach()
 
 
+@reference_answer
 def pgd_step(model, preprocess, x_adv: torch.Tensor, x_orig: torch.Tensor, target: int,
              eps, step_size: float) -> torch.Tensor:
     """One projected signed-gradient step: up the gradient of log p(target) by
@@ -190,11 +193,13 @@ def _quantise(x: torch.Tensor) -> torch.Tensor:
     return torch.round(x * 255) / 255
 
 
+@reference_answer
 def targeted_attack(model, preprocess, image, target, eps="4/255", steps: int = 20,
                     step_size: float = core.LEVEL, step=None, quantise: bool = True,
                     name: str = "") -> AttackResult:
-    """Iterated projected steps (PGD) until the model's top class is ``target``,
-    or ``steps`` steps.  ``image``: a path, PIL image, uint8 array, or [0, 1]
+    """Iterated projected steps until the model's top class is ``target``, or
+    ``steps`` steps: the basic iterative method (BIM, iterative FGSM; PGD would
+    add a random start).  ``image``: a path, PIL image, uint8 array, or [0, 1]
     pixels (1, 3, H, W).  ``step``: the step function (default ``pgd_step``;
     the notebook's exercise plugs in its own).  With ``quantise`` the image
     stays on the 8-bit grid (a real, saveable image).  Returns an ``AttackResult``."""
@@ -212,4 +217,4 @@ def targeted_attack(model, preprocess, image, target, eps="4/255", steps: int = 
                                     _first_image, target=target, eps=eps, steps=steps, name=name)
 
 
-attack_photos = core.attack_photos_with(targeted_attack)
+attack_photos = reference_answer(core.attack_photos_with(targeted_attack))

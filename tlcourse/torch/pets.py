@@ -14,6 +14,7 @@ from torch import nn
 from tlcourse import pets as core
 from tlcourse.contract import SUBMODULES
 from tlcourse.torch.train import load_model, top_layers
+from tlcourse.exercises import reference_answer
 
 __all__ = list(SUBMODULES["pets"])   # the contract declares them for both adapters
 
@@ -36,6 +37,7 @@ def try_load_model(path, num_classes: int, log=print):
     return core.load_saved_model(path, num_classes, load_model, num_outputs, log=log)
 
 
+@reference_answer
 def unfreeze_top(base: nn.Module, n_blocks: int) -> list:
     """Make the top ``n_blocks`` blocks of ``base`` trainable (the rest stays frozen);
     returns their modules.  BatchNorm in the base still uses its running statistics

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from tlcourse import train as core
 from tlcourse.contract import PUBLIC_API
 from tlcourse.preprocess import FEATURE_DIMS, Preprocess
+from tlcourse.exercises import reference_answer
 
 __all__ = list(PUBLIC_API["train"])
 
@@ -84,6 +85,7 @@ def top_layers(base: nn.Module, n_blocks: int) -> list[nn.Module]:
     return [m for _, mods in blocks[len(blocks) - n_blocks:] for m in mods]
 
 
+@reference_answer
 def with_new_head(base: nn.Module, num_classes: int, dropout: float = 0.2,
                   feature_dim: int | None = None) -> nn.Module:
     """``base`` (frozen here) followed by a new head: dropout and one linear layer.
@@ -96,6 +98,7 @@ def with_new_head(base: nn.Module, num_classes: int, dropout: float = 0.2,
     return nn.Sequential(OrderedDict(base=base, head=head))
 
 
+@reference_answer
 def feature_classifier(feature_dim: int, num_classes: int, dropout: float = 0.2) -> nn.Module:
     """The small classifier trained on features: dropout + one linear layer (logits)."""
     return nn.Sequential(nn.Dropout(dropout), nn.Linear(feature_dim, num_classes))
@@ -284,6 +287,7 @@ def features_key(model_name: str, split, preprocess: Preprocess) -> str:
     return core.features_key(FRAMEWORK, model_name, split, preprocess)
 
 
+@reference_answer
 def extract_features(model: nn.Module, loader, cache_key: str | None = None,
                      progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(features (N, D) float32, labels (N,)) of every batch of ``loader`` through
