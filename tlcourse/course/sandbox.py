@@ -235,9 +235,12 @@ class Session:
             # a SIGINT to the launcher's process group would end bwrap, and the kernel with it
             "interrupt_mode": "message",
         }))
-        for path in (self.work / "runtime", self.work / "scratch",
-                     *(self.work / "scratch").iterdir()):
+        for kind, path in box.cache_binds:    # the shared cache's folders, writable copies
+            if kind == "dir":
+                (self.work / "scratch" / "cache" / Path(path).relative_to(box.cache)).mkdir()
+        for path in (self.work / "runtime", *(self.work / "scratch").rglob("*")):
             os.chown(path, box.uid, box.gid)
+        os.chown(self.work / "scratch", box.uid, box.gid)
 
     def nbgrader_args(self) -> list[str]:
         return [f"--Execute.kernel_name={KERNEL_NAME}", "--KernelManager.transport=ipc",
@@ -282,16 +285,19 @@ def bwrap_args(spec: Spec, cwd: str) -> list[str]:
         args = ["--unshare-all", "--disable-userns", "--uid", str(spec.uid), "--gid", str(spec.gid)]
     # /tmp and home first: the binds after them may lie below /tmp (a course in /tmp)
     args += ["--die-with-parent", "--new-session", "--clearenv", "--proc", "/proc", "--dev", "/dev",
-            "--bind", str(scratch / "tmp"), "/tmp", "--bind", str(scratch / "home"), INSIDE_HOME]
+            "--bind", str(scratch / "tmp"), "/tmp", "--perms", "0755", "--dir", str(Path(INSIDE_HOME).parent),
+            "--bind", str(scratch / "home"), INSIDE_HOME]
+    # bwrap makes the folders leading to a bind owner-only: the kernel could not pass them
+    places = [*spec.readonly, *spec.devices, spec.cache, spec.runtime, cwd]
+    for parent in sorted({str(p) for place in places for p in Path(place).parents} - {"/"}):
+        args += ["--perms", "0755", "--dir", parent]
     for path in spec.readonly:
         args += ["--ro-bind", path, path]
     for dev in spec.devices:
         args += ["--dev-bind", dev, dev]
     args += ["--bind", str(scratch / "cache"), spec.cache]
     for kind, path in spec.cache_binds:
-        if kind == "dir":
-            args += ["--dir", path]
-        else:
+        if kind != "dir":      # the folders are already in the scratch copy, writable
             args += ["--ro-bind", path, path]
     args += ["--bind", spec.runtime, spec.runtime, "--bind", cwd, cwd, "--chdir", cwd]
     for key, value in spec.env.items():
@@ -372,9 +378,14 @@ def launch(spec_path: str, kernel_args: list[str]) -> int:
     """Start ipykernel inside bwrap with ``kernel_args`` (``-f CONNECTION_FILE …``)."""
     spec = Spec(**json.loads(Path(spec_path).read_text()))
     cwd = os.getcwd()
-    if os.geteuid() == 0:        # the kernel, as nobody, reads its connection file and writes here
-        connection = kernel_args[kernel_args.index("-f") + 1]
-        os.chown(connection, spec.uid, spec.gid)
+    # the connection file may lie anywhere (nbclient: in /tmp): a copy where the kernel sees it
+    at = kernel_args.index("-f") + 1
+    connection = Path(spec.runtime) / Path(kernel_args[at]).name
+    shutil.copyfile(kernel_args[at], connection)
+    os.chmod(connection, 0o600)
+    os.chown(connection, spec.uid, spec.gid)
+    kernel_args = [*kernel_args[:at], str(connection), *kernel_args[at + 1:]]
+    if os.geteuid() == 0:        # the kernel, as nobody, writes in its notebook folder
         for dirpath, dirnames, filenames in os.walk(cwd):
             for name in [".", *dirnames, *filenames]:
                 os.lchown(os.path.join(dirpath, name), spec.uid, spec.gid)
