@@ -309,3 +309,23 @@ def test_sandbox_uses_ipc_and_hides_the_environment(tmp_path, monkeypatch):
         assert os.fspath(ROOT / "source") not in args
     finally:
         box.close()
+
+
+def test_watch_kills_processes_that_together_pass_the_memory_limit(tmp_path):
+    """Each process stays under its own limit; together they pass the sandbox's."""
+    import json
+    import subprocess
+    import time
+    spec = sandbox.Spec(bwrap="", setpriv="", as_root=False, uid=0, gid=0,
+                        limits={"memory_bytes": 300 << 20, "processes": 64, "file_bytes": 1 << 30},
+                        readonly=[], cache="", cache_binds=[], scratch="", runtime="", devices=[],
+                        env={}, report=str(tmp_path / "report.json"))
+    hog = ("import os, time\nos.fork(); os.fork()\n"          # four processes
+           "block = bytearray(120 << 20)\nblock[::4096] = b'x' * len(block[::4096])\ntime.sleep(60)")
+    start = time.perf_counter()
+    proc = subprocess.Popen(["sh", "-c", f"{sys.executable} -c \"$0\"", hog])
+    sandbox.watch(proc, spec, interval=0.1)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["killed"] == "memory" and time.perf_counter() - start < 30, report
+    notes = grading.sandbox_notes(report, [])
+    assert any("killed at the memory limit" in n for n in notes), notes

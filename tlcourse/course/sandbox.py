@@ -368,7 +368,11 @@ def watch(proc: subprocess.Popen, spec: Spec, interval: float = 0.25) -> int:
         if memory > limit:
             report["killed"] = "memory"
             _write_report(spec.report, report)
-            proc.kill()      # bwrap's --die-with-parent and pid namespace end the rest
+            for p in [root, *family]:   # bwrap's pid namespace would end them too
+                try:
+                    p.kill()
+                except psutil.Error:
+                    pass
             break
         time.sleep(interval)
     return proc.wait()
