@@ -345,21 +345,26 @@ def sandbox_notes(report: dict, notebooks: list[Path]) -> list[str]:
 def sandbox_overhead(course: Path, assignment: str, student: str,
                      cell_timeout: int | None = None, extra_env: dict | None = None) -> dict:
     """Grade ``student`` without, then with the sandbox: seconds each and their ratio
-    (for `tlcourse bench grading`)."""
-    def seconds(box):
+    (for `tlcourse bench grading`).  The two scores must agree: a sandbox that costs
+    points (a file the notebook can't reach) is an error, not a measurement."""
+    def run(box):
         [r] = grade_class(course, assignment, [student], cell_timeout, extra_env=extra_env,
                           log=lambda *_: None, sandbox=box)
         if r.status != "ok":
             raise RuntimeError(f"grading {student} failed ({r.status}): {r.notes}")
-        return r.seconds
+        return r
 
-    without = seconds(None)
+    without = run(None)
     box = open_sandbox(extra_env)
     try:
-        inside = seconds(box)
+        inside = run(box)
     finally:
         box.close()
-    return {"without_s": without, "with_s": inside, "ratio": inside / without}
+    if inside.score != without.score:
+        raise RuntimeError(f"{student} scores {without.score} without the sandbox but "
+                           f"{inside.score} in it (failed there: {', '.join(inside.failed)})")
+    return {"without_s": without.seconds, "with_s": inside.seconds,
+            "ratio": inside.seconds / without.seconds}
 
 
 def _assignment_in_gradebook(course: Path, assignment: str) -> bool:

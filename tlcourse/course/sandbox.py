@@ -10,8 +10,9 @@ watches it.  What the kernel sees:
   few files of /etc, read-only;
 * its own notebook folder (``autograded/<student>/<assignment>``), writable;
 * the shared cache at its usual path, read-only, inside a private writable
-  scratch copy of its folders (new files such as features go to the scratch
-  space, which is thrown away after the student);
+  scratch copy of its folders (new files such as features, and copies of the
+  verification stamps the package rewrites, go to the scratch space, which is
+  thrown away after the student);
 * a private /tmp and home; no network but its own loopback (the grader talks
   to it over Unix sockets: ``KernelManager.transport = "ipc"``);
 * not the course's source/, gradebook.db, other students' folders, the
@@ -110,7 +111,7 @@ class Spec:
     limits: dict
     readonly: list          # host paths shown read-only at the same place
     cache: str              # the shared cache (TLCOURSE_CACHE)
-    cache_binds: list       # [kind, path] under the cache: "dir" recreated, "file"/"tree" bound
+    cache_binds: list       # [kind, path] under the cache: "dir"/"copy" in scratch, "file"/"tree" bound
     scratch: str            # private writable space: cache/, home/, tmp/
     runtime: str            # connection file and sockets
     devices: list           # GPU device nodes
@@ -161,7 +162,9 @@ def _cache_binds(cache: Path, uid: int) -> list[list[str]]:
             if not readable(path, 0o004):
                 unreadable.append(path)
                 continue
-            binds.append(["file", str(path)])
+            # hidden files are the package's verification stamps, rewritten on each check:
+            # the kernel gets its own copy of them
+            binds.append(["copy" if name.startswith(".") else "file", str(path)])
     if unreadable:
         shown = ", ".join(str(p) for p in unreadable[:3])
         more = f" and {len(unreadable) - 3} more" if len(unreadable) > 3 else ""
@@ -235,9 +238,12 @@ class Session:
             # a SIGINT to the launcher's process group would end bwrap, and the kernel with it
             "interrupt_mode": "message",
         }))
-        for kind, path in box.cache_binds:    # the shared cache's folders, writable copies
+        for kind, path in box.cache_binds:    # the shared cache's folders and stamps, writable copies
+            mine = self.work / "scratch" / "cache" / Path(path).relative_to(box.cache)
             if kind == "dir":
-                (self.work / "scratch" / "cache" / Path(path).relative_to(box.cache)).mkdir()
+                mine.mkdir()
+            elif kind == "copy":
+                shutil.copy2(path, mine)
         for path in (self.work / "runtime", *(self.work / "scratch").rglob("*")):
             os.chown(path, box.uid, box.gid)
         os.chown(self.work / "scratch", box.uid, box.gid)
@@ -297,7 +303,7 @@ def bwrap_args(spec: Spec, cwd: str) -> list[str]:
         args += ["--dev-bind", dev, dev]
     args += ["--bind", str(scratch / "cache"), spec.cache]
     for kind, path in spec.cache_binds:
-        if kind != "dir":      # the folders are already in the scratch copy, writable
+        if kind in ("file", "tree"):      # folders and stamps are already in the scratch copy
             args += ["--ro-bind", path, path]
     args += ["--bind", spec.runtime, spec.runtime, "--bind", cwd, cwd, "--chdir", cwd]
     for key, value in spec.env.items():
