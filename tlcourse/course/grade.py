@@ -16,7 +16,11 @@ full marks, the untouched student version zero on every autograded cell.
   started, scored from what was recorded, and the next student is graded;
 * locked cells a student edited are restored from the gradebook by nbgrader's
   OverwriteCells, and deleted test cells are added back
-  (``OverwriteCells.add_missing_cells`` in nbgrader_config.py), then graded.
+  (``OverwriteCells.add_missing_cells`` in nbgrader_config.py), then graded;
+* by default each student's kernel runs in a bubblewrap sandbox
+  (``tlcourse.course.sandbox``): no source/, gradebook or other students, the
+  shared cache read-only, no network, limited memory and processes; what the
+  sandbox stopped is noted in the table.  nbgrader itself stays outside.
 """
 from __future__ import annotations
 
@@ -29,7 +33,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from tlcourse.course import sandbox as sandbox_mod
 from tlcourse.course.build import nbgrader_env, run_nbgrader
+from tlcourse.course.sandbox import Sandbox
 
 
 @dataclasses.dataclass
@@ -190,11 +196,13 @@ def _kill_tree(proc: subprocess.Popen) -> None:
 
 
 def autograde_student(course: Path, assignment: str, student: str, cell_timeout: int,
-                      student_timeout: float, extra_env: dict | None = None) -> tuple[str, float, str]:
+                      student_timeout: float, extra_env: dict | None = None,
+                      extra_args: list | None = None) -> tuple[str, float, str]:
     """Autograde one student in its own nbgrader process: (status, seconds, log tail)."""
     args = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force",
             f"--student={student}", f"--CourseDirectory.root={course}",
-            f"--Execute.timeout={int(cell_timeout)}", "--Execute.interrupt_on_timeout=True"]
+            f"--Execute.timeout={int(cell_timeout)}", "--Execute.interrupt_on_timeout=True",
+            *(extra_args or [])]
     env = nbgrader_env()
     env.update(extra_env or {})
     start = time.perf_counter()
@@ -235,9 +243,11 @@ def max_points(course: Path, assignment: str, notebook: str) -> float:
 
 def grade_class(course: Path, assignment: str, students: list[str] | None = None,
                 cell_timeout: int | None = None, student_timeout: float | None = None,
-                extra_env: dict | None = None, log=print) -> list[StudentResult]:
+                extra_env: dict | None = None, log=print,
+                sandbox: "Sandbox | None" = None) -> list[StudentResult]:
     """Autograde every student in ``course/submitted/`` (or ``students``) for
-    ``assignment``; nothing one student does stops the others.
+    ``assignment``; nothing one student does stops the others.  With ``sandbox``
+    (see ``open_sandbox``) each student's kernel runs inside it.
 
     Scores count the notebooks a student handed in (for an assignment offered
     in two frameworks, a student hands in the one they chose)."""
@@ -272,8 +282,19 @@ def grade_class(course: Path, assignment: str, students: list[str] | None = None
             log(f"{student}: nothing to grade ({', '.join(notes) or 'no notebook'})")
             continue
         log(f"{student}: autograding {', '.join(handed_in)} ...")
-        status, seconds, tail = autograde_student(course, assignment, student, cell_timeout,
-                                                  student_timeout, extra_env)
+        session = sandbox.session() if sandbox else None
+        try:
+            status, seconds, tail = autograde_student(
+                course, assignment, student, cell_timeout, student_timeout,
+                {**(extra_env or {}), **(session.env() if session else {})},
+                session.nbgrader_args() if session else None)
+            if session:
+                graded = course / "autograded" / student / assignment
+                sandbox_mod.give_back(graded)
+                notes += sandbox_notes(session.report(), [graded / f"{n}.ipynb" for n in handed_in])
+        finally:
+            if session:
+                session.close()
         if status == "timed out":
             notes.append(f"stopped after {student_timeout:.0f} s")
         elif status == "cell timed out":
@@ -286,6 +307,64 @@ def grade_class(course: Path, assignment: str, students: list[str] | None = None
         results.append(StudentResult(student, score, max_score, failed, seconds, status, notes,
                                      manual, handed_in))
     return results
+
+
+def open_sandbox(extra_env: dict | None = None, limits=None) -> Sandbox:
+    """The grading sandbox for the cache the kernels will use (``TLCOURSE_CACHE`` of
+    ``extra_env`` or of this process); raises ``SandboxError`` when bwrap is missing."""
+    from tlcourse import cache
+    where = (extra_env or {}).get(cache.ENV_VAR)
+    return Sandbox(Path(where) if where else cache.cache_dir(), limits)
+
+
+def sandbox_notes(report: dict, notebooks: list[Path]) -> list[str]:
+    """What the sandbox stopped, for the table: from the launcher's report and the
+    errors in the graded notebooks."""
+    import nbformat
+    notes = []
+    limits = report.get("limits", {})
+    if report.get("killed") == "memory":
+        notes.append(f"sandbox: kernel killed at the memory limit "
+                     f"({limits['memory_bytes'] / 2**30:.0f} GiB for all its processes)")
+    if limits and report.get("peak_processes", 0) >= 0.9 * limits["processes"]:
+        notes.append(f"sandbox: process limit reached ({report['peak_processes']} of "
+                     f"{limits['processes']} processes and threads)")
+    for path in notebooks:
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except (OSError, ValueError):
+            continue
+        refused = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+                   for o in c.get("outputs", []) if o.get("ename") == "MemoryError"]
+        if refused:
+            notes.append(f"sandbox: memory limit refused an allocation in {path.stem} "
+                         f"(cell {refused[0] + 1})")
+    return notes
+
+
+def sandbox_overhead(course: Path, assignment: str, student: str,
+                     cell_timeout: int | None = None, extra_env: dict | None = None) -> dict:
+    """Grade ``student`` without, then with the sandbox: seconds each and their ratio
+    (for `tlcourse bench grading`).  The two scores must agree: a sandbox that costs
+    points (a file the notebook can't reach) is an error, not a measurement."""
+    def run(box):
+        [r] = grade_class(course, assignment, [student], cell_timeout, extra_env=extra_env,
+                          log=lambda *_: None, sandbox=box)
+        if r.status != "ok":
+            raise RuntimeError(f"grading {student} failed ({r.status}): {r.notes}")
+        return r
+
+    without = run(None)
+    box = open_sandbox(extra_env)
+    try:
+        inside = run(box)
+    finally:
+        box.close()
+    if inside.score != without.score:
+        raise RuntimeError(f"{student} scores {without.score} without the sandbox but "
+                           f"{inside.score} in it (failed there: {', '.join(inside.failed)})")
+    return {"without_s": without.seconds, "with_s": inside.seconds,
+            "ratio": inside.seconds / without.seconds}
 
 
 def _assignment_in_gradebook(course: Path, assignment: str) -> bool:
@@ -301,9 +380,10 @@ def feedback_files(course: Path, assignment: str, student: str) -> list[Path]:
     return sorted((Path(course) / "feedback" / student / assignment).glob("*.html"))
 
 
-def print_table(results: list[StudentResult], print_fn=print) -> str:
+def print_table(results: list[StudentResult], print_fn=print, sandbox: str = "") -> str:
+    """The class table; ``sandbox`` is its first line (``Sandbox.describe()`` or "sandbox: off")."""
     head = f"{'student':20} {'score':>6} {'max':>5}  {'time':>7}  {'status':14} failed tests"
-    lines = [head, "-" * len(head)]
+    lines = ([sandbox] if sandbox else []) + [head, "-" * len(head)]
     for r in results:
         lines.append(f"{r.student:20} {r.score:6.1f} {r.max_score:5.0f}  {r.seconds:6.1f}s  "
                      f"{r.status:14} {', '.join(r.failed) or '-'}")
@@ -319,8 +399,9 @@ def print_table(results: list[StudentResult], print_fn=print) -> str:
 
 
 def main(assignment: str | None = None, students=None, cell_timeout: int | None = None,
-         student_timeout: float | None = None, feedback: bool = True) -> int:
-    """`tlcourse grade [ASSIGNMENT]`: grade the class in the course root, print the table."""
+         student_timeout: float | None = None, feedback: bool = True, sandbox: bool = True) -> int:
+    """`tlcourse grade [ASSIGNMENT]`: grade the class in the course root, print the table.
+    ``sandbox=False`` (``--no-sandbox``) runs every submission with the instructor's rights."""
     from tlcourse.course.build import assignments, repo_root
 
     course = repo_root()
@@ -331,11 +412,21 @@ def main(assignment: str | None = None, students=None, cell_timeout: int | None 
         print(f"No submissions under {course / 'submitted'}/<student>/<assignment>/ "
               "(collect them with `nbgrader collect`, or copy them there).")
         return 1
-    for name in names:
-        print(f"== {name}")
-        results = grade_class(course, name, students, cell_timeout, student_timeout)
-        if feedback:
-            generate_feedback(course, name)
-            print(f"feedback: {course / 'feedback'}/<student>/{name}/*.html")
-        print_table(results)
+    try:
+        box = open_sandbox() if sandbox else None
+    except sandbox_mod.SandboxError as exc:
+        print(f"tlcourse grade: {exc}", file=sys.stderr)
+        return 1
+    try:
+        for name in names:
+            print(f"== {name}")
+            results = grade_class(course, name, students, cell_timeout, student_timeout,
+                                  sandbox=box)
+            if feedback:
+                generate_feedback(course, name)
+                print(f"feedback: {course / 'feedback'}/<student>/{name}/*.html")
+            print_table(results, sandbox=box.describe() if box else "sandbox: off")
+    finally:
+        if box:
+            box.close()
     return 0
