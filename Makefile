@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 KERNEL_NAME := Transfer learning (PyTorch + TF)
 export TLCOURSE_PROFILE ?= smoke
 
-.PHONY: setup course test lab build check lock bench test-gpu
+.PHONY: setup system-deps course test lab build check lock bench test-gpu
 
 $(STAMP): pyproject.toml requirements-lock.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,13 @@ course: setup
 	$(BIN)/tlcourse build
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/tlcourse run --profile smoke
 
+# Debian packages the tests need (bubblewrap for the grading sandbox, Chromium for the
+# browser tests), installed when missing; a clear message where that is impossible.
+system-deps:
+	bash .ci/system-deps
+
 # The whole test suite (README's test command; .ci/run runs exactly this).
-test: setup
+test: setup system-deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
 # JupyterLab on the course (root: this directory), nbgrader extensions enabled, opening on

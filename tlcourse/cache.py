@@ -38,7 +38,8 @@ def export_framework_homes() -> None:
     os.environ.setdefault("KERAS_HOME", str(keras_home()))
 
 
-def _umask() -> int:
+def currentcurrent_umask() -> int:
+    """The process's umask (reading it means setting it; it is put straight back)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -59,7 +60,7 @@ def atomic_path(dest: Path):
     try:
         yield tmp
         if tmp.exists():   # mkstemp makes it owner-only; give it the mode a plain open() would
-            os.chmod(tmp, 0o666 & ~_umask())
+            os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, dest)
     finally:
         if tmp.exists():

@@ -251,10 +251,11 @@ def grade_class(course: Path, assignment: str, students: list[str] | None = None
 
     Scores count the notebooks a student handed in (for an assignment offered
     in two frameworks, a student hands in the one they chose)."""
-    from tlcourse.profiles import get_profile
+    from tlcourse.profiles import PROFILES, grading_profile
 
     course = Path(course)
-    cell_timeout = cell_timeout or get_profile().grading_cell_timeout
+    # the course's grading profile, never this machine's guess (see README, Profiles)
+    cell_timeout = cell_timeout or PROFILES[grading_profile(course)[0]].grading_cell_timeout
     # generous for a whole notebook, but finite: a run that swallows interrupts still ends
     student_timeout = student_timeout or max(600.0, 12.0 * cell_timeout)
     if not (course / "gradebook.db").exists() or not _assignment_in_gradebook(course, assignment):
@@ -412,6 +413,14 @@ def main(assignment: str | None = None, students=None, cell_timeout: int | None 
         print(f"No submissions under {course / 'submitted'}/<student>/<assignment>/ "
               "(collect them with `nbgrader collect`, or copy them there).")
         return 1
+    from tlcourse.profiles import PROFILES, grading_profile
+    try:
+        profile, where = grading_profile(course)
+    except ValueError as exc:
+        print(f"tlcourse grade: {exc}", file=sys.stderr)
+        return 1
+    print(f"grading profile: {profile} ({where}); per-cell limit "
+          f"{cell_timeout or PROFILES[profile].grading_cell_timeout} s")
     try:
         box = open_sandbox() if sandbox else None
     except sandbox_mod.SandboxError as exc:
