@@ -38,7 +38,7 @@ def export_framework_homes() -> None:
     os.environ.setdefault("KERAS_HOME", str(keras_home()))
 
 
-def currentcurrent_umask() -> int:
+def current_umask() -> int:
     """The process's umask (reading it means setting it; it is put straight back)."""
     mask = os.umask(0)
     os.umask(mask)
