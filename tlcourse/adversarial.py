@@ -193,7 +193,6 @@ class Transforms:
         return np.asarray([[c, -s, t[0]], [s, c, t[1]]], np.float32)
 
 
-NO_TRANSFORMS = None
 STANDARD_TRANSFORMS = Transforms()
 
 

@@ -211,10 +211,6 @@ def _odd_file(kind: str, im: Image.Image, rng) -> bytes:
     return buf.getvalue()
 
 
-UNREADABLE_KINDS = ("empty", "truncated", "not_an_image")
-READABLE_ODD_KINDS = ("grayscale", "cmyk", "rgba_png", "palette_gif", "png")
-
-
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
