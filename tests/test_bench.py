@@ -402,3 +402,17 @@ def test_fetch_full_profile_names():
                  "mobilenet_v2_keras", "cats_dogs", "oxford_pets"):
         assert name in names
     assert "cats_dogs_zip" not in names     # fetched and extracted as the dataset
+
+
+def test_grading_part_shows_the_sandbox_and_its_cost():
+    part = {"status": "ok", "seconds": 90.0,
+            "rows": [{"student": "student1", "status": "ok", "score": 19, "max_score": 19,
+                      "seconds": 38.0, "failed": []}],
+            "summary": {"assignment": "pets_lab", "notebook": "OxfordPetsPyTorch", "copies": 1,
+                        "setup_s": 4.0, "seconds_per_submission": 38.0, "first_s": 38.0,
+                        "later_mean_s": None, "feature_cache": "empty", "all_full_marks": True,
+                        "sandbox": "on", "sandbox_without_s": 36.0, "sandbox_with_s": 37.8,
+                        "sandbox_ratio": 1.05}}
+    text = report._grading(part)
+    assert "(sandbox on)" in text
+    assert "36.0 s without, 37.8 s with, **ratio 1.05**" in text

@@ -3,7 +3,9 @@
 A scratch course (our source/ and config, the gradebook made by ``nbgrader
 generate_assignment``) gets a few copies of one solution notebook as the
 submissions of as many students, and ``tlcourse grade``'s ``grade_class``
-autogrades them one student at a time, as on a grading machine.  The whole
+autogrades them one student at a time, each in the bubblewrap sandbox, as on a
+grading machine.  One more student is then graded without and with the sandbox,
+back to back, for the sandbox's cost as a ratio measured in one run.  The whole
 measurement runs in a fresh process (``harness``) whose feature cache starts
 empty: the first submission computes the features, later ones reuse them.
 """
@@ -37,8 +39,15 @@ def measure(profile: str, copies: int) -> dict:
         students = [f"student{i + 1}" for i in range(copies)]
         for s in students:
             grading.submit(course, s, ASSIGNMENT, [solution])
-        results = grading.grade_class(course, ASSIGNMENT, students=students,
-                                      cell_timeout=cell_timeout, log=lambda m: None)
+        box = grading.open_sandbox()
+        try:
+            results = grading.grade_class(course, ASSIGNMENT, students=students,
+                                          cell_timeout=cell_timeout, log=lambda m: None,
+                                          sandbox=box)
+        finally:
+            box.close()
+        grading.submit(course, "sandbox_check", ASSIGNMENT, [solution])
+        overhead = grading.sandbox_overhead(course, ASSIGNMENT, "sandbox_check", cell_timeout)
     rows = [{"student": r.student, "status": r.status, "score": r.score,
              "max_score": r.max_score, "seconds": r.seconds, "failed": r.failed}
             for r in results]
@@ -52,7 +61,9 @@ def measure(profile: str, copies: int) -> dict:
                "later_mean_s": sum(secs[1:]) / len(secs[1:]) if len(secs) > 1 else None,
                "feature_cache": "empty before the first submission (later ones reuse the "
                                 "features it computed, as on a grading machine)",
-               "all_full_marks": full}
+               "all_full_marks": full, "sandbox": "on",
+               "sandbox_without_s": overhead["without_s"], "sandbox_with_s": overhead["with_s"],
+               "sandbox_ratio": overhead["ratio"]}
     return {"rows": rows, "summary": summary, "cell_timeout": cell_timeout}
 
 

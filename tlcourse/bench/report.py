@@ -320,11 +320,17 @@ def _grading(part: dict) -> str:
     s = part.get("summary", {})
     head = (f"`{s.get('assignment', '?')}` ({s.get('notebook', '?')}), "
             f"{s.get('copies', '?')} copies of the solution submission, autograded one "
-            f"student at a time as `tlcourse grade` does; feature cache "
+            f"student at a time as `tlcourse grade` does (sandbox {s.get('sandbox', 'off')}); "
+            f"feature cache "
             f"{s.get('feature_cache', '?')}.\n\n")
     foot = (f"\n\n**{num(s.get('seconds_per_submission'), 1)} s per submission** (mean; "
             f"first {num(s.get('first_s'), 1)} s, later ones {num(s.get('later_mean_s'), 1)} s); "
             f"gradebook set-up {num(s.get('setup_s'), 1)} s.")
+    if s.get("sandbox_ratio") is not None:
+        foot += (f" The sandbox's cost, one submission graded back to back: "
+                 f"{num(s.get('sandbox_without_s'), 1)} s without, "
+                 f"{num(s.get('sandbox_with_s'), 1)} s with, **ratio "
+                 f"{num(s.get('sandbox_ratio'), 2)}**.")
     return head + table(rows, ["student", "status", "score", "s"]) + foot
 
 
