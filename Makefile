@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 KERNEL_NAME := Transfer learning (PyTorch + TF)
 export TLCOURSE_PROFILE ?= smoke
 
-.PHONY: setup system-deps course test lab build check lock bench test-gpu
+.PHONY: setup system-deps course test lab build check lock bench test-gpu hub
 
 $(STAMP): pyproject.toml requirements-lock.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ lab: setup
 
 build: setup
 	$(BIN)/tlcourse build
+
+# JupyterHub for the course on this machine (127.0.0.1:8000; deploy/jupyterhub/README.md):
+# students' servers, the formgrader as a hub service, a shared exchange. Ctrl+C stops it.
+# More options: make hub HUB_ARGS="--students alice,bob --port 8010"
+hub: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/tlcourse hub $(HUB_ARGS)
 
 check: setup
 	$(BIN)/tlcourse build --check

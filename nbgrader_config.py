@@ -48,3 +48,14 @@ c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput,
 # grade` and the Validate button all use it, whatever a notebook's PROFILE says.
 tlcourse_grading_profile = "smoke"
 # <<< tlcourse grading profile <<<
+
+# --- hub and gradebook (deploy/jupyterhub, tlcourse/course/gradebook.py) -------------
+# The gradebook: a server database when TLCOURSE_GRADEBOOK_URL names one (e.g.
+# postgresql://grader:secret@db.example.org/tlcourse), else nbgrader's default
+# SQLite file gradebook.db in the course.  On a JupyterHub, TLCOURSE_EXCHANGE is
+# the shared exchange every student's server also uses (deploy/jupyterhub/etc/).
+if os.environ.get("TLCOURSE_GRADEBOOK_URL"):
+    c.CourseDirectory.db_url = os.environ["TLCOURSE_GRADEBOOK_URL"]
+if os.environ.get("TLCOURSE_EXCHANGE"):
+    c.Exchange.root = os.environ["TLCOURSE_EXCHANGE"]
+# --- end of hub and gradebook ----------------------------------------------------------
