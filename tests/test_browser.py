@@ -6,8 +6,8 @@ temporary copy of the course, so no file of the repository is touched. Debian's
 headless Chromium (/usr/bin/chromium), driven by Playwright, then does what a
 student and an instructor do:
 
-* student: lands on START_HERE, follows its link to a release notebook (on the
-  course kernel), presses nbgrader's Validate on the untouched notebook and is
+* student: lands on START_HERE, follows its link to their own copy of a release
+  notebook (in my-work/, made as `make lab` makes it; on the course kernel), presses nbgrader's Validate on the untouched notebook and is
   told it fails, runs the first cells and sees the profile banner and a plot;
 * instructor: opens the Formgrader and sees the course's assignments.
 
@@ -46,7 +46,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
-NOTEBOOK = "release/transfer_learning/TransferLearningPyTorch.ipynb"
 SERVER_START_S = 90
 KERNEL_S = 150          # first torch import and the stand-in data on a busy 2-core machine
 VALIDATE_S = 180        # nbgrader validate runs the whole (untouched) notebook
@@ -61,10 +60,13 @@ def landing_links() -> list[str]:
     return re.findall(r"\]\(([^)\s]+\.ipynb)\)", text)
 
 
-def test_landing_page_links_every_release_notebook():
+def test_landing_page_links_the_students_copy_of_every_release_notebook():
     links = landing_links()
-    release = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "release").glob("*/*.ipynb"))
-    assert sorted(links) == release, "START_HERE.ipynb must link each release notebook once"
+    copies = sorted(f"{lab.WORK}/{p.relative_to(ROOT / 'release').as_posix()}"
+                    for p in (ROOT / "release").glob("*/*.ipynb"))
+    assert sorted(links) == copies, "START_HERE.ipynb must link the student's copy of each once"
+    ignored = subprocess.run(["git", "check-ignore", "-q", f"{lab.WORK}/x/y.ipynb"], cwd=ROOT)
+    assert ignored.returncode == 0, f"{lab.WORK}/ must be git-ignored"
     text = (ROOT / lab.LANDING).read_text()
     for name in assignments():
         assert f"`{name}`" in text
@@ -76,6 +78,46 @@ def test_landing_page_is_not_an_assignment_nor_collected():
     cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
     assert (ROOT / lab.LANDING).parent == ROOT and "." not in cfg["testpaths"]
     assert not list((ROOT / "source").glob(f"*/{lab.LANDING}"))
+
+
+def test_landing_student_copies_are_made_once_and_never_overwritten(tmp_path):
+    shutil.copytree(ROOT / "release", tmp_path / "release")
+    made = lab.student_copies(tmp_path)
+    release = sorted(p.relative_to(tmp_path / "release") for p in (tmp_path / "release").rglob("*")
+                     if p.is_file())
+    assert sorted(p.relative_to(tmp_path / lab.WORK) for p in made) == release
+    mine = tmp_path / lab.WORK / "pets_lab" / "OxfordPetsPyTorch.ipynb"
+    mine.write_text("my work")
+    (tmp_path / lab.WORK / "adversarial_cat" / "AdversarialCatTF.ipynb").unlink()
+    # the next start restores only what is missing (as nbgrader's fetch does on a hub)
+    assert lab.student_copies(tmp_path) == [tmp_path / lab.WORK / "adversarial_cat" / "AdversarialCatTF.ipynb"]
+    assert mine.read_text() == "my work"
+    assert not list((tmp_path / lab.WORK).rglob(".*.ipynb*")), "no temporary files left"
+
+
+def test_landing_start_over_puts_a_fresh_copy_beside_the_students(tmp_path):
+    shutil.copytree(ROOT / "release", tmp_path / "release")
+    lab.student_copies(tmp_path)
+    mine = tmp_path / lab.WORK / "pets_lab" / "OxfordPetsPyTorch.ipynb"
+    mine.write_text("my work")
+    first = lab.fresh_copy("pets_lab/OxfordPetsPyTorch", tmp_path)
+    second = lab.fresh_copy("pets_lab/OxfordPetsPyTorch.ipynb", tmp_path)
+    assert (first.name, second.name) == ("OxfordPetsPyTorch-fresh.ipynb",
+                                         "OxfordPetsPyTorch-fresh-2.ipynb")
+    release = (tmp_path / "release" / "pets_lab" / "OxfordPetsPyTorch.ipynb").read_bytes()
+    assert first.read_bytes() == second.read_bytes() == release
+    assert mine.read_text() == "my work"
+    for bad in ("pets_lab/Nope", "../release/pets_lab/OxfordPetsPyTorch"):
+        with pytest.raises(ValueError, match="no such notebook"):
+            lab.fresh_copy(bad, tmp_path)
+
+
+def test_landing_fresh_command_is_a_usage_error_for_an_unknown_notebook():
+    import sys
+    done = subprocess.run([sys.executable, "-m", "tlcourse.course.lab", "--fresh", "nope/Nope"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "'nope/Nope': no such notebook" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
 # ---------------------------------------------------------------- fixtures
@@ -107,6 +149,7 @@ def course(tmp_path_factory) -> Path:
         shutil.copytree(ROOT / name, dest / name)
     for name in ("nbgrader_config.py", lab.LANDING):
         shutil.copy(ROOT / name, dest / name)
+    lab.student_copies(dest)          # what `make lab` does before it starts JupyterLab
     return dest
 
 

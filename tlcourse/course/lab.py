@@ -1,17 +1,25 @@
 """JupyterLab on the course: what `make lab` starts, and what the browser tests drive.
 
     python -m tlcourse.course.lab [extra jupyter-lab options]
+    python -m tlcourse.course.lab --fresh <assignment>/<Notebook>
 
-starts JupyterLab from this environment with the course directory as its root
-(and as its working directory, where nbgrader's extensions read
-``nbgrader_config.py``), opening on the landing notebook ``START_HERE.ipynb``.
+The first form gives the student their own copies of the release notebooks in
+``my-work/<assignment>/`` (git-ignored; the layout ``nbgrader fetch_assignment``
+gives on a hub), copying only what is missing and never overwriting a copy that
+exists, then starts JupyterLab from this environment with the course directory
+as its root (and as its working directory, where nbgrader's extensions read
+``nbgrader_config.py``), opening on the landing notebook ``START_HERE.ipynb``,
+which links those copies.  The second form is "start over": a fresh copy of one
+notebook beside the student's own (``<Notebook>-fresh.ipynb``, then ``-fresh-2``...).
 nbgrader 0.9 enables its server and lab extensions (Validate button, Nbgrader
 menu, Formgrader) when it is installed; nothing else is configured.
 """
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,6 +30,55 @@ COURSE_KERNEL_DISPLAY = "Transfer learning (PyTorch + TF)"
 # notebooks inside JupyterLab.  Not an assignment (those live in source/) and not
 # executed by nbval (pytest collects tests/ and notebooks/ only).
 LANDING = "START_HERE.ipynb"
+# The student's own copies (git-ignored): release/ stays what `tlcourse build` made.
+WORK = "my-work"
+
+
+def _copy_new(src: Path, dest: Path) -> bool:
+    """Copy ``src`` to ``dest`` unless ``dest`` exists (then nothing is touched); atomic."""
+    if dest.exists():
+        return False
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.link(tmp, dest)          # fails, rather than overwrites, if dest appeared meanwhile
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)
+    return True
+
+
+def student_copies(root: Path = ROOT) -> list[Path]:
+    """Copy every file of ``release/<assignment>/`` missing from ``my-work/<assignment>/``;
+    the copies made now (a student's existing files are never overwritten)."""
+    release = Path(root) / "release"
+    made = []
+    for src in sorted(release.glob("*/**/*")):
+        if src.is_file() and ".ipynb_checkpoints" not in src.parts:
+            dest = Path(root) / WORK / src.relative_to(release)
+            if _copy_new(src, dest):
+                made.append(dest)
+    return made
+
+
+def fresh_copy(name: str, root: Path = ROOT) -> Path:
+    """"Start over" for ``<assignment>/<Notebook>``: a fresh copy of the release notebook
+    beside the student's own, which stays as it is."""
+    rel = name.removesuffix(".ipynb")
+    src = Path(root) / "release" / f"{rel}.ipynb"
+    if not src.is_file() or ".." in Path(rel).parts:
+        known = sorted(p.relative_to(Path(root) / "release").with_suffix("").as_posix()
+                       for p in (Path(root) / "release").glob("*/*.ipynb"))
+        raise ValueError(f"--fresh {name!r}: no such notebook; choose one of {', '.join(known)}")
+    folder = Path(root) / WORK / Path(rel).parent
+    for n in range(1, 1000):
+        dest = folder / f"{src.stem}-fresh{'' if n == 1 else f'-{n}'}.ipynb"
+        if _copy_new(src, dest):
+            return dest
+    raise ValueError(f"--fresh {name!r}: 999 fresh copies exist already in {folder}")
 
 
 def command(root: Path = ROOT, *, port: int | None = None, token: str | None = None,
@@ -44,6 +101,18 @@ def command(root: Path = ROOT, *, port: int | None = None, token: str | None = N
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--fresh"]:
+        try:
+            if len(argv) != 2:
+                raise ValueError("--fresh needs one notebook: --fresh <assignment>/<Notebook>")
+            print(f"fresh copy: {fresh_copy(argv[1]).relative_to(ROOT)} (yours is unchanged)")
+        except ValueError as exc:
+            print(f"tlcourse lab: error: {exc}", file=sys.stderr)
+            sys.exit(2)
+        return
+    made = student_copies(ROOT)
+    if made:
+        print(f"your own copies: {len(made)} new file(s) in {WORK}/ (existing ones are kept)")
     os.chdir(ROOT)
     # the kernels and the nbgrader commands are this environment's
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
