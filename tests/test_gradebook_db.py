@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,75 @@ def test_nbgrader_commands_use_the_configured_database(tmp_path, db_url):
     with Gradebook(db_url) as gb:
         nb = gb.find_notebook(tiny.NOTEBOOK, tiny.ASSIGNMENT)
         assert sum(c.max_score for c in nb.grade_cells) == tiny.POINTS
+
+
+# ---------------------------------------------------------------- grading into it
+
+def test_grade_stops_before_anyone_is_graded_when_the_gradebook_cannot_be_opened(tmp_path):
+    course = tiny_course(tmp_path)
+    dest = course / "submitted" / "ann" / tiny.ASSIGNMENT
+    dest.mkdir(parents=True)
+    shutil.copy(course / "source" / tiny.ASSIGNMENT / f"{tiny.NOTEBOOK}.ipynb", dest)
+    port = postgres.free_port()
+    env = dict(os.environ, **{gradebook.ENV_VAR: f"postgresql://grader:{SECRET}@127.0.0.1:{port}/gb"})
+    done = subprocess.run([sys.executable, "-m", "tlcourse.cli", "grade", tiny.ASSIGNMENT,
+                           "--workers", "2"], cwd=course, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert f"'gb' on 127.0.0.1:{port}" in line and SECRET not in line + done.stdout
+    assert not (course / "autograded").exists() and not (course / "gradebook.db").exists()
+
+
+# A simulated class: full marks, the untouched student version, a partial answer.
+ANSWERS = {"s1": tiny.SOLUTION, "s2": None,
+           "s3": "def double(x):\n    return 2 * x if x >= 0 else 0", "s4": tiny.SOLUTION}
+
+
+def simulated_class(where: Path) -> Path:
+    """A tiny course with ANSWERS handed in (student versions, answers filled in)."""
+    import nbformat
+    course = tiny_course(where)
+    with tempfile.TemporaryDirectory() as tmp:        # the gradebook is made on the way
+        subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", tiny.ASSIGNMENT,
+                        "--force", f"--CourseDirectory.release_directory={tmp}",
+                        "--log-level=WARN"], cwd=course, check=True, timeout=300)
+        student_version = Path(tmp) / tiny.ASSIGNMENT / f"{tiny.NOTEBOOK}.ipynb"
+        for student, answer in ANSWERS.items():
+            dest = course / "submitted" / student / tiny.ASSIGNMENT / student_version.name
+            dest.parent.mkdir(parents=True)
+            nb = nbformat.read(student_version, as_version=4)
+            for cell in nb.cells:
+                if answer and cell.metadata.get("nbgrader", {}).get("solution"):
+                    cell.source = answer
+            nbformat.write(nb, dest)
+    return course
+
+
+def outcome(results) -> list[tuple]:
+    return [(r.student, r.score, r.max_score, r.failed, r.status) for r in results]
+
+
+EXPECTED = [("s1", 3.0, 3.0, [], "ok"), ("s2", 0.0, 3.0, ["test_double", "test_negative"], "ok"),
+            ("s3", 2.0, 3.0, ["test_negative"], "ok"), ("s4", 3.0, 3.0, [], "ok")]
+
+
+def test_parallel_grading_gives_the_serial_scores_on_sqlite_and_postgresql(tmp_path, db_url,
+                                                                             monkeypatch):
+    from tlcourse.course.grade import grade_class, scores
+    runs = {}
+    for name, url, workers in [("sqlite serial", None, 1), ("sqlite 2 workers", None, 2),
+                               ("postgresql 2 workers", db_url, 2)]:
+        if url:
+            monkeypatch.setenv(gradebook.ENV_VAR, url)
+        else:
+            monkeypatch.delenv(gradebook.ENV_VAR, raising=False)
+        course = simulated_class(tmp_path / name.replace(" ", "-"))
+        runs[name] = outcome(grade_class(course, tiny.ASSIGNMENT, cell_timeout=60,
+                                         workers=workers, log=lambda *_: None))
+        # every score is in the gradebook, once per graded cell
+        recorded = sorted((s.student, s.grade_id) for s in scores(course, tiny.ASSIGNMENT)
+                          if s.autograded)
+        assert recorded == sorted((s, g) for s in ANSWERS for g in ("test_double", "test_negative"))
+        assert (course / "gradebook.db").exists() == (url is None)
+    assert runs == {name: EXPECTED for name in runs}

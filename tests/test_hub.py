@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -251,9 +252,16 @@ def test_a_class_on_the_hub_graded_in_parallel_into_postgresql(running_hub, clas
     # collect through the formgrader, grade two at a time into PostgreSQL
     r = teacher.formgrader("POST", f"assignment/{tiny.ASSIGNMENT}/collect")
     assert r.ok and r.json()["success"], r.text[:1000]
-    grade_env = dict(env, TLCOURSE_GRADEBOOK_URL=database, TLCOURSE_PROFILE="smoke")
-    done = tlcourse("grade", tiny.ASSIGNMENT, "--workers", "2", cwd=class_course,
-                    env=grade_env, timeout=600)
+    # the tiny assignment needs no datasets: the sandboxed kernels get an empty cache
+    cache = Path(tempfile.mkdtemp(prefix="tlcourse-hub-cache-"))
+    cache.chmod(0o755)
+    grade_env = dict(env, TLCOURSE_GRADEBOOK_URL=database, TLCOURSE_PROFILE="smoke",
+                     TLCOURSE_CACHE=str(cache))
+    try:
+        done = tlcourse("grade", tiny.ASSIGNMENT, "--workers", "2", cwd=class_course,
+                        env=grade_env, timeout=600)
+    finally:
+        shutil.rmtree(cache)
     assert done.returncode == 0, done.stdout + done.stderr
     assert not (class_course / "gradebook.db").exists(), "graded into SQLite, not PostgreSQL"
 

@@ -22,9 +22,16 @@ class GradebookUnreachable(RuntimeError):
     """The configured gradebook database cannot be opened; the message says which and why."""
 
 
-def url(course: Path) -> str:
-    """The gradebook's SQLAlchemy URL: ``$TLCOURSE_GRADEBOOK_URL`` or ``course/gradebook.db``."""
-    return os.environ.get(ENV_VAR) or f"sqlite:///{Path(course).resolve() / 'gradebook.db'}"
+def url(course: Path, sqlite_wait_s: float | None = None) -> str:
+    """The gradebook's SQLAlchemy URL: ``$TLCOURSE_GRADEBOOK_URL`` or ``course/gradebook.db``.
+
+    ``sqlite_wait_s``: for a SQLite gradebook that several processes write at once,
+    how long each waits for the write lock (SQLite serialises the writers; its
+    default wait, 5 s, would fail a busy one instead)."""
+    db_url = os.environ.get(ENV_VAR) or f"sqlite:///{Path(course).resolve() / 'gradebook.db'}"
+    if sqlite_wait_s and is_sqlite(db_url) and "timeout=" not in db_url:
+        db_url += ("&" if "?" in db_url else "?") + f"timeout={sqlite_wait_s:g}"
+    return db_url
 
 
 def is_sqlite(db_url: str) -> bool:
