@@ -13,10 +13,8 @@ marks and zero, feedback written, the formgrader shows the same scores.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -135,7 +133,7 @@ def class_course(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def running_hub(class_course, database, tmp_path_factory):
-    """JupyterHub with alice and bob (students) and teacher; yields (settings, env, passwords)."""
+    """JupyterHub with alice and bob (students) and teacher; yields (settings, environment)."""
     import requests
     hub.ensure_proxy()
     settings = hub.HubSettings(state=tmp_path_factory.mktemp("hubstate"), course=class_course,
@@ -147,7 +145,6 @@ def running_hub(class_course, database, tmp_path_factory):
     log = open(settings.state / "hub.log", "w")
     proc = subprocess.Popen(hub.command(), cwd=settings.state, env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
-    started = []
     try:
         deadline = time.monotonic() + START_S
         while True:
@@ -159,7 +156,7 @@ def running_hub(class_course, database, tmp_path_factory):
             assert proc.poll() is None and time.monotonic() < deadline, \
                 "the hub did not start:\n" + (settings.state / "hub.log").read_text()[-3000:]
             time.sleep(1)
-        yield settings, env, started
+        yield settings, env
     finally:
         family = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)] \
             if proc.poll() is None else []
@@ -215,7 +212,7 @@ class HubUser:
 
 def test_a_class_on_the_hub_graded_in_parallel_into_postgresql(running_hub, class_course,
                                                                 database):
-    settings, env, _ = running_hub
+    settings, env = running_hub
     teacher = HubUser(settings, "teacher", env["TLCOURSE_HUB_ADMIN_PASSWORD"])
     alice = HubUser(settings, "alice", env["TLCOURSE_HUB_PASSWORD"])
     bob = HubUser(settings, "bob", env["TLCOURSE_HUB_PASSWORD"])

@@ -11,6 +11,8 @@ empty: the first submission computes the features, later ones reuse them.
 """
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +21,9 @@ from tlcourse.bench import harness
 
 ASSIGNMENT = "pets_lab"
 NOTEBOOK = "OxfordPetsPyTorch"
+# Parallel grading: a simulated class of the tiny assignment, 1 and 2 workers.
+CLASS_SIZE = 20
+WORKERS = (1, 2)
 
 
 def measure(profile: str, copies: int) -> dict:
@@ -88,5 +93,102 @@ def run(opts) -> dict:
     full = summary["all_full_marks"]
     if not full:
         notes.append("**Not every copy of the solution got full marks**: see the rows.")
+    summary["workers"], more = parallel(summary.get("seconds_per_submission"))
+    notes += more
     return {"status": "ok" if full else "partial" if rows else "failed", "rows": rows,
             "summary": summary, "notes": notes}
+
+
+def measure_workers(where: Path, students: int = 20, workers=(1, 2),
+                    gradebooks: dict | None = None, sandbox: bool = True) -> list[dict]:
+    """In a fresh process: submissions graded per minute by ``grade_class`` (sandboxed,
+    as `tlcourse grade`) with each number of ``workers`` and each gradebook (name ->
+    URL, None for SQLite), on a simulated class of the tiny assignment (every other
+    student the solution, the others the untouched student version); each run in a
+    fresh course under ``where``."""
+    from tlcourse.course import gradebook, tiny
+    from tlcourse.course.build import run_nbgrader
+    from tlcourse.course.grade import grade_class, open_sandbox, submit
+
+    rows = []
+    serial = {}
+    for name, db_url in (gradebooks or {"SQLite": None}).items():
+        for n in workers:
+            course = Path(where) / f"{name}-{n}"
+            course.mkdir(parents=True)
+            shutil.copy(Path(__file__).resolve().parents[2] / "nbgrader_config.py", course)
+            tiny.write_source(course)
+            env_backup = os.environ.get(gradebook.ENV_VAR)
+            os.environ.pop(gradebook.ENV_VAR, None)
+            if db_url:
+                os.environ[gradebook.ENV_VAR] = db_url
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    run_nbgrader(["generate_assignment", tiny.ASSIGNMENT, "--force",
+                                  f"--CourseDirectory.release_directory={tmp}",
+                                  "--log-level=WARN"], cwd=course)
+                    handout = Path(tmp) / tiny.ASSIGNMENT / f"{tiny.NOTEBOOK}.ipynb"
+                    names = [f"{name.lower()}{n}-s{i + 1:02d}" for i in range(students)]
+                    for i, student in enumerate(names):
+                        dest = submit(course, student, tiny.ASSIGNMENT, [handout])
+                        if i % 2 == 0:
+                            tiny.solve(dest / handout.name)
+                box = open_sandbox() if sandbox else None
+                try:
+                    start = time.perf_counter()
+                    results = grade_class(course, tiny.ASSIGNMENT, names, cell_timeout=60,
+                                          log=lambda *_: None, sandbox=box, workers=n)
+                    seconds = time.perf_counter() - start
+                finally:
+                    if box:
+                        box.close()
+            finally:
+                os.environ.pop(gradebook.ENV_VAR, None)
+                if env_backup is not None:
+                    os.environ[gradebook.ENV_VAR] = env_backup
+            got = [(r.score, r.max_score, r.status) for r in results]
+            serial.setdefault(name, got)
+            rows.append({"gradebook": name, "workers": n, "submissions": len(results),
+                         "seconds": round(seconds, 1),
+                         "per_minute": round(60 * len(results) / seconds, 1),
+                         "full_marks": sum(r.score == r.max_score for r in results),
+                         "same_as_first_run": got == serial[name]})
+    return rows
+
+
+def parallel(pets_s: float | None) -> tuple[list, list]:
+    """Grading with 1 and 2 workers on SQLite (and on PostgreSQL when
+    TLCOURSE_GRADEBOOK_URL names one): rows and the notes that report them."""
+    from tlcourse.course import gradebook
+
+    books = {"SQLite": None}
+    if os.environ.get(gradebook.ENV_VAR):
+        books["PostgreSQL"] = os.environ[gradebook.ENV_VAR]
+    where = Path(tempfile.mkdtemp(prefix="tlcourse-bench-workers-"))
+    cache = where / "cache"               # the tiny assignment reads nothing from a cache
+    cache.mkdir(mode=0o755)
+    where.chmod(0o755)
+    try:
+        env = {k: v for k, v in os.environ.items() if k != gradebook.ENV_VAR}
+        env["TLCOURSE_CACHE"] = str(cache)
+        harness.log(f"grading: {CLASS_SIZE} tiny submissions with {WORKERS} workers, "
+                    f"{', '.join(books)} ...")
+        rows = harness.call_in_subprocess(
+            "tlcourse.bench.grading:measure_workers",
+            dict(where=str(where / "runs"), students=CLASS_SIZE, workers=list(WORKERS),
+                 gradebooks=books), env=env, timeout=None)
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
+    notes = [f"Parallel grading (`tlcourse grade --workers N`, sandboxed), {r['submissions']} "
+             f"tiny submissions, {r['gradebook']}, {r['workers']} worker(s): "
+             f"**{r['per_minute']} submissions/min** ({r['seconds']} s; scores "
+             f"{'identical to' if r['same_as_first_run'] else '**different from**'} the first run)"
+             for r in rows]
+    serial = next((r for r in rows if r["workers"] == 1), None)
+    if serial and pets_s:
+        tiny_s = serial["seconds"] / serial["submissions"]
+        notes.append(f"Estimate, 300 students on a 16-core grader with `--workers 16` (one worker "
+                     f"per core, assumed to scale linearly; measure on the machine itself): "
+                     f"tiny assignment {300 * tiny_s / 16 / 60:.1f} min, `{ASSIGNMENT}` "
+                     f"{300 * pets_s / 16 / 60:.1f} min (needs ~1.3 GB of memory per worker).")
+    return rows, notes

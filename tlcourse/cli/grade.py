@@ -18,6 +18,9 @@ def add_parser(sub):
     p.add_argument("--no-sandbox", action="store_true",
                    help="grade without the bubblewrap sandbox: each submission runs with your "
                         "rights (the table says 'sandbox: off')")
+    p.add_argument("--workers", type=int, default=1,
+                   help="grade this many students at once, each in its own process under the "
+                        "same limits (default 1)")
     return p
 
 
@@ -25,8 +28,10 @@ def run(args) -> int:
     from tlcourse.course import grade
     if args.cell_timeout is not None:
         int_in_range(args.cell_timeout, "--cell-timeout", 1)
+    int_in_range(args.workers, "--workers", 1, 64)
     if args.student_timeout is not None and not args.student_timeout > 0:
         raise UsageError(f"--student-timeout {args.student_timeout} must be a number of seconds above 0")
     return grade.main(args.assignment, students=args.student or None,
                       cell_timeout=args.cell_timeout, student_timeout=args.student_timeout,
-                      feedback=not args.no_feedback, sandbox=not args.no_sandbox)
+                      feedback=not args.no_feedback, sandbox=not args.no_sandbox,
+                      workers=args.workers)

@@ -20,7 +20,13 @@ full marks, the untouched student version zero on every autograded cell.
 * by default each student's kernel runs in a bubblewrap sandbox
   (``tlcourse.course.sandbox``): no source/, gradebook or other students, the
   shared cache read-only, no network, limited memory and processes; what the
-  sandbox stopped is noted in the table.  nbgrader itself stays outside.
+  sandbox stopped is noted in the table.  nbgrader itself stays outside;
+* ``workers`` students are graded at once (``tlcourse grade --workers N``), each
+  in its own nbgrader process, sandboxed and limited as in a serial run; the
+  table comes back in student order with the same scores.  The gradebook is
+  ``gradebook.url`` (SQLite in the course, or ``TLCOURSE_GRADEBOOK_URL``); on
+  SQLite the workers' writes queue for its lock (``SQLITE_WAIT_S``), so no score
+  is lost; PostgreSQL takes them side by side.
 """
 from __future__ import annotations
 
@@ -31,8 +37,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from tlcourse.course import gradebook
 from tlcourse.course import sandbox as sandbox_mod
 from tlcourse.course.build import nbgrader_env, run_nbgrader
 from tlcourse.course.sandbox import Sandbox
@@ -90,7 +98,7 @@ def scores(course: Path, assignment: str) -> list[CellScore]:
     from nbgrader.api import Gradebook
 
     out = []
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+    with Gradebook(gradebook.url(course, SQLITE_WAIT_S)) as gb:
         for sub in gb.assignment_submissions(assignment):
             for nb in sub.notebooks:
                 for grade in nb.grades:
@@ -236,7 +244,7 @@ def student_scores(course: Path, assignment: str, student: str, notebooks: list[
 def max_points(course: Path, assignment: str, notebook: str) -> float:
     """Autograded points of one notebook, from the gradebook."""
     from nbgrader.api import Gradebook
-    with Gradebook(f"sqlite:///{Path(course) / 'gradebook.db'}") as gb:
+    with Gradebook(gradebook.url(course, SQLITE_WAIT_S)) as gb:
         nb = gb.find_notebook(notebook, assignment)
         return float(sum(c.max_score for c in nb.grade_cells if c.cell_type == "code"))
 
@@ -244,10 +252,12 @@ def max_points(course: Path, assignment: str, notebook: str) -> float:
 def grade_class(course: Path, assignment: str, students: list[str] | None = None,
                 cell_timeout: int | None = None, student_timeout: float | None = None,
                 extra_env: dict | None = None, log=print,
-                sandbox: "Sandbox | None" = None) -> list[StudentResult]:
+                sandbox: "Sandbox | None" = None, workers: int = 1) -> list[StudentResult]:
     """Autograde every student in ``course/submitted/`` (or ``students``) for
     ``assignment``; nothing one student does stops the others.  With ``sandbox``
-    (see ``open_sandbox``) each student's kernel runs inside it.
+    (see ``open_sandbox``) each student's kernel runs inside it.  ``workers``
+    students are graded at once, each in its own nbgrader process under the same
+    limits; the results come back in student order, as from a serial run.
 
     Scores count the notebooks a student handed in (for an assignment offered
     in two frameworks, a student hands in the one they chose)."""
@@ -258,56 +268,89 @@ def grade_class(course: Path, assignment: str, students: list[str] | None = None
     cell_timeout = cell_timeout or PROFILES[grading_profile(course)[0]].grading_cell_timeout
     # generous for a whole notebook, but finite: a run that swallows interrupts still ends
     student_timeout = student_timeout or max(600.0, 12.0 * cell_timeout)
-    if not (course / "gradebook.db").exists() or not _assignment_in_gradebook(course, assignment):
+    if not _assignment_in_gradebook(course, assignment):
         prepare_gradebook(course, assignment)
     root = course / "submitted"
     if students is None:
         students = sorted(p.name for p in root.iterdir()
                           if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
     expected = expected_notebooks(course, assignment)
-    results = []
-    for student in students:
-        folder = root / student / assignment
-        notes = []
-        for src, dest in find_renamed(course, assignment, student):
-            src.rename(dest)
-            notes.append(f"graded {src.name} as {dest.name} (renamed)")
-        handed_in = [n for n in expected if (folder / f"{n}.ipynb").is_file()]
-        others = sorted(p.name for p in folder.glob("*.ipynb") if p.stem not in expected)
-        if others:
-            notes.append(f"not graded (unknown name): {', '.join(others)}")
-        if not handed_in:
-            results.append(StudentResult(student, 0.0, sum(max_points(course, assignment, n)
-                                                            for n in expected),
-                                         [], 0.0, "nothing handed in", notes))
-            log(f"{student}: nothing to grade ({', '.join(notes) or 'no notebook'})")
-            continue
-        log(f"{student}: autograding {', '.join(handed_in)} ...")
-        session = sandbox.session() if sandbox else None
-        try:
-            status, seconds, tail = autograde_student(
-                course, assignment, student, cell_timeout, student_timeout,
-                {**(extra_env or {}), **(session.env() if session else {})},
-                session.nbgrader_args() if session else None)
-            if session:
-                graded = course / "autograded" / student / assignment
-                sandbox_mod.give_back(graded)
-                notes += sandbox_notes(session.report(), [graded / f"{n}.ipynb" for n in handed_in])
-        finally:
-            if session:
-                session.close()
-        if status == "timed out":
-            notes.append(f"stopped after {student_timeout:.0f} s")
-        elif status == "cell timed out":
-            notes.append(f"a cell ran past {cell_timeout} s and was interrupted")
-        elif status == "error":
-            notes.append("nbgrader failed: " + (tail.strip().splitlines() or ["?"])[-1][:200])
-        score, max_score, failed, manual = student_scores(course, assignment, student, handed_in)
-        if not max_score:    # nothing recorded (e.g. killed before saving)
-            max_score = sum(max_points(course, assignment, n) for n in handed_in)
-        results.append(StudentResult(student, score, max_score, failed, seconds, status, notes,
-                                     manual, handed_in))
-    return results
+    db_args = parallel_gradebook_args(course) if workers > 1 else []
+
+    def grade(student: str, log=log) -> StudentResult:
+        return _grade_student(course, assignment, student, expected, cell_timeout,
+                              student_timeout, extra_env, log, sandbox, db_args)
+
+    if workers <= 1 or len(students) <= 1:
+        return [grade(s) for s in students]
+    from tqdm.auto import tqdm
+    results = {}
+    with ThreadPoolExecutor(max_workers=workers) as pool, \
+            tqdm(total=len(students), desc=f"grading ({workers} at once)", unit="student",
+                 file=sys.stderr, disable=log is None) as bar:
+        futures = {pool.submit(grade, s, lambda *_: None): s for s in students}
+        for done in as_completed(futures):
+            results[futures[done]] = done.result()
+            bar.update(1)
+    return [results[s] for s in students]
+
+
+def parallel_gradebook_args(course: Path) -> list[str]:
+    """nbgrader options for grading several students at once: SQLite serialises the
+    writers itself, each nbgrader waiting up to ``SQLITE_WAIT_S`` for the write lock
+    (PostgreSQL needs nothing)."""
+    url = gradebook.url(course)
+    return [f"--CourseDirectory.db_url={gradebook.url(course, SQLITE_WAIT_S)}"] \
+        if gradebook.is_sqlite(url) else []
+
+
+# Seconds a grader waits for SQLite's write lock (a write takes milliseconds; a
+# crowd of workers finishing together must queue, not fail).
+SQLITE_WAIT_S = 300
+
+
+def _grade_student(course: Path, assignment: str, student: str, expected: list[str],
+                   cell_timeout: int, student_timeout: float, extra_env: dict | None, log,
+                   sandbox: "Sandbox | None", db_args: list[str]) -> StudentResult:
+    """One student of ``grade_class``: rename, autograde (sandboxed), score."""
+    folder = course / "submitted" / student / assignment
+    notes = []
+    for src, dest in find_renamed(course, assignment, student):
+        src.rename(dest)
+        notes.append(f"graded {src.name} as {dest.name} (renamed)")
+    handed_in = [n for n in expected if (folder / f"{n}.ipynb").is_file()]
+    others = sorted(p.name for p in folder.glob("*.ipynb") if p.stem not in expected)
+    if others:
+        notes.append(f"not graded (unknown name): {', '.join(others)}")
+    if not handed_in:
+        log(f"{student}: nothing to grade ({', '.join(notes) or 'no notebook'})")
+        return StudentResult(student, 0.0, sum(max_points(course, assignment, n) for n in expected),
+                             [], 0.0, "nothing handed in", notes)
+    log(f"{student}: autograding {', '.join(handed_in)} ...")
+    session = sandbox.session() if sandbox else None
+    try:
+        status, seconds, tail = autograde_student(
+            course, assignment, student, cell_timeout, student_timeout,
+            {**(extra_env or {}), **(session.env() if session else {})},
+            [*(session.nbgrader_args() if session else []), *db_args])
+        if session:
+            graded = course / "autograded" / student / assignment
+            sandbox_mod.give_back(graded)
+            notes += sandbox_notes(session.report(), [graded / f"{n}.ipynb" for n in handed_in])
+    finally:
+        if session:
+            session.close()
+    if status == "timed out":
+        notes.append(f"stopped after {student_timeout:.0f} s")
+    elif status == "cell timed out":
+        notes.append(f"a cell ran past {cell_timeout} s and was interrupted")
+    elif status == "error":
+        notes.append("nbgrader failed: " + (tail.strip().splitlines() or ["?"])[-1][:200])
+    score, max_score, failed, manual = student_scores(course, assignment, student, handed_in)
+    if not max_score:    # nothing recorded (e.g. killed before saving)
+        max_score = sum(max_points(course, assignment, n) for n in handed_in)
+    return StudentResult(student, score, max_score, failed, seconds, status, notes, manual,
+                         handed_in)
 
 
 def open_sandbox(extra_env: dict | None = None, limits=None) -> Sandbox:
@@ -370,7 +413,7 @@ def sandbox_overhead(course: Path, assignment: str, student: str,
 
 def _assignment_in_gradebook(course: Path, assignment: str) -> bool:
     from nbgrader.api import Gradebook, MissingEntry
-    with Gradebook(f"sqlite:///{Path(course) / 'gradebook.db'}") as gb:
+    with Gradebook(gradebook.url(course, SQLITE_WAIT_S)) as gb:
         try:
             return bool(gb.find_assignment(assignment).notebooks)
         except MissingEntry:
@@ -400,9 +443,12 @@ def print_table(results: list[StudentResult], print_fn=print, sandbox: str = "")
 
 
 def main(assignment: str | None = None, students=None, cell_timeout: int | None = None,
-         student_timeout: float | None = None, feedback: bool = True, sandbox: bool = True) -> int:
+         student_timeout: float | None = None, feedback: bool = True, sandbox: bool = True,
+         workers: int = 1) -> int:
     """`tlcourse grade [ASSIGNMENT]`: grade the class in the course root, print the table.
-    ``sandbox=False`` (``--no-sandbox``) runs every submission with the instructor's rights."""
+    ``sandbox=False`` (``--no-sandbox``) runs every submission with the instructor's rights;
+    ``workers`` students are graded at once.  The gradebook (``TLCOURSE_GRADEBOOK_URL``)
+    is opened once first: if it cannot be, nobody is graded."""
     from tlcourse.course.build import assignments, repo_root
 
     course = repo_root()
@@ -422,6 +468,11 @@ def main(assignment: str | None = None, students=None, cell_timeout: int | None 
     print(f"grading profile: {profile} ({where}); per-cell limit "
           f"{cell_timeout or PROFILES[profile].grading_cell_timeout} s")
     try:
+        gradebook.check(gradebook.url(course))
+    except gradebook.GradebookUnreachable as exc:
+        print(f"tlcourse grade: {exc}", file=sys.stderr)
+        return 1
+    try:
         box = open_sandbox() if sandbox else None
     except sandbox_mod.SandboxError as exc:
         print(f"tlcourse grade: {exc}", file=sys.stderr)
@@ -430,7 +481,7 @@ def main(assignment: str | None = None, students=None, cell_timeout: int | None 
         for name in names:
             print(f"== {name}")
             results = grade_class(course, name, students, cell_timeout, student_timeout,
-                                  sandbox=box)
+                                  sandbox=box, workers=workers)
             if feedback:
                 generate_feedback(course, name)
                 print(f"feedback: {course / 'feedback'}/<student>/{name}/*.html")
@@ -439,3 +490,4 @@ def main(assignment: str | None = None, students=None, cell_timeout: int | None 
         if box:
             box.close()
     return 0
+
