@@ -10,7 +10,6 @@ the guard's message, while every cell that is not a test still runs.
 import ast
 import re
 import textwrap
-import threading
 
 import nbformat
 import numpy as np
