@@ -226,11 +226,12 @@ def test_online_only_models_stop_at_the_network(name, include_top, tmp_path, mon
     assert asset.path == tmp_path / "keras" / "models" / fname   # where keras.utils.get_file looks
     urls = []
 
-    def no_network(req, timeout=None):
-        urls.append(req.full_url)
+    def no_network(opener, req, data=None, timeout=None):
+        urls.append(req.full_url if hasattr(req, "full_url") else req)
         raise urllib.error.URLError("network unreachable (test)")
 
-    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    # the network boundary: every HTTP request the registry makes goes through an opener
+    monkeypatch.setattr(urllib.request.OpenerDirector, "open", no_network)
     with pytest.raises(assets.AssetError) as err:
         tlc.pretrained(name, include_top=include_top)
     assert urls == [origin]                      # exactly the URL Keras itself uses

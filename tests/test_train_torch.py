@@ -183,9 +183,9 @@ def test_models_and_heads_are_moved_to_the_course_device(monkeypatch):
     assert {p.device.type for p in model.parameters()} == {"meta"}
     held = {id(p) for g in opt.param_groups for p in g["params"]}
     assert held == {id(p) for p in model.parameters() if p.requires_grad}
-    assert torch_train._device(model) == torch.device("meta")           # what fit() etc. call
+    assert torch_train._move_to_device(model) == torch.device("meta")           # what fit() etc. call
     assert held == {id(p) for p in model.parameters() if p.requires_grad}, \
         "moving a model already on the device replaced its parameters"
     cpu_head = tlc.feature_classifier(8, 2)       # a head alone, as fit() gets it
-    torch_train._device(cpu_head)
+    torch_train._move_to_device(cpu_head)
     assert {p.device.type for p in cpu_head.parameters()} == {"meta"}
