@@ -58,15 +58,16 @@ def run_nbgrader(args: list[str], cwd: Path, check: bool = True) -> subprocess.C
 
 
 def normalise_notebook(path: Path) -> None:
-    """Stable form: no outputs or execution counts, fixed JSON layout."""
+    """Stable form: no outputs or execution counts, fixed JSON layout.
+
+    Cell ids come from source/ and are kept: the translation catalogs key on them.
+    """
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
-        cell.pop("id", None)
         cell.metadata.pop("execution", None)
-    nb.nbformat_minor = max(nb.nbformat_minor, 4)
     nb.metadata.pop("widgets", None)
     text = nbformat.writes(nb, version=4)
     path.write_text(text if text.endswith("\n") else text + "\n")
