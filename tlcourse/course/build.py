@@ -1,10 +1,13 @@
-"""`tlcourse build`: regenerate release/ (student) and notebooks/ (solution) from source/.
+"""`tlcourse build`: regenerate release/ (student) and notebooks/ (solution) from source/,
+and every translated edition (``editions/<lang>/``, see ``tlcourse.course.i18n``) from
+source/ and its catalogs.
 
 nbgrader does the work in a throw-away copy of the course, so the build never
 touches a real gradebook.db or anything a student or instructor owns.  Its
 output is then normalised (no outputs, no execution counts, stable JSON) so a
 rebuild of an unchanged source changes nothing in git, and ``--check`` can
-compare byte for byte.
+compare byte for byte.  ``--check`` also names every markdown cell whose translation is
+missing or stale (notebook and cell id): the edition shows those cells in English.
 """
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ import tempfile
 from pathlib import Path
 
 import nbformat
+
+from tlcourse.course import i18n
 
 GENERATED = ("release", "notebooks")
 
@@ -33,6 +38,13 @@ def repo_root() -> Path:
         return pkg_root
     raise SystemExit("Run this inside the course repository (no nbgrader_config.py found above "
                      f"{here}).")
+
+
+def main_root(root: Path) -> Path:
+    """The English course for a course root that may be an edition (editions/<lang>/)."""
+    if root.parent.name == i18n.EDITIONS and (root.parent.parent / "nbgrader_config.py").is_file():
+        return root.parent.parent
+    return root
 
 
 def assignments(root: Path) -> list[str]:
@@ -94,10 +106,15 @@ def generate(root: Path, out: Path) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _files(top: Path) -> set[Path]:
+    if top.is_file():
+        return {Path()}
+    return {p.relative_to(top) for p in top.rglob("*") if p.is_file()} if top.exists() else set()
+
+
 def differences(a: Path, b: Path) -> list[str]:
-    """Relative paths that differ between two trees (missing on either side too)."""
-    files_a = {p.relative_to(a) for p in a.rglob("*") if p.is_file()} if a.exists() else set()
-    files_b = {p.relative_to(b) for p in b.rglob("*") if p.is_file()} if b.exists() else set()
+    """Relative paths that differ between two trees or files (missing on either side too)."""
+    files_a, files_b = _files(a), _files(b)
     out = []
     for rel in sorted(files_a | files_b):
         if rel not in files_a or rel not in files_b or not filecmp.cmp(a / rel, b / rel, shallow=False):
@@ -106,34 +123,67 @@ def differences(a: Path, b: Path) -> list[str]:
 
 
 def build(root: Path | None = None, check: bool = False) -> int:
-    root = root or repo_root()
+    root = root or main_root(repo_root())
     # one build at a time per checkout: two would race on release/ and notebooks/
     with open(root / ".build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         return _build(root, check)
 
 
+def generate_edition(root: Path, lang: str, out: Path) -> list[i18n.Problem]:
+    """The whole generated part of ``editions/<lang>/`` into ``out``; the translation problems."""
+    problems = i18n.write_edition_sources(root, lang, out)
+    generate(out, out)
+    return problems
+
+
+def _replace(fresh: Path, target: Path) -> None:
+    """Put generated output ``fresh`` (a file or a folder) at ``target``."""
+    if target.is_dir():
+        shutil.rmtree(target)
+    elif target.exists():
+        target.unlink()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    (shutil.copytree if fresh.is_dir() else shutil.copyfile)(fresh, target)
+
+
 def _build(root: Path, check: bool) -> int:
     with tempfile.TemporaryDirectory(prefix="tlcourse-gen-") as tmp:
         fresh = Path(tmp)
         generate(root, fresh)
-        stale = [f"{sub}/{rel}" for sub in GENERATED
-                 for rel in differences(fresh / sub, root / sub)]
+        # (generated path relative to the course root) for the English course and every edition
+        outputs = list(GENERATED)
+        problems = []
+        for lang in i18n.LANGUAGES:
+            edition = Path(i18n.EDITIONS) / lang
+            problems += generate_edition(root, lang, fresh / edition)
+            outputs += [str(edition / name) for name in i18n.GENERATED]
+        stale = [str(Path(out) / rel) if rel != "." else out for out in outputs
+                 for rel in differences(fresh / out, root / out)]
+        translations = (f"{len(i18n.LANGUAGES)} edition(s) ({', '.join(i18n.LANGUAGES)}): "
+                        f"{len(problems)} markdown cell(s) untranslated or stale")
         if check:
             if stale:
                 print("Out of sync with source/ (run `tlcourse build`, never edit these by hand):")
                 for rel in stale:
                     print(f"  {rel}")
+            if problems:
+                print("Translations to write (the edition shows these cells in English; "
+                      "`python -m tlcourse.course.i18n todo` prints their text):")
+                for problem in problems:
+                    print(f"  {problem}")
+            if stale or problems:
                 return 1
-            print(f"release/ and notebooks/ are in sync with source/ ({len(assignments(root))} "
-                  "assignments).")
+            print(f"release/, notebooks/ and {i18n.EDITIONS}/ are in sync with source/ "
+                  f"({len(assignments(root))} assignments); {translations}.")
             return 0
-        for sub in GENERATED:
-            # These two folders are generated output, owned by the build.
-            if (root / sub).exists():
-                shutil.rmtree(root / sub)
-            shutil.copytree(fresh / sub, root / sub)
-        print(f"Built {len(assignments(root))} assignments; {len(stale)} files changed.")
+        for out in outputs:
+            # generated output, owned by the build (an edition's gradebook or my-work/ is not)
+            _replace(fresh / out, root / out)
+        print(f"Built {len(assignments(root))} assignments; {len(stale)} files changed; "
+              f"{translations}.")
         for rel in stale:
             print(f"  {rel}")
+        for problem in problems:
+            print(f"  {problem}")
         return 0
