@@ -154,13 +154,13 @@ def _build(root: Path, check: bool) -> int:
         # (generated path relative to the course root) for the English course and every edition
         outputs = list(GENERATED)
         problems = []
-        for lang in i18n.LANGUAGES:
+        for lang in i18n.languages(root):
             edition = Path(i18n.EDITIONS) / lang
             problems += generate_edition(root, lang, fresh / edition)
             outputs += [str(edition / name) for name in i18n.GENERATED]
         stale = [str(Path(out) / rel) if rel != "." else out for out in outputs
                  for rel in differences(fresh / out, root / out)]
-        translations = (f"{len(i18n.LANGUAGES)} edition(s) ({', '.join(i18n.LANGUAGES)}): "
+        translations = (f"editions: {', '.join(i18n.languages(root)) or 'none'}; "
                         f"{len(problems)} markdown cell(s) untranslated or stale")
         if check:
             if stale:

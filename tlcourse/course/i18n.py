@@ -20,7 +20,12 @@ nbgrader steps as the English ones), ``START_HERE.ipynb`` and an ``nbgrader_conf
 the course's own plus a course id of its own.  ``tlcourse build`` writes all of it; nobody edits
 it by hand.
 
+Every translation follows ``i18n/<lang>/glossary.tsv`` (``lint``): the glossary's term where the
+English uses it, no second spelling of a term, and every `inline code` span, number, formula,
+link target and nbgrader marker of the English cell unchanged.
+
     python -m tlcourse.course.i18n todo [LANG]     what is missing or stale, with the English
+    python -m tlcourse.course.i18n lint [LANG]     what breaks the glossary or loses code/numbers
     python -m tlcourse.course.i18n put LANG NOTEBOOK CELL_ID < hindi.md
                                                    store a translation of the cell as it is now
 """
@@ -31,6 +36,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -81,11 +87,17 @@ def check_language(lang: str) -> str:
     return lang
 
 
+def languages(root: Path) -> list[str]:
+    """The editions this course has: a language with a folder ``i18n/<lang>/``."""
+    return [lang for lang in LANGUAGES if (root / CATALOGS / lang).is_dir()]
+
+
 def english_notebooks(root: Path) -> dict[str, Path]:
     """{key: English notebook}: every ``source/<assignment>/<Notebook>.ipynb`` and the landing page."""
     found = {f"{p.parent.name}/{p.stem}": p for p in sorted((root / "source").glob("*/*.ipynb"))
              if not p.parent.name.startswith((".", "_"))}
-    found[LANDING] = root / f"{LANDING}.ipynb"
+    if (root / f"{LANDING}.ipynb").is_file():
+        found[LANDING] = root / f"{LANDING}.ipynb"
     return found
 
 
@@ -151,6 +163,97 @@ def problems(root: Path, lang: str) -> list[Problem]:
     return found
 
 
+# --- terms, code and numbers ---------------------------------------------------------------
+FENCED = re.compile(r"```.*?```", re.S)
+INLINE_CODE = re.compile(r"`[^`\n]+`")
+MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$", re.S)
+LINK_TARGET = re.compile(r"\]\(([^)\s]+)\)")
+URL = re.compile(r"https?://\S+")
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# nbgrader's markers in written-answer cells: nbgrader finds them by their English text
+NBGRADER_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "YOUR ANSWER HERE")
+NUKTA = {"फ": "फ़", "ज": "ज़"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Glossary:
+    terms: list[tuple[str, str]]          # (hindi, english)
+    variants: dict[str, str]              # spelling that must not appear -> the one to use
+
+    @classmethod
+    def load(cls, folder: Path) -> "Glossary":
+        terms = [tuple(line.split("\t")[:2]) for line in _tsv(folder / "glossary.tsv",
+                                                               "hindi\tenglish\tmeaning")]
+        variants = dict(tuple(line.split("\t")[:2])
+                        for line in _tsv(folder / "variants.tsv", "variant\tuse"))
+        for hindi, _ in terms:
+            # the same term with a nukta, or its hyphen or space written otherwise
+            forms = {hindi.replace(plain, dotted) for plain, dotted in NUKTA.items()}
+            forms |= {hindi.replace("-", " "), hindi.replace("-", ""), hindi.replace(" ", "")}
+            variants.update({form: hindi for form in forms - {hindi}})
+        return cls(terms, variants)
+
+
+def _tsv(path: Path, header: str) -> list[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if not lines or lines[0] != header:
+        raise ValueError(f"{path}: the first line must be the header {header!r}")
+    return [line for line in lines[1:] if line.strip()]
+
+
+def _english_term(term: str) -> re.Pattern:
+    """``term`` as a whole word in English prose, a plural allowed, hyphen and space alike
+    (not after a dot: ``tf.data`` is a name)."""
+    body = r"[\s-]+".join(re.escape(word) for word in re.split(r"[\s-]+", term))
+    return re.compile(rf"(?<![\w.-]){body}(?:s|es)?(?![\w-])", re.I)
+
+
+def prose(markdown: str) -> str:
+    """Markdown without code, formulas, link targets and addresses: the words to translate."""
+    for pattern in (FENCED, INLINE_CODE, MATH, URL):
+        markdown = pattern.sub(" ", markdown)
+    return LINK_TARGET.sub("] ", markdown)
+
+
+def kept(english: str) -> list[str]:
+    """What a translation carries over unchanged: code, formulas, link targets, nbgrader
+    markers, and the numbers of the prose."""
+    text = FENCED.sub(" ", english)
+    found = FENCED.findall(english) + INLINE_CODE.findall(text) + MATH.findall(english)
+    found += LINK_TARGET.findall(english) + [m for m in NBGRADER_MARKERS if m in english]
+    return list(dict.fromkeys(found))
+
+
+def lint(english: str, hindi: str, glossary: Glossary) -> list[str]:
+    """What is wrong with ``hindi`` as the translation of ``english`` (empty: nothing)."""
+    out = [f"lost {item!r} (code, formulas, links and markers stay as they are)"
+           for item in kept(english) if item not in hindi]
+    numbers = set(NUMBER.findall(prose(english))) - set(NUMBER.findall(hindi))
+    out += [f"lost the number {n} (numbers stay in Latin digits)" for n in sorted(numbers)]
+    words = prose(english)
+    hindi_words = prose(hindi)
+    out += [f"{english_term!r} is {hindi_term!r} in the glossary; the translation lacks it"
+            for hindi_term, english_term in glossary.terms
+            if _english_term(english_term).search(words) and hindi_term not in hindi_words]
+    out += [f"{variant!r} is a second spelling of {use!r} (i18n glossary)"
+            for variant, use in glossary.variants.items() if variant in hindi_words]
+    return out
+
+
+def lint_all(root: Path, lang: str) -> list[str]:
+    """Every lint finding over the current translations of ``lang``: "<notebook> <cell>: <what>"."""
+    glossary = Glossary.load(root / CATALOGS / lang)
+    found = []
+    for key, path in english_notebooks(root).items():
+        cells = load_catalog(catalog_path(root, lang, key))
+        for cell in nbformat.read(path, as_version=4).cells:
+            entry = cells.get(cell.id)
+            if cell.cell_type == "markdown" and entry and entry["en_sha256"] == source_hash(cell.source):
+                found += [f"{key}.ipynb cell {cell.id}: {what}"
+                          for what in lint(cell.source, entry[lang], glossary)]
+    return found
+
+
 def edition_config(root: Path, lang: str) -> str:
     """The edition's nbgrader_config.py: the course's own (so grading, timeouts and the
     grading profile are the same; its root is the file's folder), then its own course id
@@ -211,13 +314,18 @@ def main(argv: list[str] | None = None) -> int:
                     print(next(c.source for c in nb.cells if c.id == p.cell_id))
             print(f"{len(todo)} cell(s) to translate or remove in {lang}.")
             return 1 if todo else 0
+        if argv[:1] == ["lint"] and len(argv) <= 2:
+            findings = lint_all(root, check_language(argv[1] if len(argv) == 2 else LANGUAGES[0]))
+            print("\n".join(findings + [f"{len(findings)} finding(s)."]))
+            return 1 if findings else 0
         if argv[:1] == ["put"] and len(argv) == 4:
             put(root, check_language(argv[1]), argv[2], argv[3], sys.stdin.read())
             return 0
     except ValueError as exc:
         print(f"tlcourse i18n: error: {exc}", file=sys.stderr)
         return 2
-    print("usage: python -m tlcourse.course.i18n todo [LANG] | put LANG NOTEBOOK CELL_ID < text.md",
+    print("usage: python -m tlcourse.course.i18n todo [LANG] | lint [LANG] | "
+          "put LANG NOTEBOOK CELL_ID < text.md",
           file=sys.stderr)
     return 2
 
