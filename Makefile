@@ -35,10 +35,13 @@ test: setup system-deps
 
 # JupyterLab on the course (root: this directory), nbgrader extensions enabled, opening on
 # START_HERE.ipynb; notebooks run on the course kernel. tests/test_browser.py drives this command.
+# The Hindi edition (root editions/hi/, its Hindi START_HERE): make lab EDITION=hi
+# (EDITION, not LANG: LANG is the locale every program here reads.)
+EDITION ?=
 lab: setup
 	@# nbgrader 0.9 enables its server and lab extensions on install; show them.
 	@$(BIN)/jupyter server extension list 2>&1 | grep nbgrader | grep -i enabled || true
-	$(BIN)/python -m tlcourse.course.lab $(LAB_ARGS)
+	$(BIN)/python -m tlcourse.course.lab $(if $(EDITION),--edition $(EDITION)) $(LAB_ARGS)
 
 build: setup
 	$(BIN)/tlcourse build

@@ -138,11 +138,13 @@ def generate_edition(root: Path, lang: str, out: Path) -> list[i18n.Problem]:
 
 
 def _replace(fresh: Path, target: Path) -> None:
-    """Put generated output ``fresh`` (a file or a folder) at ``target``."""
+    """Put generated output ``fresh`` (a file or a folder; none: nothing) at ``target``."""
     if target.is_dir():
         shutil.rmtree(target)
     elif target.exists():
         target.unlink()
+    if not fresh.exists():
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     (shutil.copytree if fresh.is_dir() else shutil.copyfile)(fresh, target)
 

@@ -172,7 +172,8 @@ URL = re.compile(r"https?://\S+")
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # nbgrader's markers in written-answer cells: nbgrader finds them by their English text
 NBGRADER_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "YOUR ANSWER HERE")
-NUKTA = {"फ": "फ़", "ज": "ज़"}
+# the nukta forms of फ and ज, decomposed and precomposed (U+095E, U+095B)
+NUKTA = [("फ", "फ\u093c"), ("ज", "ज\u093c"), ("फ", "\u095e"), ("ज", "\u095b")]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,7 +189,7 @@ class Glossary:
                         for line in _tsv(folder / "variants.tsv", "variant\tuse"))
         for hindi, _ in terms:
             # the same term with a nukta, or its hyphen or space written otherwise
-            forms = {hindi.replace(plain, dotted) for plain, dotted in NUKTA.items()}
+            forms = {hindi.replace(plain, dotted) for plain, dotted in NUKTA}
             forms |= {hindi.replace("-", " "), hindi.replace("-", ""), hindi.replace(" ", "")}
             variants.update({form: hindi for form in forms - {hindi}})
         return cls(terms, variants)

@@ -1,7 +1,7 @@
 """JupyterLab on the course: what `make lab` starts, and what the browser tests drive.
 
-    python -m tlcourse.course.lab [extra jupyter-lab options]
-    python -m tlcourse.course.lab --fresh <assignment>/<Notebook>
+    python -m tlcourse.course.lab [--edition hi] [extra jupyter-lab options]
+    python -m tlcourse.course.lab [--edition hi] --fresh <assignment>/<Notebook>
 
 The first form gives the student their own copies of the release notebooks in
 ``my-work/<assignment>/`` (git-ignored; the layout ``nbgrader fetch_assignment``
@@ -11,6 +11,9 @@ as its root (and as its working directory, where nbgrader's extensions read
 ``nbgrader_config.py``), opening on the landing notebook ``START_HERE.ipynb``,
 which links those copies.  The second form is "start over": a fresh copy of one
 notebook beside the student's own (``<Notebook>-fresh.ipynb``, then ``-fresh-2``...).
+``--edition hi`` does the same in the Hindi edition's course root, ``editions/hi/`` (its own
+release/, my-work/ and START_HERE.ipynb, made by `tlcourse build`); ``--fresh`` run from a
+terminal inside an edition (JupyterLab's terminals start in its root) picks that edition.
 nbgrader 0.9 enables its server and lab extensions (Validate button, Nbgrader
 menu, Formgrader) when it is installed; nothing else is configured.
 """
@@ -32,6 +35,21 @@ COURSE_KERNEL_DISPLAY = "Transfer learning (PyTorch + TF)"
 LANDING = "START_HERE.ipynb"
 # The student's own copies (git-ignored): release/ stays what `tlcourse build` made.
 WORK = "my-work"
+
+
+def edition_root(lang: str | None, cwd: Path | None = None) -> Path:
+    """The course root of edition ``lang`` (None: the one ``cwd`` is in, else English)."""
+    from tlcourse.course import i18n
+    if lang is None:
+        here = (cwd or Path.cwd()).resolve()
+        editions = ROOT / i18n.EDITIONS
+        inside = here.relative_to(editions).parts[:1] if here.is_relative_to(editions) else ()
+        return editions / inside[0] if inside else ROOT
+    i18n.check_language(lang)
+    root = ROOT / i18n.EDITIONS / lang
+    if not (root / LANDING).is_file():
+        raise ValueError(f"--edition {lang}: {root} has no {LANDING}; run `tlcourse build` first")
+    return root
 
 
 def _copy_new(src: Path, dest: Path) -> bool:
@@ -101,22 +119,28 @@ def command(root: Path = ROOT, *, port: int | None = None, token: str | None = N
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--fresh"]:
-        try:
+    try:
+        lang = None
+        if argv[:1] == ["--edition"]:
+            if len(argv) < 2:
+                raise ValueError("--edition needs a language: --edition hi")
+            lang, argv = argv[1], argv[2:]
+        root = edition_root(lang) if lang or argv[:1] == ["--fresh"] else ROOT
+        if argv[:1] == ["--fresh"]:
             if len(argv) != 2:
                 raise ValueError("--fresh needs one notebook: --fresh <assignment>/<Notebook>")
-            print(f"fresh copy: {fresh_copy(argv[1]).relative_to(ROOT)} (yours is unchanged)")
-        except ValueError as exc:
-            print(f"tlcourse lab: error: {exc}", file=sys.stderr)
-            sys.exit(2)
-        return
-    made = student_copies(ROOT)
+            print(f"fresh copy: {fresh_copy(argv[1], root).relative_to(root)} (yours is unchanged)")
+            return
+    except ValueError as exc:
+        print(f"tlcourse lab: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    made = student_copies(root)
     if made:
         print(f"your own copies: {len(made)} new file(s) in {WORK}/ (existing ones are kept)")
-    os.chdir(ROOT)
+    os.chdir(root)
     # the kernels and the nbgrader commands are this environment's
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
-    args = command(ROOT, extra=argv)
+    args = command(root, extra=argv)
     os.execv(args[0], args)
 
 
