@@ -9,7 +9,11 @@ student and an instructor do:
 * student: lands on START_HERE, follows its link to their own copy of a release
   notebook (in my-work/, made as `make lab` makes it; on the course kernel), presses nbgrader's Validate on the untouched notebook and is
   told it fails, runs the first cells and sees the profile banner and a plot;
-* instructor: opens the Formgrader and sees the course's assignments.
+* instructor: opens the Formgrader and sees the course's assignments;
+* Hindi student: lands on the Hindi edition's START_HERE (``make lab EDITION=hi``) and opens
+  a Hindi notebook; Devanagari must render as letters, not as boxes (tofu), which is
+  checked on screenshots: distinct letters drawn by JupyterLab's own fonts must give
+  distinct pictures, where a missing font draws every one as the same box.
 
 Screenshots go to test-artifacts/browser/ (git-ignored). The server, its kernels
 and the browser are stopped by their own process ids, also when a test fails.
@@ -32,7 +36,7 @@ import psutil
 import pytest
 
 from course import ROOT, assignments
-from tlcourse.course import lab
+from tlcourse.course import i18n, lab
 from tlcourse.course.lab import COURSE_KERNEL_DISPLAY
 
 pytestmark = pytest.mark.browser
@@ -170,9 +174,9 @@ def stop(pid: int, group: bool, timeout: float = 15) -> None:
             pass
 
 
-@pytest.fixture(scope="module")
-def server(course, tmp_path_factory):
-    """JupyterLab on the copy; yields (base URL, token). Stopped, with its kernels, by pid."""
+def jupyterlab(course: Path, tmp_path_factory, name: str):
+    """JupyterLab on the copy ``course``; yields (base URL, token). Stopped, with its
+    kernels, by pid.  Its log: test-artifacts/browser/<name>.log."""
     state = tmp_path_factory.mktemp("jupyter")
     port, token = free_port(), secrets.token_hex(16)
     env = dict(os.environ,
@@ -192,10 +196,7 @@ def server(course, tmp_path_factory):
     notification = state / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     notification.parent.mkdir(parents=True)
     notification.write_text('{"fetchNews": "false", "checkForUpdates": false}')
-    log_path = ARTIFACTS / "jupyterlab.log"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for old in ARTIFACTS.glob("*.png"):          # this run's screenshots only
-        old.unlink()
+    log_path = ARTIFACTS / f"{name}.log"
     log = open(log_path, "w")
     proc = subprocess.Popen(lab.command(course, port=port, token=token, open_browser=False, extra=extra),
                             cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -227,6 +228,34 @@ def server(course, tmp_path_factory):
         for pid in kernels:
             stop(pid, group=False, timeout=5)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server(course, tmp_path_factory):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("*.png"):          # this run's screenshots only
+        old.unlink()
+    yield from jupyterlab(course, tmp_path_factory, "jupyterlab")
+
+
+@pytest.fixture(scope="module")
+def hindi_course(tmp_path_factory) -> Path:
+    """A copy of the Hindi edition's course root (editions/hi/), as `make lab EDITION=hi` uses it."""
+    edition = ROOT / i18n.EDITIONS / "hi"
+    dest = tmp_path_factory.mktemp("browser-hi") / "course"
+    dest.mkdir()
+    for name in ("source", "release"):
+        shutil.copytree(edition / name, dest / name)
+    for name in ("nbgrader_config.py", lab.LANDING):
+        shutil.copy(edition / name, dest / name)
+    lab.student_copies(dest)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def hindi_server(hindi_course, tmp_path_factory):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    yield from jupyterlab(hindi_course, tmp_path_factory, "jupyterlab-hi")
 
 
 @pytest.fixture(scope="module")
@@ -335,3 +364,74 @@ def test_instructor_sees_the_assignments_in_formgrader(page, server):
         expect(rows.filter(has_text=name)).to_have_count(1, timeout=60_000)
     assert sorted(assignments()) == ["adversarial_cat", "pets_lab", "transfer_learning"]
     shot(page, "formgrader")
+
+
+# ---------------------------------------------------------------- the Hindi edition
+
+# Each letter in a box of its own at a whole-pixel position, in the rendered markdown's font.
+GLYPH_PROBE_JS = """(el, letters) => {
+  const d = document.createElement('div'); d.id = 'glyph-probe';
+  d.style.cssText = 'position:relative;height:64px;font-size:40px;line-height:64px';
+  letters.forEach((ch, i) => { const s = document.createElement('span'); s.textContent = ch;
+    s.style.cssText = `position:absolute;top:0;left:${i * 64}px;width:64px;height:64px`;
+    d.appendChild(s); });
+  el.appendChild(d); }"""
+
+
+def distinct_glyph_pictures(container, letters: list[str], name: str) -> int:
+    """How many different pictures ``letters`` give, drawn inside ``container`` (screenshots,
+    cropped to their ink): a font without them draws each as the same box."""
+    from io import BytesIO
+    from PIL import Image
+
+    container.evaluate(GLYPH_PROBE_JS, letters)
+    probe = container.locator("#glyph-probe")
+    try:
+        probe.screenshot(path=str(ARTIFACTS / f"{name}-glyphs.png"))
+        pictures = set()
+        for i in range(len(letters)):
+            gray = Image.open(BytesIO(probe.locator("span").nth(i).screenshot())).convert("L")
+            ink = gray.point(lambda v: 255 if v < 128 else 0)
+            box = ink.getbbox()
+            assert box, f"letter {letters[i]!r} drew no ink at all"
+            crop = ink.crop(box)
+            pictures.add((crop.size, crop.tobytes()))
+    finally:
+        container.evaluate("el => el.querySelector('#glyph-probe').remove()")
+    return len(pictures)
+
+
+def assert_devanagari_renders(container, text: str, name: str) -> None:
+    letters = sorted({ch for ch in text if "\u0915" <= ch <= "\u0939"})[:8]   # consonants
+    assert len(letters) >= 3, f"too few Devanagari letters in {text!r}"
+    got = distinct_glyph_pictures(container, letters, name)
+    assert got == len(letters), (
+        f"Devanagari draws as boxes (tofu): {len(letters)} letters, {got} distinct picture(s) "
+        f"(test-artifacts/browser/{name}-glyphs.png); install a Devanagari font: make system-deps")
+
+
+def test_hindi_landing_page_and_notebook_show_devanagari(page, hindi_server):
+    from playwright.sync_api import expect
+
+    url, token = hindi_server
+    page.goto(f"{url}/?token={token}")          # default_url: the Hindi landing notebook
+    landing = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    title = landing.locator(".jp-RenderedMarkdown h1")
+    expect(title).to_contain_text("यहाँ से शुरू करें", timeout=60_000)
+    for name in ("transfer_learning", "adversarial_cat", "pets_lab"):
+        expect(landing.locator(".jp-RenderedMarkdown").get_by_text(name, exact=True)).to_be_visible()
+    shot(page, "hi-landing")
+    assert_devanagari_renders(landing.locator(".jp-RenderedMarkdown").first, title.inner_text(),
+                              "hi-landing")
+
+    # the student follows the link to their own copy of the Hindi notebook
+    landing.get_by_role("link", name="TransferLearningPyTorch").click()
+    nb = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    expect(page.locator(".lm-TabBar-tab.jp-mod-current")).to_contain_text("TransferLearningPyTorch.ipynb")
+    heading = nb.locator(".jp-RenderedMarkdown h1").first
+    expect(heading).to_contain_text("ट्रांसफर लर्निंग")
+    expect(nb.locator(".jp-CodeCell").first).to_contain_text("PROFILE = None")   # code stays English
+    expect(nb.locator(".jp-KernelName")).to_have_text(COURSE_KERNEL_DISPLAY, timeout=60_000)
+    shot(page, "hi-notebook")
+    assert_devanagari_renders(nb.locator(".jp-RenderedMarkdown").first, heading.inner_text(),
+                              "hi-notebook")
