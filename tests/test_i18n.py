@@ -254,3 +254,14 @@ def test_hindi_pets_lab_round_trip_and_same_score_as_english(tmp_path):
     assert hi_scores["half"] == en_scores["half"]
     half_total = sum(hi_scores["half"][g][0] for g in auto)
     assert 0 < half_total < sum(hi_scores["half"][g][1] for g in auto)
+
+
+def test_lab_opens_the_edition_asked_for_or_the_one_it_runs_in():
+    from tlcourse.course import lab
+    assert lab.edition_root("hi") == EDITION and (EDITION / lab.LANDING).is_file()
+    assert lab.edition_root(None, cwd=EDITION / "my-work" / "pets_lab") == EDITION
+    assert lab.edition_root(None, cwd=ROOT / "source") == ROOT
+    with pytest.raises(ValueError, match="edition 'xx' does not exist; choose one of hi"):
+        lab.edition_root("xx")
+    makefile = (ROOT / "Makefile").read_text()
+    assert "--edition $(EDITION)" in makefile and "make lab EDITION=hi" in makefile
