@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -152,14 +153,17 @@ def _replace(fresh: Path, target: Path) -> None:
 def _build(root: Path, check: bool) -> int:
     with tempfile.TemporaryDirectory(prefix="tlcourse-gen-") as tmp:
         fresh = Path(tmp)
-        generate(root, fresh)
+        editions = {lang: Path(i18n.EDITIONS) / lang for lang in i18n.languages(root)}
+        # the English course and every edition side by side: nbgrader's start-up dominates
+        with ThreadPoolExecutor(1 + len(editions)) as pool:
+            english = pool.submit(generate, root, fresh)
+            made = [pool.submit(generate_edition, root, lang, fresh / edition)
+                    for lang, edition in editions.items()]
+            english.result()
+            problems = [problem for job in made for problem in job.result()]
         # (generated path relative to the course root) for the English course and every edition
-        outputs = list(GENERATED)
-        problems = []
-        for lang in i18n.languages(root):
-            edition = Path(i18n.EDITIONS) / lang
-            problems += generate_edition(root, lang, fresh / edition)
-            outputs += [str(edition / name) for name in i18n.GENERATED]
+        outputs = list(GENERATED) + [str(edition / name) for edition in editions.values()
+                                     for name in i18n.GENERATED]
         stale = [str(Path(out) / rel) if rel != "." else out for out in outputs
                  for rel in differences(fresh / out, root / out)]
         translations = (f"editions: {', '.join(i18n.languages(root)) or 'none'}; "
