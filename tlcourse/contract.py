@@ -86,3 +86,10 @@ def loader_defaults(split, train: bool, batch_size: int | None, shuffle: bool | 
     shuffle = train if shuffle is None else shuffle
     cache = (not train and len(split) < CACHE_BELOW) if cache is None else cache
     return prof, batch_size or prof.batch_size, shuffle, cache
+
+
+# --------------------------------------------------------------------------
+# Where the network looks (issue 17): saliency maps in both adapters
+# (tlcourse.<framework>.saliency; the pictures are the core's tlcourse.saliency).
+# --------------------------------------------------------------------------
+PUBLIC_API["saliency"] = ("last_conv_block", "input_saliency", "grad_cam")
