@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 
 from tlcourse import contract, saliency
+from tlcourse.preprocess import get_preprocess
 
 matplotlib.use("Agg")
 
@@ -113,6 +114,32 @@ def test_last_conv_block_names_a_model_without_one(framework):
         model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(3)])
     with pytest.raises(ValueError, match="layer="):
         tlc.last_conv_block(model)
+
+
+def _untrained(framework: str, name: str):
+    """The full profile's networks, randomly initialised (their weights are online only)."""
+    if framework == "torch":
+        import torchvision
+        return getattr(torchvision.models, name)(weights=None).eval()
+    import keras
+    return {"vgg16": keras.applications.VGG16, "resnet50": keras.applications.ResNet50}[name](weights=None)
+
+
+@pytest.mark.parametrize("framework,name,block", [("torch", "vgg16", "features.29"), ("torch", "resnet50", "layer4"),
+                                                  ("tf", "vgg16", "block5_conv3"),
+                                                  ("tf", "resnet50", "conv5_block3_out")])
+def test_last_conv_block_of_the_full_profiles_networks(framework, name, block):
+    tlc = contract.adapter(framework)
+    model = _untrained(framework, name)
+    found = tlc.last_conv_block(model)
+    if framework == "torch":
+        assert found is model.get_submodule(block)
+    else:
+        assert found.name == block
+    prep = get_preprocess(name)
+    pixels = np.random.default_rng(0).random((1, 224, 224, 3), np.float32)   # Keras's top needs 224
+    cam = tlc.grad_cam(model, prep, pixels, 281)
+    assert cam.shape == ((1, 14, 14) if name == "vgg16" else (1, 7, 7))   # strides 16 and 32
 
 
 # --------------------------------------------------------------------------
