@@ -68,7 +68,10 @@ def test_mistake_gallery_shows_the_probability_of_the_wrong_answer(tmp_path):
     fig = diagnostics.show_confident_mistakes(split_of(paths, LABELS), PROBS, n=3)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert len(titles) == 3 and titles[0].endswith("(p = 0.95)") and "pred: Dog" in titles[0]
-    assert "3 most confident of 4 mistakes" in texts(fig) and plots.STAMP in texts(fig)
+    assert "The 3 most confident of 4 mistakes on 6 test images" in texts(fig)
+    assert plots.STAMP in texts(fig)
+    everything = diagnostics.show_confident_mistakes(split_of(paths, LABELS), PROBS, n=8)
+    assert "All 4 mistakes on 6 test images, most confident first" in texts(everything)
     none_wrong = diagnostics.show_confident_mistakes(split_of(paths[:1], LABELS[:1]), PROBS[:1])
     assert "no wrong predictions" in texts(none_wrong)
 
@@ -107,9 +110,7 @@ def test_study_runs_each_approach_on_each_size_and_keeps_its_validation_accuracy
     def approach(bonus):
         def train_on(subset):
             seen.append((bonus, len(subset)))
-            h = train.History("x")
-            h.add(1.0, 0.5, 1.0, min(1.0, len(subset) / 20 + bonus))
-            return h
+            return min(1.0, len(subset) / 20 + bonus)
         return train_on
 
     rows = train.data_size_study(split, (2, None), {"a": approach(0.0), "b": approach(0.1)},
@@ -125,9 +126,8 @@ def test_study_runs_each_approach_on_each_size_and_keeps_its_validation_accuracy
     assert np.allclose(lines[1].get_ydata(), [0.3, 1.0]) and plots.STAMP in texts(fig)
 
 
-def test_study_refuses_a_history_without_validation():
+@pytest.mark.parametrize("returned", [None, 1.5, "0.9", train.History("x")])
+def test_study_refuses_anything_but_an_accuracy(returned):
     split = split_of(["0.jpg", "1.jpg"], [0, 1])
-    no_val = train.History("x")
-    no_val.add(1.0, 0.5)
-    with pytest.raises(ValueError, match="no validation accuracy: give fit a validation loader"):
-        train.data_size_study(split, (None,), {"a": lambda s: no_val}, log=lambda *_: None)
+    with pytest.raises(ValueError, match="a returned .* return the validation accuracy, a number"):
+        train.data_size_study(split, (None,), {"a": lambda s: returned}, log=lambda *_: None)

@@ -84,12 +84,17 @@ def show_confident_mistakes(split, probs, n: int = 8):
         return plots.stamp_standin(fig, split.standin)
     fig = plots.show_images([split.paths[i] for i in worst], labels[worst], split.class_names,
                             standin=split.standin, predictions=preds[worst], ncols=4, size=2.4,
-                            title=f"The {len(worst)} most confident of "
-                                  f"{int(np.sum(preds != labels))} mistakes "
-                                  f"({len(labels)} {split.name} images)")
+                            title=_gallery_title(len(worst), int(np.sum(preds != labels)),
+                                                 len(labels), split.name))
     for ax, i in zip(fig.axes, worst):
         ax.set_title(ax.get_title() + f" (p = {probs[i, preds[i]]:.2f})", fontsize=8, color="red")
     return fig
+
+
+def _gallery_title(shown: int, wrong: int, images: int, split_name: str) -> str:
+    which = f"All {wrong} mistakes" if shown == wrong else \
+        f"The {shown} most confident of {wrong} mistakes"
+    return f"{which} on {images} {split_name} images, most confident first"
 
 
 def show_augmentations(image, views, preprocess, channels_last: bool, standin: bool = False):
@@ -105,4 +110,5 @@ def show_augmentations(image, views, preprocess, channels_last: bool, standin: b
     fig.axes[0].set_title("original", fontsize=8)
     for k, ax in enumerate(fig.axes[1:len(pixels) + 1], 1):
         ax.set_title(f"view {k}", fontsize=8)
+    fig.tight_layout()   # again: show_images laid out the grid before these titles
     return fig

@@ -384,20 +384,20 @@ def data_size_study(split, per_class, approaches: dict, log=print) -> list[dict]
     (None: all the images) and return one row per (approach, size):
     ``dict(approach, per_class, images, val_accuracy, seconds)``.
 
-    ``approaches`` maps a name to a function ``subset -> History`` (validated);
-    the row keeps its last validation accuracy and the wall time of the call."""
+    ``approaches`` maps a name to a function ``subset -> validation accuracy``
+    (it trains on ``subset`` and measures once, at the end); the row keeps that
+    accuracy and the wall time of the call."""
     rows = []
     for n in per_class:
         subset = split.subset(n)
         images = len(subset)
         for name, train_on in approaches.items():
             start = time.perf_counter()
-            history = train_on(subset)
+            accuracy = train_on(subset)
             seconds = time.perf_counter() - start
-            accuracy = history.last("val_accuracy")
-            if accuracy is None:
-                raise ValueError(f"{name}: its History has no validation accuracy: "
-                                 "give fit a validation loader")
+            if not isinstance(accuracy, (int, float, np.floating)) or not 0 <= accuracy <= 1:
+                raise ValueError(f"{name} returned {accuracy!r}: return the validation accuracy, "
+                                 "a number in [0, 1] (e.g. tlc.evaluate(model, loader)[1])")
             rows.append(dict(approach=name, per_class=images // len(split.class_names),
                              images=images, val_accuracy=float(accuracy), seconds=seconds))
             log(f"{name:>20}: {images:4d} training images, validation accuracy "
