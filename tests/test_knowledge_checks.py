@@ -18,16 +18,33 @@ from course import nbgrader_meta, read, source_notebooks
 from tlcourse import quiz
 
 
+def answered_name(test_cell) -> str:
+    found = re.search(r"quiz\.answered\((\w+),", test_cell.source)
+    assert found, f"{nbgrader_meta(test_cell)['grade_id']}: call quiz.answered(<variable>, ...) first"
+    return found.group(1)
+
+
 def questions():
-    """(notebook path, grade id, {"options": cell or None, "answer": cell, "test": cell})."""
+    """(notebook path, grade id, {"options": cell or None, "answer": cell, "test": cell}): for
+    each quiz test cell, the nearest solution cell before it that assigns its variable, and for
+    multiple choice the nearest cell before it that defines the options its test reads."""
     found = []
     for path in source_notebooks():
-        cells = {nbgrader_meta(c).get("grade_id"): c for c in read(path).cells}
-        for grade_id, cell in cells.items():
-            if grade_id and quiz.is_quiz(grade_id) and nbgrader_meta(cell).get("grade"):
-                part = grade_id[len(quiz.PREFIX):]
-                found.append((path, grade_id, {"options": cells.get(f"options_{part}"),
-                                               "answer": cells[f"answer_{part}"], "test": cell}))
+        cells = read(path).cells
+        for k, cell in enumerate(cells):
+            meta = nbgrader_meta(cell)
+            if not (quiz.is_quiz(meta.get("grade_id", "")) and meta.get("grade")):
+                continue
+            before = cells[:k][::-1]
+            name = answered_name(cell)
+            answer = next(c for c in before if nbgrader_meta(c).get("solution")
+                          and re.search(rf"^{name}\s*=", c.source, re.M))
+            options = re.search(r"quiz\.letter\([^,]+,\s*(\w+)", cell.source)
+            if options:
+                options = next(c for c in before if c.cell_type == "code"
+                               and re.search(rf"^{options.group(1)}\s*=", c.source, re.M))
+            found.append((path, meta["grade_id"], {"options": options or None, "answer": answer,
+                                                   "test": cell}))
     return found
 
 
@@ -44,7 +61,7 @@ def asked(cells) -> tuple[dict, object, str, int]:
             exec(cells["options"].source, ns)
     solved = dict(ns)
     exec(cells["answer"].source, solved)
-    name = re.search(r"quiz\.answered\((\w+),", cells["test"].source).group(1)
+    name = answered_name(cells["test"])
     return ns, solved[name], name, len(printed.getvalue().splitlines())
 
 
