@@ -109,3 +109,30 @@ def show_quarantine(report, examples: int = 8):
         ax.set_title(f"{note.path.rsplit('/', 1)[-1]}\n{t}", fontsize=7)
     fig.tight_layout()   # again: the two-line titles are taller than the ones laid out above
     return stamp_standin(fig, report.standin)
+
+
+def plot_data_size_study(rows: list[dict], chance: float | None = None, standin: bool = False,
+                         title: str | None = None):
+    """Validation accuracy against training images per class, one line per approach
+    (the rows of ``train.data_size_study``), with chance as a dotted line."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for approach in dict.fromkeys(r["approach"] for r in rows):
+        mine = sorted((r for r in rows if r["approach"] == approach), key=lambda r: r["per_class"])
+        ax.plot([r["per_class"] for r in mine], [r["val_accuracy"] for r in mine], "o-",
+                label=approach)
+    if chance is not None:
+        ax.axhline(chance, color="grey", linestyle=":", label=f"chance ({chance:.2f})")
+    ax.set_xscale("log")
+    sizes = sorted({r["per_class"] for r in rows})
+    ax.set_xticks(sizes, [str(s) for s in sizes])
+    ax.minorticks_off()
+    ax.set_xlabel("training images per class")
+    ax.set_ylabel("validation accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8)
+    ax.set_title((title or "Fewer labelled images: which approach holds up?")
+                 + (" (stand-in data)" if standin else ""), fontsize=10)
+    fig.tight_layout()
+    return stamp_standin(fig, standin)

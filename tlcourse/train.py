@@ -11,6 +11,8 @@ Features from a frozen base are computed once and kept as ``.npz`` files in
 ``<cache>/features/`` (``features_path(key)``), written atomically; a second
 run reuses them and says so.  ``probe_accuracy`` is a small numpy softmax
 regression used by the exercises' tests to judge features without a framework.
+``data_size_study`` runs the notebooks' approaches (functions they define in
+their framework) on shrinking subsets of the training images.
 """
 from __future__ import annotations
 
@@ -362,3 +364,42 @@ def feature_benchmark(tlc, model_name: str, data, profile, epochs: int | None = 
                 seconds_per_epoch=(seconds or 0.0) + (history.seconds_per_epoch or 0.0),
                 val_accuracy=history.last("val_accuracy"), history=history,
                 note=f"{X_tr.shape[1]} features at {prep.size} px")
+
+
+# --------------------------------------------------------------------------
+# how many labelled images: approaches on shrinking training sets
+# --------------------------------------------------------------------------
+def rows_of(split, subset) -> np.ndarray:
+    """Positions in ``split`` of the images of ``subset`` (from ``split.subset``), in
+    ``subset``'s order: the rows of ``split``'s cached features that belong to it."""
+    position = {path: i for i, path in enumerate(split.paths)}
+    missing = [p for p in subset.paths if p not in position]
+    if missing:
+        raise ValueError(f"{missing[0]} is not in the {split.name} split: pass split.subset(...)")
+    return np.array([position[p] for p in subset.paths], dtype=int)
+
+
+def data_size_study(split, per_class, approaches: dict, log=print) -> list[dict]:
+    """Train every approach on ``split.subset(n)`` for each ``n`` of ``per_class``
+    (None: all the images) and return one row per (approach, size):
+    ``dict(approach, per_class, images, val_accuracy, seconds)``.
+
+    ``approaches`` maps a name to a function ``subset -> validation accuracy``
+    (it trains on ``subset`` and measures once, at the end); the row keeps that
+    accuracy and the wall time of the call."""
+    rows = []
+    for n in per_class:
+        subset = split.subset(n)
+        images = len(subset)
+        for name, train_on in approaches.items():
+            start = time.perf_counter()
+            accuracy = train_on(subset)
+            seconds = time.perf_counter() - start
+            if not isinstance(accuracy, (int, float, np.floating)) or not 0 <= accuracy <= 1:
+                raise ValueError(f"{name} returned {accuracy!r}: return the validation accuracy, "
+                                 "a number in [0, 1] (e.g. tlc.evaluate(model, loader)[1])")
+            rows.append(dict(approach=name, per_class=images // len(split.class_names),
+                             images=images, val_accuracy=float(accuracy), seconds=seconds))
+            log(f"{name:>20}: {images:4d} training images, validation accuracy "
+                f"{accuracy:.3f} ({seconds:.1f} s)")
+    return rows

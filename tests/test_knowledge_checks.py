@@ -1,0 +1,135 @@
+"""The knowledge checks in the notebooks (graded cells ``quiz_*``): each question's
+hidden test accepts every form of the right answer and nothing else.
+
+No notebook runs: each question's cells are taken from the source notebooks and
+executed here with different answers bound to the student's variable.  The
+right answer is the one the solution cell assigns; the forms tried are derived
+from it (a number as a fraction, a decimal, a percentage, with thousands
+separators; a letter in upper case or in brackets), and so are the wrong ones.
+"""
+import contextlib
+import io
+import re
+from fractions import Fraction
+
+import pytest
+
+from course import nbgrader_meta, read, source_notebooks
+from tlcourse import quiz
+
+
+def answered_name(test_cell) -> str:
+    found = re.search(r"quiz\.answered\((\w+),", test_cell.source)
+    assert found, f"{nbgrader_meta(test_cell)['grade_id']}: call quiz.answered(<variable>, ...) first"
+    return found.group(1)
+
+
+def questions():
+    """(notebook path, grade id, {"options": cell or None, "answer": cell, "test": cell}): for
+    each quiz test cell, the nearest solution cell before it that assigns its variable, and for
+    multiple choice the nearest cell before it that defines the options its test reads."""
+    found = []
+    for path in source_notebooks():
+        cells = read(path).cells
+        for k, cell in enumerate(cells):
+            meta = nbgrader_meta(cell)
+            if not (quiz.is_quiz(meta.get("grade_id", "")) and meta.get("grade")):
+                continue
+            before = cells[:k][::-1]
+            name = answered_name(cell)
+            answer = next(c for c in before if nbgrader_meta(c).get("solution")
+                          and re.search(rf"^{name}\s*=", c.source, re.M))
+            options = re.search(r"quiz\.letter\([^,]+,\s*(\w+)", cell.source)
+            if options:
+                options = next(c for c in before if c.cell_type == "code"
+                               and re.search(rf"^{options.group(1)}\s*=", c.source, re.M))
+            found.append((path, meta["grade_id"], {"options": options or None, "answer": answer,
+                                                   "test": cell}))
+    return found
+
+
+QUESTIONS = questions()
+IDS = [f"{p.stem}:{g}" for p, g, _ in QUESTIONS]
+
+
+def asked(cells) -> tuple[dict, object, str, int]:
+    """(namespace after the options cell, the solution's answer, the variable, options printed)."""
+    ns = {"quiz": quiz}
+    printed = io.StringIO()
+    if cells["options"] is not None:
+        with contextlib.redirect_stdout(printed):
+            exec(cells["options"].source, ns)
+    solved = dict(ns)
+    exec(cells["answer"].source, solved)
+    name = answered_name(cells["test"])
+    return ns, solved[name], name, len(printed.getvalue().splitlines())
+
+
+def passes(cells, ns, name, answer) -> bool:
+    try:
+        exec(cells["test"].source, dict(ns, **{name: answer}))
+    except AssertionError:
+        return False
+    return True
+
+
+def forms(answer, n_options: int, tolerant: bool) -> tuple[list, list]:
+    """(forms that mean ``answer``, forms that don't)."""
+    if isinstance(answer, str) and re.fullmatch(r"[a-h]", answer.strip().lower()):
+        mark = answer.strip().lower()
+        others = [c for c in quiz.LETTERS[:n_options] if c != mark]
+        return [mark, mark.upper(), f"({mark})", f" {mark}) "], others + [None, "", 1]
+    value = quiz.as_number(answer)
+    exact = Fraction(value)
+    right = [answer, exact, float(exact), f"{exact.numerator}/{exact.denominator}",
+             f"{float(exact) * 100!r}%"]
+    if exact.denominator == 1:
+        right += [int(exact), f"{int(exact):,}", f"{int(exact)}.0"]
+    wrong = [float(exact) + 1, float(exact) * 1.01, -float(exact), None, "the answer", [answer]]
+    three_places = round(float(exact), 3)
+    if three_places != exact:   # a rounded decimal counts only where the question says so
+        (right if tolerant else wrong).append(f"{three_places:.3f}")
+    return right, wrong
+
+
+def test_every_assignment_with_a_knowledge_check_has_3_to_5_questions_per_check():
+    parts = {}
+    for path, grade_id, _ in QUESTIONS:
+        parts.setdefault((path.name, grade_id.rsplit("_", 1)[0]), []).append(grade_id)
+    assert {p for _, p in parts} >= {"quiz_tl_pre", "quiz_tl_post", "quiz_pets_post"}
+    for (notebook, part), ids in parts.items():
+        assert 3 <= len(ids) <= 5, f"{notebook} {part}: {ids}"
+
+
+@pytest.mark.parametrize("path,grade_id,cells", QUESTIONS, ids=IDS)
+def test_hidden_test_accepts_every_form_of_the_answer_and_nothing_else(path, grade_id, cells):
+    assert nbgrader_meta(cells["test"])["points"] == 1
+    ns, answer, name, n_options = asked(cells)
+    tolerant = "abs_tol" in cells["test"].source
+    right, wrong = forms(answer, n_options, tolerant)
+    accepted = [f for f in right if passes(cells, ns, name, f)]
+    assert accepted == right, f"{grade_id}: refused {[f for f in right if f not in accepted]!r}"
+    let_through = [f for f in wrong if f is not None and passes(cells, ns, name, f)]
+    assert not let_through, f"{grade_id}: accepted the wrong answers {let_through!r}"
+    with pytest.raises(quiz.NotAnswered, match=f"{name} is still None"):
+        exec(cells["test"].source, dict(ns, **{name: None}))
+
+
+@pytest.mark.parametrize("path,grade_id,cells", [q for q in QUESTIONS if q[2]["options"]],
+                         ids=[i for i, q in zip(IDS, QUESTIONS) if q[2]["options"]])
+def test_multiple_choice_prints_its_options_and_only_one_letter_counts(path, grade_id, cells):
+    ns, answer, name, n_options = asked(cells)
+    assert n_options >= 3, f"{grade_id}: print the options with quiz.ask"
+    counted = [c for c in quiz.LETTERS[:n_options] if passes(cells, ns, name, c)]
+    assert counted == [answer], f"{grade_id}: letters counted {counted}, the solution says {answer!r}"
+
+
+def test_both_frameworks_ask_the_same_questions_with_the_same_answers():
+    by_notebook = {}
+    for path, grade_id, cells in QUESTIONS:
+        by_notebook.setdefault(path, {})[grade_id] = (
+            cells["test"].source, asked(cells)[1], cells["options"] and cells["options"].source)
+    for path, checks in by_notebook.items():
+        twins = [p for p in by_notebook if p.parent == path.parent and p != path]
+        assert twins, f"{path.name} has a knowledge check its other-framework twin lacks"
+        assert checks == by_notebook[twins[0]], f"{path.name} and {twins[0].name} differ"
