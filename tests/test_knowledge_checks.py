@@ -54,7 +54,7 @@ IDS = [f"{p.stem}:{g}" for p, g, _ in QUESTIONS]
 
 def asked(cells) -> tuple[dict, object, str, int]:
     """(namespace after the options cell, the solution's answer, the variable, options printed)."""
-    ns = {"quiz": quiz}
+    ns = {"quiz": quiz, "Fraction": Fraction}   # what the notebooks import for their hidden tests
     printed = io.StringIO()
     if cells["options"] is not None:
         with contextlib.redirect_stdout(printed):

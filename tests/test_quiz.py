@@ -23,6 +23,8 @@ def test_integers_are_exact():
     assert quiz.same_number(2562, 2562) and quiz.same_number("2,562", 2562)
     assert quiz.same_number(2562.0, 2562) and quiz.same_number(np.int64(2562), 2562)
     assert not quiz.same_number(2561, 2562) and not quiz.same_number(2562.5, 2562)
+    assert not quiz.same_number(1281001.0, 1281000), "a float off by one is still wrong"
+    assert quiz.same_number(0.1 + 0.2, "3/10"), "floating-point rounding is not an error"
 
 
 def test_stated_tolerance():

@@ -64,9 +64,10 @@ def as_number(answer) -> Fraction | float:
     raise NotAnswered(f"answer {answer!r}: assign a number (e.g. 0.5 or \"1/2\"), not {type(answer).__name__}")
 
 
-def same_number(answer, expected, rel: float = 1e-6, abs_tol: float = 0.0) -> bool:
+def same_number(answer, expected, rel: float = 1e-9, abs_tol: float = 0.0) -> bool:
     """Whether ``answer`` means ``expected``: exactly for fractions ("1/3"), within
-    ``rel`` for decimals (floating point), or within a tolerance the question states."""
+    floating-point rounding for decimals (so 1281001.0 is not 1281000), or within a
+    tolerance the question states (``rel``, ``abs_tol``)."""
     try:
         value = as_number(answer)
     except NotAnswered:
