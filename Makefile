@@ -18,20 +18,28 @@ $(STAMP): pyproject.toml requirements-lock.txt
 
 setup: $(STAMP)
 
-# The main job: set up, fetch the offline assets, build, run every solution notebook (smoke).
-course: setup
-	$(BIN)/tlcourse fetch
-	$(BIN)/tlcourse build
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/tlcourse run --profile smoke
+# The main job: set up, fetch the offline assets, build, run every solution notebook (smoke),
+# COURSE_JOBS notebooks at a time. Each part's time is printed: install, fetch, build, notebooks.
+COURSE_JOBS ?= 2
+course:
+	@t=$$(date +%s); $(MAKE) --no-print-directory setup && echo "== install: $$(( $$(date +%s) - t )) s"
+	@t=$$(date +%s); $(BIN)/tlcourse fetch && echo "== fetch: $$(( $$(date +%s) - t )) s"
+	@t=$$(date +%s); $(BIN)/tlcourse build && echo "== build: $$(( $$(date +%s) - t )) s"
+	@t=$$(date +%s); PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/tlcourse run --profile smoke \
+	  --jobs $(COURSE_JOBS) && echo "== notebooks: $$(( $$(date +%s) - t )) s"
 
 # Debian packages the tests need (bubblewrap for the grading sandbox, Chromium for the
 # browser tests), installed when missing; a clear message where that is impossible.
 system-deps:
 	bash .ci/system-deps
 
-# The whole test suite (README's test command; .ci/run runs exactly this).
+# The whole test suite (README's test command; .ci/run runs exactly this) on TEST_WORKERS
+# pytest-xdist workers, one test module (or notebook) per worker at a time, the long ones
+# first (conftest.py). TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 test: setup system-deps
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) \
+	  --dist loadscope --no-loadscope-reorder
 
 # JupyterLab on the course (root: this directory), nbgrader extensions enabled, opening on
 # START_HERE.ipynb; notebooks run on the course kernel. tests/test_browser.py drives this command.

@@ -1,7 +1,8 @@
 """The instructor's grading workflow, end to end, on a simulated class (pets_lab, PyTorch).
 
 release -> submitted/<student>/pets_lab/ -> autograde (one nbgrader run per student,
-as `tlcourse grade` does) -> gradebook scores -> generate_feedback HTML.
+two students at once, as `tlcourse grade --workers 2` does) -> gradebook scores ->
+generate_feedback HTML.
 
 Each student gets the score a fair instructor expects, computed from the points of
 the test cells their mistakes break, and nobody's notebook stops the batch.
@@ -150,8 +151,10 @@ def graded(tmp_path_factory):
     students = make_class(tmp / "work")
     for name, (files, _, _) in students.items():
         grading.submit(course, name, ASSIGNMENT, files)
+    # two at once (`tlcourse grade --workers 2`): the others are graded while the loop
+    # waits out its cell limit; the serial path is tested in test_gradebook_db.py
     results = grading.grade_class(course, ASSIGNMENT, cell_timeout=CELL_TIMEOUT,
-                                  extra_env={"TLCOURSE_PROFILE": "smoke"})
+                                  extra_env={"TLCOURSE_PROFILE": "smoke"}, workers=2)
     grading.print_table(results)
     proc = grading.generate_feedback(course, ASSIGNMENT)
     assert proc.returncode == 0, proc.stderr[-2000:]
