@@ -52,6 +52,7 @@ def _usage_cases(chelsea, bad):
         "classify model": ["classify", chelsea, "--model", "alexnet"],
         "fetch unknown": ["fetch", "no_such_asset"],
         "run timeout": ["run", "--timeout", "0"],
+        "run jobs": ["run", "--jobs", "0"],
         "grade cell timeout": ["grade", "--cell-timeout", "0"],
         "framework": ["classify", chelsea, "--framework", "jax"],
     }
