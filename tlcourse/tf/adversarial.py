@@ -30,7 +30,7 @@ from tlcourse.adversarial import (STANDARD_TRANSFORMS, AttackResult, ClassImage,
                                   Transforms, parse_eps)
 from tlcourse.contract import PUBLIC_API
 from tlcourse.imagenet import parse_class
-from tlcourse.tf.models import normalize, to_pixels
+from tlcourse.tf.models import forward, normalize, to_pixels
 from tlcourse.exercises import reference_answer
 
 __all__ = PUBLIC_API["adversarial"]
@@ -58,7 +58,7 @@ def class_log_prob(model, preprocess, x01, target) -> tf.Tensor:
 
     ``target``: a class index, or several (e.g. the five domestic cats): then
     the log of their total probability."""
-    logp = tf.nn.log_softmax(model(normalize(preprocess, x01), training=False), axis=-1)
+    logp = tf.nn.log_softmax(forward(model, normalize(preprocess, x01)), axis=-1)
     return tf.reduce_logsumexp(tf.gather(logp, core.class_list(target), axis=1), axis=1)
 
 
@@ -66,7 +66,7 @@ def classify_pixels(model, preprocess, pixels) -> np.ndarray:
     """Probabilities (N, 1000) for [0, 1] pixels, (N, H, W, 3) numpy or tensor,
     at the size given (not resized: the networks end in global pooling, and a
     resize would blur exactly the fine patterns an attack or a grown image relies on)."""
-    logits = model(normalize(preprocess, as_pixels(pixels)), training=False)
+    logits = forward(model, normalize(preprocess, as_pixels(pixels)))
     return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1).numpy()
 
 

@@ -28,11 +28,13 @@ from tlcourse import train as core
 from tlcourse.contract import PUBLIC_API
 from tlcourse.preprocess import Preprocess
 from tlcourse.exercises import reference_answer
+from tlcourse.tf.models import forward, to_batch
 
 __all__ = list(PUBLIC_API["train"])
 
 History = core.History
 FRAMEWORK = "tf"
+EAGER_STEPS = 4   # a fit of at most this many steps in all runs eagerly: cheaper than a trace
 
 
 def _loss():
@@ -115,13 +117,16 @@ def compiled_with_current_trainable(model) -> bool:
 # --------------------------------------------------------------------------
 # training and evaluation
 # --------------------------------------------------------------------------
-class _Progress(keras.callbacks.Callback):
-    """tqdm bar per epoch and wall seconds per epoch (Keras's own bar is turned off)."""
+class _Epochs(keras.callbacks.Callback):
+    """tqdm bar per epoch (Keras's own bar is turned off), wall seconds of each
+    epoch's training, then the validation (``evaluate``: the model's compiled
+    inference graph, which later predictions reuse, where Keras's validation
+    would trace a graph of its own after every compile)."""
 
-    def __init__(self, epochs, steps, show):
+    def __init__(self, epochs, steps, show, val_loader=None):
         super().__init__()
-        self.epochs, self.steps, self.show = epochs, steps, show
-        self.seconds = []
+        self.epochs, self.steps, self.show, self.val_loader = epochs, steps, show, val_loader
+        self.seconds, self.validation = [], []
 
     def on_epoch_begin(self, epoch, logs=None):
         self.start = time.perf_counter()
@@ -137,6 +142,8 @@ class _Progress(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.bar.close()
         self.seconds.append(time.perf_counter() - self.start)
+        if self.val_loader is not None:
+            self.validation.append(evaluate(self.model, self.val_loader))
 
 
 def _cardinality(ds) -> int | None:
@@ -148,11 +155,13 @@ def fit(model, train_loader, val_loader=None, epochs: int = 1, lr: float | None 
         optimizer=None, steps_per_epoch: int | None = None, name: str | None = None,
         standin: bool | None = None, progress: bool = True) -> core.History:
     """Train with cross-entropy; returns a ``History`` (loss/accuracy per epoch,
-    validation when ``val_loader`` is given, seconds per epoch).
+    validation when ``val_loader`` is given, seconds of training per epoch).
 
     Compiles the model with ``optimizer`` or ``keras.optimizers.Adam(lr)``;
     with neither, or with the optimizer the model was already compiled with,
-    it trains as compiled.  ``steps_per_epoch`` caps the batches per epoch."""
+    it trains as compiled.  ``steps_per_epoch`` caps the batches per epoch.
+    A fit of at most ``EAGER_STEPS`` steps runs eagerly: tracing Keras's
+    training step costs several seconds, an eager step a fraction of one."""
     if optimizer is not None and getattr(model, "optimizer", None) is optimizer \
             and getattr(model, "compiled", False):
         pass                                   # compiled by the caller: keep it
@@ -163,18 +172,30 @@ def fit(model, train_loader, val_loader=None, epochs: int = 1, lr: float | None 
         raise ValueError("fit needs lr= or optimizer= (or a model compiled already)")
     data = train_loader.take(steps_per_epoch) if steps_per_epoch else train_loader
     steps = _cardinality(data)
-    callback = _Progress(epochs, steps, progress)
-    keras_history = model.fit(data, validation_data=val_loader, epochs=epochs, verbose=0,
-                              shuffle=False, callbacks=[callback])   # loaders shuffle themselves
-    logs = keras_history.history
+    epochs_log = _Epochs(epochs, steps, progress, val_loader)
+    eager = steps is not None and steps * epochs <= EAGER_STEPS and not model.run_eagerly
+    # Without a distribution strategy Keras creates the optimizer's and the metrics'
+    # variables inside its first trace of the training step, and TensorFlow then traces
+    # the step a second time (about 1 s more for MobileNetV2 on 2 cores); build them
+    # first, as Keras itself does under a strategy.
+    model._symbolic_build(data_batch=data.element_spec)
+    traced_step = model.train_function
+    if eager:
+        model.run_eagerly, model.train_function = True, None
+    try:
+        logs = model.fit(data, epochs=epochs, verbose=0, shuffle=False,   # loaders shuffle themselves
+                         callbacks=[epochs_log]).history
+    finally:
+        if eager:   # later fits use the traced step again (or trace one)
+            model.run_eagerly, model.train_function = False, traced_step
     if standin is None:
         standin = bool(getattr(train_loader, "standin", False))
     history = core.History(name or model.name, standin=standin)
-    for e in range(len(logs.get("loss", []))):
-        history.add(logs["loss"][e], logs.get("accuracy", [None] * epochs)[e],
-                    logs["val_loss"][e] if "val_loss" in logs else None,
-                    logs["val_accuracy"][e] if "val_accuracy" in logs else None,
-                    callback.seconds[e] if e < len(callback.seconds) else None)
+    losses = logs.get("loss", [])
+    for e, loss in enumerate(losses):
+        val_loss, val_acc = epochs_log.validation[e] if val_loader is not None else (None, None)
+        history.add(loss, logs.get("accuracy", [None] * len(losses))[e], val_loss, val_acc,
+                    epochs_log.seconds[e])
         if progress:
             r = history.epochs[-1]
             print(f"epoch {e + 1}/{epochs}: loss {r['loss']:.4f}, acc {r['accuracy']:.3f}"
@@ -186,7 +207,7 @@ def fit(model, train_loader, val_loader=None, epochs: int = 1, lr: float | None 
 
 def _logits_and_labels(model, loader):
     for x, y in loader:
-        yield model(x, training=False), np.asarray(y)
+        yield forward(model, x), np.asarray(y)
 
 
 def evaluate(model, loader) -> tuple[float, float]:
@@ -214,9 +235,7 @@ def predict(model, loader) -> tuple[np.ndarray, np.ndarray]:
 def predict_images(model, preprocess: Preprocess, images) -> np.ndarray:
     """Class probabilities (N, classes) for images (paths, PIL images or uint8 arrays),
     prepared like the evaluation pipeline."""
-    from tlcourse.tf.models import to_batch
-
-    logits = model(to_batch(preprocess, images), training=False)
+    logits = forward(model, to_batch(preprocess, images))
     return tf.nn.softmax(tf.cast(logits, tf.float32), -1).numpy()
 
 
@@ -249,7 +268,7 @@ def extract_features(model, loader, cache_key: str | None = None,
         xs, ys = [], []
         for x, y in tqdm(loader, desc="features", unit="batch", disable=not progress,
                          total=_cardinality(loader), leave=False):
-            xs.append(np.asarray(model(x, training=False), np.float32))
+            xs.append(np.asarray(forward(model, x), np.float32))
             ys.append(np.asarray(y))
         return np.concatenate(xs), np.concatenate(ys)
     return core.cached_features(cache_key, compute)
@@ -258,8 +277,6 @@ def extract_features(model, loader, cache_key: str | None = None,
 def feature_maps(base, preprocess: Preprocess, image, n_layers: int = 4) -> list:
     """[(block name, activations (H, W, C)), ...] of one image at ``n_layers`` blocks
     spread from the bottom to the top of the base."""
-    from tlcourse.tf.models import to_batch
-
     blocks = _weighted_blocks(base)
     picks = np.unique(np.linspace(0, len(blocks) - 1, n_layers).round().astype(int))
     outputs = [blocks[i][1][-1].output for i in picks]
