@@ -416,3 +416,46 @@ def test_grading_part_shows_the_sandbox_and_its_cost():
     text = report._grading(part)
     assert "(sandbox on)" in text
     assert "36.0 s without, 37.8 s with, **ratio 1.05**" in text
+
+
+def test_notebooks_part_runs_twins_side_by_side_and_gives_their_ratios(tmp_path, monkeypatch):
+    from tlcourse.bench import notebooks
+    from tlcourse.course import run as runner
+
+    root = tmp_path / "repo"
+    found = [root / "notebooks" / a / f"{stem}.ipynb"          # all PyTorch first, as sorted
+             for stem, a in [("AdversarialCatPyTorch", "adv"), ("PetsPyTorch", "pets"),
+                             ("AdversarialCatTF", "adv"), ("PetsTF", "pets")]]
+    # kernel CPU seconds and wall seconds each notebook takes; pets TF fails
+    cpu = {"AdversarialCatPyTorch": 40.0, "AdversarialCatTF": 50.0, "PetsPyTorch": 10.0}
+    wall = {"AdversarialCatPyTorch": 45.0, "AdversarialCatTF": 63.0, "PetsPyTorch": 12.0,
+            "PetsTF": 5.0}
+    order, clock = [], [0.0]
+
+    def fake_call(target, kwargs, env, timeout):
+        stem = Path(kwargs["notebook"]).stem
+        order.append(stem)
+        clock[0] += wall[stem]
+        if stem not in cpu:
+            raise harness.BenchError("kernel died")
+        return {"peak_mb": 500.0, "cpu_s": cpu[stem]}
+
+    monkeypatch.setattr("tlcourse.course.build.repo_root", lambda: root)
+    monkeypatch.setattr(runner, "find_notebooks", lambda root, selectors: list(found))
+    monkeypatch.setattr(harness, "call_in_subprocess", fake_call)
+    monkeypatch.setattr(harness, "scratch_cache", lambda dest: dest)
+    monkeypatch.setattr(notebooks.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setenv("TLCOURSE_CACHE", str(tmp_path / "cache"))
+    part = notebooks.run(SimpleNamespace(frameworks=("torch", "tf"), profile="smoke",
+                                         cell_timeout=60))
+
+    assert order == ["AdversarialCatPyTorch", "AdversarialCatTF", "PetsPyTorch", "PetsTF"]
+    assert part["status"] == "partial"
+    assert [r["cpu_s"] for r in part["rows"]] == [40.0, 50.0, 10.0, None]
+    # a twin that failed gives no ratio
+    assert part["ratios"] == [{"assignment": "adv", "torch_wall_s": 45.0, "tf_wall_s": 63.0,
+                               "wall_ratio": 1.4, "torch_cpu_s": 40.0, "tf_cpu_s": 50.0,
+                               "cpu_ratio": 1.25}]
+    table_note = part["notes"][-1]
+    assert "| adv | 45 | 63 | 1.40 **> 1.3** | 40 | 50 | 1.25 |" in table_note
+    assert "pets" not in table_note.split("\n\n", 1)[1]

@@ -1,11 +1,16 @@
-"""``tlcourse bench notebooks``: each solution notebook's wall time and peak memory.
+"""``tlcourse bench notebooks``: each solution notebook's wall time and peak memory,
+and the TensorFlow/PyTorch time ratio of each assignment.
 
 Every solution notebook (notebooks/*/*.ipynb) of the chosen frameworks is
 executed in a fresh process (``harness``) by ``tlcourse run``'s executor
 (``tlcourse.course.run.execute_one``), at the chosen profile, with an empty
 feature cache (weights, photos and datasets come from the normal cache through
-links, ``harness.scratch_cache``), like a student's first run.  Peak memory is
-the kernel's, read in that process after the kernel exited.
+links, ``harness.scratch_cache``), like a student's first run.  Peak memory and
+CPU time are the kernel's, read in that process after the kernel exited.
+
+The two twins of an assignment run one after the other, so their ratio
+(``ratios``: TensorFlow's time over PyTorch's, wall and CPU) compares them
+under the same load; on a shared machine the CPU ratio is the steadier one.
 """
 from __future__ import annotations
 
@@ -13,7 +18,9 @@ import time
 from pathlib import Path
 
 from tlcourse.bench import harness
-from tlcourse.bench.report import part_status
+from tlcourse.bench.report import load_average, num, part_status, table
+
+MAX_RATIO = 1.3   # issue 20: each TensorFlow notebook within 1.3x its PyTorch twin
 
 
 def framework_of(notebook: Path) -> str:
@@ -23,13 +30,43 @@ def framework_of(notebook: Path) -> str:
 
 def execute(notebook: str, dest: str, cell_timeout: int) -> dict:
     """In a fresh process: execute ``notebook``, write the executed copy to
-    ``dest``; the peak RSS of its kernel (this process's only child)."""
+    ``dest``; the peak RSS and the CPU seconds of its kernel (this process's only child)."""
     import resource
 
     from tlcourse.course.run import execute_one
 
     execute_one(Path(notebook), Path(dest), cell_timeout)
-    return {"peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+    kernel = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"peak_mb": kernel.ru_maxrss / 1024, "cpu_s": kernel.ru_utime + kernel.ru_stime}
+
+
+def ratios(rows: list[dict]) -> list[dict]:
+    """Per assignment with both twins measured: TensorFlow's wall and CPU time over PyTorch's."""
+    out = []
+    for assignment in dict.fromkeys(r["assignment"] for r in rows):
+        twins = {r["framework"]: r for r in rows
+                 if r["assignment"] == assignment and r["status"] == "ok"}
+        if set(twins) != {"torch", "tf"}:
+            continue
+        torch, tf = twins["torch"], twins["tf"]
+        out.append({"assignment": assignment,
+                    "torch_wall_s": torch["wall_s"], "tf_wall_s": tf["wall_s"],
+                    "wall_ratio": tf["wall_s"] / torch["wall_s"],
+                    "torch_cpu_s": torch["cpu_s"], "tf_cpu_s": tf["cpu_s"],
+                    "cpu_ratio": tf["cpu_s"] / torch["cpu_s"]})
+    return out
+
+
+def ratio_table(ratios_: list[dict]) -> str:
+    """The ratios as a markdown table, each ratio marked when above ``MAX_RATIO``."""
+    def mark(ratio):
+        return f"{ratio:.2f}" + (f" **> {MAX_RATIO}**" if ratio > MAX_RATIO else "")
+
+    return table([[r["assignment"], num(r["torch_wall_s"], 0), num(r["tf_wall_s"], 0),
+                   mark(r["wall_ratio"]), num(r["torch_cpu_s"], 0), num(r["tf_cpu_s"], 0),
+                   mark(r["cpu_ratio"])] for r in ratios_],
+                 ["assignment", "PyTorch wall s", "TensorFlow wall s", "TF/PyTorch wall",
+                  "PyTorch CPU s", "TensorFlow CPU s", "TF/PyTorch CPU"])
 
 
 def run(opts) -> dict:
@@ -39,8 +76,9 @@ def run(opts) -> dict:
     from tlcourse.course.build import repo_root
 
     root = repo_root()
-    notebooks = [nb for nb in runner.find_notebooks(root, [])
-                 if framework_of(nb) in opts.frameworks]
+    notebooks = sorted((nb for nb in runner.find_notebooks(root, [])     # twins side by side
+                        if framework_of(nb) in opts.frameworks),
+                       key=lambda nb: (nb.parent.name, framework_of(nb) != "torch"))
     if not notebooks:
         raise RuntimeError("no solution notebooks under notebooks/: run `tlcourse build` first")
     scratch = cache.cache_dir() / "bench" / "notebooks"
@@ -53,7 +91,7 @@ def run(opts) -> dict:
         dest = root / "runs" / "bench" / opts.profile / name
         harness.log(f"notebooks: {name} ({opts.profile}) ...")
         row = {"notebook": name, "framework": framework_of(nb), "assignment": nb.parent.name,
-               "profile": opts.profile, "status": "ok", "error": ""}
+               "profile": opts.profile, "status": "ok", "error": "", "load_1min": _load_1min()}
         start = time.perf_counter()
         try:
             row.update(harness.call_in_subprocess(
@@ -61,14 +99,29 @@ def run(opts) -> dict:
                 dict(notebook=str(nb), dest=str(dest), cell_timeout=opts.cell_timeout),
                 env=env, timeout=None))
         except harness.BenchError as exc:
-            row.update(status="FAILED", error=exc.summary, peak_mb=None)
+            row.update(status="FAILED", error=exc.summary, peak_mb=None, cpu_s=None)
         row["wall_s"] = time.perf_counter() - start
         harness.log(f"notebooks: {name}: {row['status']}, {row['wall_s']:.0f} s, "
-                    f"peak {row['peak_mb'] or 0:.0f} MB")
+                    f"{row['cpu_s'] or 0:.0f} s CPU, peak {row['peak_mb'] or 0:.0f} MB")
         rows.append(row)
-    return {"status": part_status(rows), "rows": rows,
-            "notes": [f"Profile `{opts.profile}`; each notebook executed by `tlcourse run`'s "
-                      "executor in a fresh process (kernel `python3` of this environment), with "
-                      "an empty feature cache (weights, photos and datasets from the normal "
-                      "cache); peak RSS = the kernel's, read with getrusage(RUSAGE_CHILDREN) "
-                      "after it exited. Executed copies: runs/bench/."]}
+    twins = ratios(rows)
+    for r in twins:
+        harness.log(f"notebooks: {r['assignment']}: TensorFlow/PyTorch {r['wall_ratio']:.2f} "
+                    f"wall, {r['cpu_ratio']:.2f} CPU")
+    notes = [f"Profile `{opts.profile}`; each notebook executed by `tlcourse run`'s "
+             "executor in a fresh process (kernel `python3` of this environment), with "
+             "an empty feature cache (weights, photos and datasets from the normal "
+             "cache); peak RSS and CPU time = the kernel's, read with "
+             "getrusage(RUSAGE_CHILDREN) after it exited. Executed copies: runs/bench/."]
+    if twins:
+        loads = ", ".join(f"{r['notebook']} {r['load_1min']}" for r in rows
+                          if r["load_1min"] is not None)
+        notes.append(f"TensorFlow notebook time over its PyTorch twin's, the twins run one "
+                     f"after the other (target: at most {MAX_RATIO}; 1-minute load average "
+                     f"at each start: {loads or 'unknown'}):\n\n" + ratio_table(twins))
+    return {"status": part_status(rows), "rows": rows, "ratios": twins, "notes": notes}
+
+
+def _load_1min() -> float | None:
+    load = load_average()
+    return load[0] if load else None
