@@ -239,3 +239,38 @@ def test_online_only_models_stop_at_the_network(name, include_top, tmp_path, mon
     assert asset_name in msg and origin in msg and str(asset.path) in msg and md5 in msg
     assert not asset.path.exists()
 
+
+
+def test_forward_compiles_a_model_once_for_any_batch_size():
+    import gc
+    import weakref
+
+    import tensorflow as tf
+    from tlcourse.tf import models
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    x = np.random.default_rng(0).normal(size=(5, 4))           # float64: cast to the input's
+    expected = model(x.astype(np.float32)).numpy()
+    outs = [models.forward(model, x) for _ in range(models.EAGER_CALLS + 2)]
+    assert all(np.allclose(o, expected, atol=1e-6) for o in outs)
+    entry = models._COMPILED[model]
+    assert entry.calls == models.EAGER_CALLS                    # then compiled
+    assert models.forward(model, x[:2].astype(np.float32)).shape == (2, 3)
+    assert entry.function.experimental_get_tracing_count() == 1, "one trace, any batch size"
+    # the gradient through the compiled call is the eager one
+    xt = tf.constant(x, tf.float32)
+    grads = []
+    for fn in (lambda t: model(t, training=False), lambda t: models.forward(model, t)):
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            y = tf.reduce_sum(fn(xt) ** 2)
+        grads.append(tape.gradient(y, xt).numpy())
+    assert np.allclose(*grads, atol=1e-5)
+    with pytest.raises(ValueError):                             # Keras's own message
+        models.forward(model, np.zeros((2, 5), np.float32))
+    model.add(keras.layers.Dense(2))                            # a new layer: a new graph
+    assert models.forward(model, x).shape == (5, 2)
+    ref = weakref.ref(model)
+    del model, entry
+    gc.collect()
+    assert ref() is None, "the cache does not keep a model alive"

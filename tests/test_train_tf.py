@@ -102,3 +102,61 @@ def test_feature_maps_match_the_torch_layout(base):
     maps = tlc.feature_maps(net, dataclasses.replace(prep, size=64), chelsea(), n_layers=3)
     assert [name for name, _ in maps] == ["features.0", "features.9", "features.18"]
     assert maps[0][1].shape == (32, 32, 32) and maps[-1][1].shape == (2, 2, 1280)
+
+
+def counting_train_steps(model):
+    """The number of times Keras's training step runs as Python: once per trace
+    in graph mode, once per batch when eager."""
+    calls = []
+    step = model.train_step
+
+    def counted(data):
+        calls.append(1)
+        return step(data)
+    model.train_step = counted
+    return calls
+
+
+def test_fit_traces_its_step_once_and_runs_a_few_steps_eagerly(base):
+    net, _ = base
+    model = tlc.with_new_head(net, 2)
+    calls = counting_train_steps(model)
+    # optimizer and metric variables made before the trace: TensorFlow does not trace twice
+    tlc.fit(model, random_batches(tlc.train.EAGER_STEPS + 1), None, epochs=1, lr=1e-3,
+            progress=False)
+    assert len(calls) == 1 and not model.run_eagerly
+    traced = model.train_function
+    calls.clear()
+    tlc.fit(model, random_batches(4), None, epochs=1, steps_per_epoch=2, progress=False)
+    assert len(calls) == 2, "a fit of 2 steps runs each step eagerly"
+    assert not model.run_eagerly and model.train_function is traced, "and leaves the traced step"
+    calls.clear()
+    tlc.fit(model, random_batches(tlc.train.EAGER_STEPS + 1), None, epochs=1, progress=False)
+    assert calls == [], "the model as compiled: its traced step again"
+
+
+def test_fit_hides_the_frozen_weights_from_the_tape_while_training(base):
+    import tensorflow as tf
+
+    net, _ = base
+    model = tlc.with_new_head(net, 2)
+    tlc.pets.unfreeze_top(net, 1)
+    trainable = {id(v.value) for v in model.trainable_weights}
+    watched = []
+
+    class Watch(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            x, _ = next(iter(random_batches(1)))
+            with tf.GradientTape() as tape:   # watches every trainable tf.Variable it reads
+                model(x, training=False)
+            watched.append({id(v) for v in tape.watched_variables()})
+
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with tlc.train._frozen_weights_unwatched(model):
+        model.fit(random_batches(1), epochs=1, verbose=0, callbacks=[Watch()])
+    assert watched and watched[0] == trainable
+    frozen = [v for v in net.weights if id(v.value) not in trainable]
+    assert frozen and all(v.value.trainable for v in frozen if "moving" not in v.path), \
+        "after training every other tape sees the frozen weights again"
+    net.trainable = False
