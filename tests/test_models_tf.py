@@ -274,3 +274,13 @@ def test_forward_compiles_a_model_once_for_any_batch_size():
     del model, entry
     gc.collect()
     assert ref() is None, "the cache does not keep a model alive"
+
+
+def test_forward_compiles_at_once_for_a_loop_over_a_loader():
+    from tlcourse.tf import models
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    x = np.zeros((2, 4), np.float32)
+    models.forward(model, x, calls_ahead=models.EAGER_CALLS + 1)
+    assert models._COMPILED[model].calls == 0
+    assert models._COMPILED[model].function.experimental_get_tracing_count() == 1

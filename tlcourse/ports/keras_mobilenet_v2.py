@@ -36,7 +36,7 @@ SETTING = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
            (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
 
 
-def _conv_bn_relu6(x, filters, kernel, stride, name, depthwise=False):
+def _conv_bn_relu6(x, filters, kernel, stride, name, init, depthwise=False):
     """torchvision's Conv2dNormActivation: conv (no bias) -> BN -> ReLU6."""
     if kernel == 3 and stride == 2:
         x = layers.ZeroPadding2D(1, name=name + "_pad")(x)
@@ -45,24 +45,25 @@ def _conv_bn_relu6(x, filters, kernel, stride, name, depthwise=False):
         padding = "same"
     if depthwise:
         x = layers.DepthwiseConv2D(kernel, stride, padding=padding, use_bias=False,
-                                   name=name + "_0")(x)
+                                   depthwise_initializer=init, name=name + "_0")(x)
     else:
         x = layers.Conv2D(filters, kernel, stride, padding=padding, use_bias=False,
-                          name=name + "_0")(x)
+                          kernel_initializer=init, name=name + "_0")(x)
     x = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name + "_1")(x)
     return layers.ReLU(max_value=6.0, name=name + "_2")(x)
 
 
-def _inverted_residual(x, in_ch, out_ch, stride, expand, name):
+def _inverted_residual(x, in_ch, out_ch, stride, expand, name, init):
     """torchvision's InvertedResidual; ``name`` is e.g. "features_3"."""
     conv = name + "_conv"
     h = x
     i = 0
     if expand != 1:   # 1x1 expansion
-        h = _conv_bn_relu6(h, in_ch * expand, 1, 1, f"{conv}_{i}")
+        h = _conv_bn_relu6(h, in_ch * expand, 1, 1, f"{conv}_{i}", init)
         i += 1
-    h = _conv_bn_relu6(h, None, 3, stride, f"{conv}_{i}", depthwise=True)   # 3x3 depthwise
-    h = layers.Conv2D(out_ch, 1, use_bias=False, name=f"{conv}_{i + 1}")(h)  # 1x1 projection, linear
+    h = _conv_bn_relu6(h, None, 3, stride, f"{conv}_{i}", init, depthwise=True)   # 3x3 depthwise
+    h = layers.Conv2D(out_ch, 1, use_bias=False, kernel_initializer=init,
+                      name=f"{conv}_{i + 1}")(h)                                  # 1x1 projection
     h = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{conv}_{i + 2}")(h)
     if stride == 1 and in_ch == out_ch:
         h = layers.Add(name=name + "_add")([x, h])
@@ -70,23 +71,27 @@ def _inverted_residual(x, in_ch, out_ch, stride, expand, name):
 
 
 def mobilenet_v2(include_top: bool = True, input_shape=(None, None, 3),
-                 dropout: float = 0.2, name: str = "mobilenet_v2_torchvision") -> keras.Model:
+                 dropout: float = 0.2, name: str = "mobilenet_v2_torchvision",
+                 initializer: str = "glorot_uniform") -> keras.Model:
     """torchvision's MobileNetV2 (width 1.0) as a Keras functional model, NHWC.
 
     include_top=True: logits (N, 1000), no softmax, like the torch model.
     include_top=False: the convolutional base + global average pooling, (N, 1280).
     Any input size works (224 is what the weights were trained at).
+    ``initializer``: of the conv and dense kernels ("zeros" when weights are
+    loaded next: drawing random ones costs about 0.15 s of CPU a model).
     """
     inputs = keras.Input(shape=input_shape, name="image")
-    x = _conv_bn_relu6(inputs, 32, 3, 2, "features_0")
+    x = _conv_bn_relu6(inputs, 32, 3, 2, "features_0", initializer)
     in_ch, index = 32, 1
     for t, c, n, s in SETTING:
         for j in range(n):
-            x = _inverted_residual(x, in_ch, c, s if j == 0 else 1, t, f"features_{index}")
+            x = _inverted_residual(x, in_ch, c, s if j == 0 else 1, t, f"features_{index}",
+                                   initializer)
             in_ch, index = c, index + 1
-    x = _conv_bn_relu6(x, FEATURE_DIM, 1, 1, f"features_{index}")   # features.18
+    x = _conv_bn_relu6(x, FEATURE_DIM, 1, 1, f"features_{index}", initializer)   # features.18
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     if include_top:
         x = layers.Dropout(dropout, name="classifier_0")(x)
-        x = layers.Dense(NUM_CLASSES, name="classifier_1")(x)
+        x = layers.Dense(NUM_CLASSES, kernel_initializer=initializer, name="classifier_1")(x)
     return keras.Model(inputs, x, name=name)

@@ -94,7 +94,7 @@ def _port_builder(name: str):
 def _port(name: str, include_top: bool) -> keras.Model:
     """One of our ports of a torch network, with its converted weights."""
     path = assets.fetch(PORTS[name])   # converted from the torch file on first use
-    full = _port_builder(name)(include_top=True)
+    full = _port_builder(name)(include_top=True, initializer="zeros")   # weights come next
     try:
         full.load_weights(path)
     except Exception as exc:   # a stale or foreign file: say which and how to rebuild it
@@ -151,14 +151,16 @@ def _input_spec(model) -> tf.TensorSpec | None:
     return tf.TensorSpec((None, *inputs[0].shape[1:]), inputs[0].dtype)
 
 
-def forward(model, x) -> tf.Tensor:
+def forward(model, x, calls_ahead: int = 1) -> tf.Tensor:
     """``model(x, training=False)``, computed by one compiled graph per model.
 
     A model's first ``EAGER_CALLS`` calls run eagerly (a model called once is
     not worth a trace); later calls, and calls inside a traced function, go
     through one graph traced for any batch size, gradients included (the
-    gradient of a compiled call is compiled too).  Inputs the model's input
-    does not accept go to the model itself, for Keras's error message."""
+    gradient of a compiled call is compiled too).  ``calls_ahead``: the calls
+    the caller is about to make, this one included (the batches of a loader):
+    more than ``EAGER_CALLS`` compile the model at once.  Inputs the model's
+    input does not accept go to the model itself, for Keras's error message."""
     entry = _COMPILED.get(model)
     if entry is None or entry.layers != len(model.layers):
         entry = _COMPILED[model] = _Compiled(model)
@@ -168,7 +170,7 @@ def forward(model, x) -> tf.Tensor:
             x = tf.cast(x, entry.spec.dtype)
         if not entry.spec.is_compatible_with(x):
             return model(x, training=False)
-    if tf.executing_eagerly() and entry.calls < EAGER_CALLS:
+    if tf.executing_eagerly() and entry.calls + calls_ahead <= EAGER_CALLS:
         entry.calls += 1
         return model(x, training=False)
     return entry.function(x)

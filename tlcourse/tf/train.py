@@ -246,8 +246,9 @@ def fit(model, train_loader, val_loader=None, epochs: int = 1, lr: float | None 
 
 
 def _logits_and_labels(model, loader):
+    batches = _cardinality(loader) or 1
     for x, y in loader:
-        yield forward(model, x), np.asarray(y)
+        yield forward(model, x, calls_ahead=batches), np.asarray(y)
 
 
 def evaluate(model, loader) -> tuple[float, float]:
@@ -306,9 +307,10 @@ def extract_features(model, loader, cache_key: str | None = None,
     ``model`` in inference mode.  With ``cache_key`` they are saved once and reused."""
     def compute():
         xs, ys = [], []
+        batches = _cardinality(loader)
         for x, y in tqdm(loader, desc="features", unit="batch", disable=not progress,
-                         total=_cardinality(loader), leave=False):
-            xs.append(np.asarray(forward(model, x), np.float32))
+                         total=batches, leave=False):
+            xs.append(np.asarray(forward(model, x, calls_ahead=batches or 1), np.float32))
             ys.append(np.asarray(y))
         return np.concatenate(xs), np.concatenate(ys)
     return core.cached_features(cache_key, compute)
