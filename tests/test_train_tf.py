@@ -28,6 +28,8 @@ def test_fit_learns_separable_features():
     probs, labels = tlc.predict(model, tlc.array_loader(X[90:], y[90:]))
     assert probs.shape == (30, 2) and np.allclose(probs.sum(1), 1, atol=1e-5)
     assert np.array_equal(labels, y[90:])
+    listed, _ = tlc.predict(model, list(tlc.array_loader(X[90:], y[90:])))   # a list of batches
+    assert np.allclose(listed, probs, atol=1e-6)
 
 
 @pytest.fixture(scope="module")

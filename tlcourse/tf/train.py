@@ -148,6 +148,10 @@ class _Epochs(keras.callbacks.Callback):
 
 
 def _cardinality(ds) -> int | None:
+    """The batches in a loader: a tf.data.Dataset's cardinality, or the length of a
+    list of batches; None when unknown."""
+    if not isinstance(ds, tf.data.Dataset):
+        return len(ds) if hasattr(ds, "__len__") else None
     n = int(tf.data.experimental.cardinality(ds))
     return n if n >= 0 else None
 
