@@ -15,6 +15,7 @@ import pytest
 
 from course import ROOT
 from tlcourse.bench import harness, report
+from tlcourse.bench import notebooks as notebooks_part
 from tlcourse.bench import suite as bench_suite
 
 SECTION_TITLES = [report.TITLES[p] for p in report.PARTS]
@@ -459,3 +460,14 @@ def test_notebooks_part_runs_twins_side_by_side_and_gives_their_ratios(tmp_path,
     table_note = part["notes"][-1]
     assert "| adv | 45 | 63 | 1.40 **> 1.3** | 40 | 50 | 1.25 |" in table_note
     assert "pets" not in table_note.split("\n\n", 1)[1]
+
+
+def test_summary_table_gives_the_tf_over_torch_ratio_and_marks_it_above_goal():
+    rows = [{"assignment": a, "framework": f, "status": "ok", "wall_s": w, "cpu_s": c}
+            for a, f, w, c in [("adv", "torch", 50.0, 40.0), ("adv", "tf", 55.0, 50.0),
+                               ("pets", "torch", 20.0, 16.0), ("pets", "tf", 30.0, 20.0)]]
+    results = {"parts": {"notebooks": {"status": "ok", "rows": rows,
+                                      "ratios": notebooks_part.ratios(rows)}}}
+    table = {r[0]: r[1:] for r in report.summary_rows(results)}
+    ratio = next(v for k, v in table.items() if "TF time / PyTorch" in k)
+    assert ratio == ["1 (reference)", "adv 1.10 (1.25), **pets 1.50 (1.25)**"]

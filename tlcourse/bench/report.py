@@ -429,6 +429,12 @@ def summary_rows(results: dict) -> list[list[str]]:
         n = {f: len(v) for f, v in by.items()}
         rows.append([f"smoke notebooks ({n['torch']} + {n['tf']}): total wall, highest peak RSS",
                      nbcell(by["torch"]), nbcell(by["tf"])])
+        if nb.get("ratios"):
+            def ratio(r):
+                text = f"{r['assignment']} {r['wall_ratio']:.2f} ({r['cpu_ratio']:.2f})"
+                return f"**{text}**" if r["wall_ratio"] > 1.3 else text
+            rows.append(["smoke notebooks, same run: TF time / PyTorch twin's, wall (CPU), goal ≤ 1.3",
+                         "1 (reference)", ", ".join(ratio(r) for r in nb["ratios"])])
     else:
         rows.append(["smoke notebooks: total wall, highest peak RSS", "not run", "not run"])
 
