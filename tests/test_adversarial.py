@@ -203,3 +203,23 @@ def test_growth_loop_and_parameterisation_choice():
                            steps=3, progress=False, label="cat")
     assert grown.history == [0.1, 0.4, 0.7] and grown.prob == pytest.approx(0.9)
     assert grown.image.shape == (4, 4, 3) and grown.steps == 3 and grown.label == "cat"
+
+
+def test_transforms_copies_draw_one_after_another():
+    three = adv.Transforms(copies=3)
+    many = three.sample_copies(np.random.default_rng(9), 64)
+    rng = np.random.default_rng(9)
+    one_by_one = [adv.STANDARD_TRANSFORMS.sample(rng, 64) for _ in range(3)]
+    assert many.shape == (3, 2, 3) and np.array_equal(many, np.stack(one_by_one))
+    assert not np.array_equal(many[0], many[1])
+    for bad in (0, 1.5, -2):
+        with pytest.raises(ValueError, match=f"copies={bad!r}"):
+            adv.Transforms(copies=bad)
+
+
+def test_growth_recipe_gives_grow_class_image_its_settings():
+    kwargs = adv.TRANSFERABLE.kwargs()
+    assert set(kwargs) == {"image", "steps", "lr", "tv_weight", "transforms"}
+    assert kwargs["image"] == "fourier" and isinstance(kwargs["transforms"], adv.Transforms)
+    assert adv.GrowthRecipe("pixels", 8, 0.1).kwargs() == dict(
+        image="pixels", steps=8, lr=0.1, tv_weight=0.0, transforms=None)

@@ -46,10 +46,17 @@ def test_parameterisations_and_transforms_agree_with_torch():
         b = torch_image().detach().numpy().transpose(0, 2, 3, 1)
         assert a.shape == (1, 32, 32, 3) and np.abs(a - b).max() < 1e-5
     x = np.random.default_rng(0).random((2, 40, 40, 3)).astype(np.float32)
-    a = A.apply_transforms(tf.constant(x), adv.STANDARD_TRANSFORMS, np.random.default_rng(4))
-    b = TA.apply_transforms(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()),
-                            adv.STANDARD_TRANSFORMS, np.random.default_rng(4))
-    assert np.abs(a.numpy() - b.numpy().transpose(0, 2, 3, 1)).max() < 1e-4
+    for transforms in (adv.STANDARD_TRANSFORMS, adv.Transforms(copies=3)):
+        a = A.apply_transforms(tf.constant(x), transforms, np.random.default_rng(4))
+        b = TA.apply_transforms(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()),
+                                transforms, np.random.default_rng(4))
+        assert a.shape == (2 * transforms.copies, 64, 64, 3)
+        assert np.abs(a.numpy() - b.numpy().transpose(0, 2, 3, 1)).max() < 1e-4
+    # copy-major: on a batch of two equal images, rows 0-1 share the first draw, row 2
+    # is the second draw
+    same = tf.constant(np.stack([x[0], x[0]]))
+    c = A.apply_transforms(same, adv.Transforms(copies=3), np.random.default_rng(4)).numpy()
+    assert np.allclose(c[0], c[1]) and not np.allclose(c[0], c[2])
 
 
 def test_gradients_flow_through_fourier_and_transforms():

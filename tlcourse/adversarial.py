@@ -135,12 +135,17 @@ COLOR_CORRELATION_SQRT = np.asarray([[0.26, 0.09, 0.02],
 COLOR_CORRELATION = (COLOR_CORRELATION_SQRT
                      / np.max(np.linalg.norm(COLOR_CORRELATION_SQRT, axis=0))).astype(np.float32)
 FOURIER_MAGIC = 4.0    # Lucid's divisor that keeps the start near grey
+# Lucid's spectrum falls as 1/f; 1/f^1.5 weights coarse patterns more, and the
+# images grown with it are recognised by a second network far more reliably
+# (benchmarks/adversarial.md: EfficientNet-Lite0's p(cat) over seeds 0-2 went
+# from 0.09/0.50/0.98 to 0.94/0.94/0.59 at 256 steps, all else equal).
+FOURIER_DECAY = 1.5
 
 
-def fourier_scale(size: int, decay_power: float = 1.0) -> np.ndarray:
+def fourier_scale(size: int, decay_power: float = FOURIER_DECAY) -> np.ndarray:
     """Per-frequency scale (size, size//2+1) of a Fourier image: 1/f^decay, so
-    each frequency starts with the energy it has in natural images ("pink noise")
-    and gradient steps are not dominated by pixel-level high frequencies."""
+    coarse patterns get at least the energy they have in natural images ("pink
+    noise") and gradient steps are not dominated by pixel-level high frequencies."""
     fy = np.fft.fftfreq(size)[:, None]
     fx = np.fft.rfftfreq(size)[None, :]
     freqs = np.sqrt(fx * fx + fy * fy)
@@ -173,12 +178,21 @@ class Transforms:
 
     ``jitter``: largest shift in pixels; ``scales``: zoom factors to pick from;
     ``angles``: rotations in degrees to pick from.  The image is padded by
-    ``pad`` pixels of mid-grey first, so shifts don't wrap edges around."""
+    ``pad`` pixels of mid-grey first, so shifts don't wrap edges around.
+    ``copies``: differently transformed copies the model sees per step (their
+    mean log-probability is maximised): a gradient averaged over several
+    alignments follows the pattern, not one alignment's quirks."""
     pad: int = 12
     jitter: int = 8
     scales: tuple = tuple(1 + (i - 5) / 50 for i in range(11))
     angles: tuple = tuple(range(-10, 11)) + (0,) * 5
     fine_jitter: int = 4
+    copies: int = 1
+
+    def __post_init__(self):
+        if not isinstance(self.copies, (int, np.integer)) or self.copies < 1:
+            raise ValueError(f"Transforms(copies={self.copies!r}): give a whole number >= 1 "
+                             "of transformed copies per step")
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """A 2x3 affine matrix in normalised coordinates ([-1, 1], torch's
@@ -192,8 +206,34 @@ class Transforms:
         c, s = math.cos(angle) / scale, math.sin(angle) / scale
         return np.asarray([[c, -s, t[0]], [s, c, t[1]]], np.float32)
 
+    def sample_copies(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``copies`` matrices drawn one after another by ``sample``: (copies, 2, 3)."""
+        return np.stack([self.sample(rng, size) for _ in range(self.copies)])
+
 
 STANDARD_TRANSFORMS = Transforms()
+
+
+@dataclasses.dataclass(frozen=True)
+class GrowthRecipe:
+    """Settings of ``grow_class_image`` that work together, shared by both
+    frameworks: ``tlc.grow_class_image(model, prep, target, size=..., seed=...,
+    **recipe.kwargs())``."""
+    image: str
+    steps: int
+    lr: float
+    tv_weight: float = 0.0
+    transforms: Transforms | None = None
+
+    def kwargs(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+# An ideal image that a second network also recognises: grown on MobileNetV2 at
+# 160 px, EfficientNet-Lite0 gives it its class with a median p >= 0.85 over
+# seeds (benchmarks/adversarial.md has the measurements behind each choice).
+TRANSFERABLE = GrowthRecipe(image="fourier", steps=256, lr=0.05,
+                            transforms=STANDARD_TRANSFORMS)
 
 
 # --------------------------------------------------------------------------
@@ -383,9 +423,10 @@ def check_attack(result: AttackResult, eps: float, max_steps: int) -> None:
 # figures
 # --------------------------------------------------------------------------
 def show_class_images(images, titles, probs=None, second_probs=None, second_name="",
-                      size: float = 2.6, suptitle: str | None = None):
+                      size: float = 2.6, suptitle: str | None = None, first_name: str = ""):
     """Images side by side, each with its title and the class probability under it
-    (and a second network's, when given)."""
+    (and a second network's, when given; each labelled with its network's name
+    when ``first_name`` / ``second_name`` are given)."""
     import matplotlib.pyplot as plt
 
     n = len(images)
@@ -396,7 +437,7 @@ def show_class_images(images, titles, probs=None, second_probs=None, second_name
         ax.set_title(titles[k], fontsize=9)
         label = ""
         if probs is not None:
-            label = f"p = {probs[k]:.3f}"
+            label = f"{first_name + ': ' if first_name else ''}p = {probs[k]:.3f}"
         if second_probs is not None and second_probs[k] is not None:
             label += f"\n{second_name}: p = {second_probs[k]:.3f}"
         ax.set_xlabel(label, fontsize=9)

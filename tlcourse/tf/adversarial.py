@@ -97,11 +97,11 @@ class pixel_image:   # noqa: N801  (used like a function, as in Lucid)
 
 class fourier_image:   # noqa: N801
     """Lucid's Fourier parameterisation with colour decorrelation: the
-    variables are a 1/f-scaled spectrum in a decorrelated colour space;
+    variables are a 1/f^decay_power-scaled spectrum in a decorrelated colour space;
     ``image()`` is its inverse FFT, mapped to RGB, through a sigmoid."""
 
     def __init__(self, size: int = 224, batch: int = 1, seed: int = 0,
-                 decorrelate: bool = True, decay_power: float = 1.0):
+                 decorrelate: bool = True, decay_power: float = core.FOURIER_DECAY):
         self.size, self.decorrelate = size, decorrelate
         self.spectrum = tf.Variable(core.fourier_init(size, batch, seed))
         self.scale = tf.constant(core.fourier_scale(size, decay_power))
@@ -118,37 +118,45 @@ class fourier_image:   # noqa: N801
         return tf.sigmoid(x)
 
 
-def _bilinear_plan(h: int, w: int, theta: np.ndarray):
-    """Where each output pixel reads from, for a 2x3 affine matrix in normalised
-    coordinates: torch's affine_grid + grid_sample (align_corners=False,
+def _bilinear_plan(h: int, w: int, thetas: np.ndarray):
+    """Where each output pixel reads from, for (copies, 2, 3) affine matrices in
+    normalised coordinates: torch's affine_grid + grid_sample (align_corners=False,
     padding_mode="border").  Returns the flat indices of the four neighbours
-    (each (h*w,) int32) and the bilinear weights wx, wy (each (1, h, w, 1)).
-    Plain numpy, so a traced step can take them as tensors: drawn anew each
-    step, never frozen into the graph."""
+    (each (copies, h*w) int32) and the bilinear weights wx, wy (each
+    (copies, h, w, 1)).  Plain numpy, so a traced step can take them as tensors:
+    drawn anew each step, never frozen into the graph."""
     ys = (2 * np.arange(h) + 1) / h - 1
     xs = (2 * np.arange(w) + 1) / w - 1
     gx, gy = np.meshgrid(xs, ys)                               # (h, w) each
     base = np.stack([gx, gy, np.ones_like(gx)], -1)            # (h, w, 3)
-    src = base @ theta.T                                       # (h, w, 2): x, y in [-1, 1]
+    src = np.einsum("hwk,cjk->chwj", base, thetas)             # (copies, h, w, 2): x, y
     px = np.clip(((src[..., 0] + 1) * w - 1) / 2, 0, w - 1)    # border: clamp coordinates
     py = np.clip(((src[..., 1] + 1) * h - 1) / 2, 0, h - 1)
     x0, y0 = np.floor(px).astype(np.int32), np.floor(py).astype(np.int32)
     x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
     wx, wy = (px - x0).astype(np.float32), (py - y0).astype(np.float32)
-    corners = [(yy * w + xx).reshape(-1).astype(np.int32)
+    corners = [(yy * w + xx).reshape(len(thetas), -1).astype(np.int32)
                for yy, xx in ((y0, x0), (y0, x1), (y1, x0), (y1, x1))]
-    return (*corners, wx[None, ..., None], wy[None, ..., None])
+    return (*corners, wx[..., None], wy[..., None])
 
 
 def _bilinear_sample(x, i00, i01, i10, i11, wx, wy):
-    """Resample an NHWC batch by a ``_bilinear_plan`` (works traced or eager)."""
+    """Resample an NHWC batch by a ``_bilinear_plan`` of k copies (works traced or
+    eager): every copy's transform applied to the whole batch, (k * N, H, W, C),
+    copy-major as in PyTorch."""
     shape = tf.shape(x)
     n, h, w = shape[0], shape[1], shape[2]
-    flat = tf.reshape(x, [n, h * w, -1])
+    copies = tf.shape(i00)[0]
+    flat = tf.tile(tf.reshape(x, [n, h * w, -1]), [copies, 1, 1])   # (k * N, h*w, C)
+
+    def per_image(a):          # one row per output image: copy j's row for each of the N
+        return tf.repeat(a, n, axis=0)
 
     def at(idx):
-        return tf.reshape(tf.gather(flat, idx, axis=1), [n, h, w, -1])
+        return tf.reshape(tf.gather(flat, per_image(idx), axis=1, batch_dims=1),
+                          [copies * n, h, w, -1])
 
+    wx, wy = per_image(wx), per_image(wy)
     return ((1 - wy) * ((1 - wx) * at(i00) + wx * at(i01))
             + wy * ((1 - wx) * at(i10) + wx * at(i11)))
 
@@ -158,13 +166,15 @@ def _pad_grey(x, pad: int):
 
 
 def _draw_plan(transforms: Transforms, rng: np.random.Generator, size: int):
-    """One random affine for a ``size`` image padded by ``transforms.pad``."""
+    """``transforms.copies`` random affines for a ``size`` image padded by ``transforms.pad``."""
     padded = size + 2 * transforms.pad
-    return _bilinear_plan(padded, padded, transforms.sample(rng, padded))
+    return _bilinear_plan(padded, padded, transforms.sample_copies(rng, padded))
 
 
 def apply_transforms(x, transforms: Transforms | None, rng: np.random.Generator):
-    """Pad with mid-grey, then one random affine (shift, zoom, rotation) per call."""
+    """Pad with mid-grey, then ``transforms.copies`` random affines (shift, zoom,
+    rotation) per call, each applied to the whole batch: (copies * N, H', W', 3),
+    copy-major."""
     if transforms is None:
         return x
     return _bilinear_sample(_pad_grey(x, transforms.pad),

@@ -100,11 +100,11 @@ class pixel_image:   # noqa: N801  (used like a function, as in Lucent)
 
 class fourier_image:   # noqa: N801
     """Lucid's Fourier parameterisation with colour decorrelation: the
-    variables are a 1/f-scaled spectrum in a decorrelated colour space;
+    variables are a 1/f^decay_power-scaled spectrum in a decorrelated colour space;
     ``image()`` is its inverse FFT, mapped to RGB, through a sigmoid."""
 
     def __init__(self, size: int = 224, batch: int = 1, seed: int = 0,
-                 decorrelate: bool = True, decay_power: float = 1.0):
+                 decorrelate: bool = True, decay_power: float = core.FOURIER_DECAY):
         self.size, self.decorrelate = size, decorrelate
         self.spectrum = torch.tensor(core.fourier_init(size, batch, seed), requires_grad=True)
         self.scale = torch.from_numpy(core.fourier_scale(size, decay_power))
@@ -121,12 +121,15 @@ class fourier_image:   # noqa: N801
 
 def apply_transforms(x: torch.Tensor, transforms: Transforms | None,
                      rng: np.random.Generator) -> torch.Tensor:
-    """Pad with mid-grey, then one random affine (shift, zoom, rotation) per call."""
+    """Pad with mid-grey, then ``transforms.copies`` random affines (shift, zoom,
+    rotation) per call, each applied to the whole batch: (copies * N, 3, H', W'),
+    copy-major."""
     if transforms is None:
         return x
-    p = transforms.pad
+    p, n = transforms.pad, x.shape[0]
     x = F.pad(x, (p, p, p, p), value=0.5)
-    theta = torch.from_numpy(transforms.sample(rng, x.shape[-1]))[None].expand(x.shape[0], 2, 3)
+    theta = torch.from_numpy(transforms.sample_copies(rng, x.shape[-1])).repeat_interleave(n, 0)
+    x = x.repeat(transforms.copies, 1, 1, 1)
     grid = F.affine_grid(theta.to(x), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
