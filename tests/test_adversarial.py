@@ -219,7 +219,7 @@ def test_transforms_copies_draw_one_after_another():
 
 def test_growth_recipe_gives_grow_class_image_its_settings():
     kwargs = adv.TRANSFERABLE.kwargs()
-    assert set(kwargs) == {"image", "steps", "lr", "tv_weight", "transforms"}
+    assert set(kwargs) == {"image", "steps", "lr", "size", "tv_weight", "transforms"}
     assert kwargs["image"] == "fourier" and isinstance(kwargs["transforms"], adv.Transforms)
-    assert adv.GrowthRecipe("pixels", 8, 0.1).kwargs() == dict(
-        image="pixels", steps=8, lr=0.1, tv_weight=0.0, transforms=None)
+    assert adv.GrowthRecipe("pixels", 8, 0.1, 64).kwargs() == dict(
+        image="pixels", steps=8, lr=0.1, size=64, tv_weight=0.0, transforms=None)

@@ -44,11 +44,10 @@ def _steps_to(history, target: float = TARGET_P):
 CLASSES = ("cat", "zebra")
 
 
-def transferable_images(framework: str = "torch", classes=CLASSES, seeds=SEEDS,
-                        size: int | None = None) -> list[dict]:
+def transferable_images(framework: str = "torch", classes=CLASSES, seeds=SEEDS) -> list[dict]:
     """The ideal images of ``classes`` ("cat": the five domestic cats, "zebra")
     grown on MobileNetV2 with ``adversarial.TRANSFERABLE`` for each seed, at
-    ``size`` (the profile's image size when None), judged by MobileNetV2 and
+    the recipe's size, judged by MobileNetV2 and
     EfficientNet-Lite0: one row per class.  Run it in the framework's own process."""
     import os
 
@@ -56,11 +55,8 @@ def transferable_images(framework: str = "torch", classes=CLASSES, seeds=SEEDS,
 
     from tlcourse import adversarial as adv
     from tlcourse import imagenet
-    from tlcourse.profiles import get_profile
-
     tlc = adapter(framework)
     first, second = tlc.pretrained("mobilenet_v2"), tlc.pretrained("efficientnet_lite0")
-    size = size or get_profile().image_size
     targets = {"cat": list(imagenet.DOMESTIC_CAT_CLASSES), "zebra": [imagenet.ZEBRA]}
     unknown = [c for c in classes if c not in targets]
     if unknown:
@@ -70,7 +66,7 @@ def transferable_images(framework: str = "torch", classes=CLASSES, seeds=SEEDS,
         target, runs = targets[name], []
         for seed in seeds:
             cpu = time.process_time()
-            g = tlc.grow_class_image(*first, target, size=size, seed=seed, progress=False,
+            g = tlc.grow_class_image(*first, target, seed=seed, progress=False,
                                      label=f"{name} seed {seed}", **adv.TRANSFERABLE.kwargs())
             runs.append({"seed": seed, "p_first": float(g.prob),
                          "p_second": float(adv.class_prob(tlc.classify_pixels(*second, g.image),
@@ -79,7 +75,8 @@ def transferable_images(framework: str = "torch", classes=CLASSES, seeds=SEEDS,
                          "load": os.getloadavg()[0]})
         second_p = [r["p_second"] for r in runs]
         slowest = max(r["seconds"] for r in runs)
-        rows.append({"class": name, "steps": adv.TRANSFERABLE.steps, "size": size, "runs": runs,
+        rows.append({"class": name, "steps": adv.TRANSFERABLE.steps,
+                     "size": adv.TRANSFERABLE.size, "runs": runs,
                      "median_second": float(np.median(second_p)), "min_second": min(second_p),
                      "max_second": max(second_p),
                      "median_first": float(np.median([r["p_first"] for r in runs])),
@@ -112,7 +109,7 @@ def measure(framework: str = "torch", ideal_steps: int = IDEAL_STEPS, eps=EPS,
     ideal = {"image": "pixels + TV 1.0", "size": P.image_size, "steps": ideal_steps,
              "p_cat": float(g.prob), "steps_to_target": _steps_to(g.history),
              "p_cat_second": p_second, "seconds": float(g.seconds)}
-    transferable = transferable_images(framework, size=P.image_size)
+    transferable = transferable_images(framework)
 
     dogs = [p for p, _ in photos.dog_photos()]
     t0 = time.perf_counter()
