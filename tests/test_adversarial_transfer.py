@@ -1,13 +1,13 @@
 """The core's ideal-image recipe (``adversarial.TRANSFERABLE``) transfers: what
 grows on MobileNetV2 is recognised by EfficientNet-Lite0, a network it never saw.
 
-Three 256-step images in PyTorch, in their own process (as ``tlcourse bench
+Three 256-step zebras in PyTorch, in their own process (as ``tlcourse bench
 adversarial`` grows them: ``bench.adversarial.transferable_images``), about a
 minute on 2 idle cores."""
 from tlcourse.bench import adversarial as bench
 from tlcourse.bench import harness
 
-CLASS = "cat"
+CLASS = "zebra"     # PyTorch, seeds 0-2: 0.61 / 1.00 / 1.00 on EfficientNet-Lite0 when written
 MIN_MEDIAN = 0.85
 
 
