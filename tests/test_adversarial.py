@@ -223,3 +223,16 @@ def test_growth_recipe_gives_grow_class_image_its_settings():
     assert kwargs["image"] == "fourier" and isinstance(kwargs["transforms"], adv.Transforms)
     assert adv.GrowthRecipe("pixels", 8, 0.1, 64).kwargs() == dict(
         image="pixels", steps=8, lr=0.1, size=64, tv_weight=0.0, transforms=None)
+
+
+def test_bench_line_gives_median_spread_and_both_targets():
+    from tlcourse.bench import adversarial as bench
+
+    runs = [{"seed": s, "load": 2.5} for s in (0, 1, 2)]
+    row = {"class": "zebra", "steps": 256, "size": 128, "runs": runs, "median_second": 0.91,
+           "min_second": 0.2, "max_second": 0.99, "median_first": 1.0, "max_seconds": 25.0,
+           "median_met": True, "time_met": False}
+    (line,) = bench.transferable_lines([row])
+    assert "median 0.910 (min 0.200, max 0.990) over seeds [0, 1, 2]" in line
+    assert "median >= 0.85: met" in line and "<= 20 s an image: NOT MET" in line
+    assert "load 2.5" in line

@@ -81,8 +81,8 @@ def transferable_images(framework: str = "torch", classes=CLASSES, seeds=SEEDS) 
                      "max_second": max(second_p),
                      "median_first": float(np.median([r["p_first"] for r in runs])),
                      "max_seconds": slowest,
-                     "met": bool(np.median(second_p) >= SECOND_TARGET
-                                 and slowest <= SECONDS_TARGET)})
+                     "median_met": bool(np.median(second_p) >= SECOND_TARGET),
+                     "time_met": slowest <= SECONDS_TARGET})
     return rows
 
 
@@ -142,8 +142,9 @@ def transferable_lines(rows: list[dict]) -> list[str]:
             f"{r['max_second']:.3f}) over seeds {[x['seed'] for x in r['runs']]}; "
             f"MobileNetV2 median {r['median_first']:.3f}; slowest image "
             f"{r['max_seconds']:.1f} s at load {max(x['load'] for x in r['runs']):.1f}; "
-            f"{'MET' if r['met'] else 'NOT MET'} (median >= {SECOND_TARGET}, <= "
-            f"{SECONDS_TARGET:.0f} s)" for r in rows]
+            f"median >= {SECOND_TARGET}: {'met' if r['median_met'] else 'NOT MET'}; "
+            f"<= {SECONDS_TARGET:.0f} s an image: {'met' if r['time_met'] else 'NOT MET'}"
+            for r in rows]
 
 
 def run(opts) -> dict:
