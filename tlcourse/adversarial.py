@@ -11,6 +11,8 @@ build on this module, so the two frameworks share
   with numpy so that both frameworks start from the same numbers;
 - the random robustness transforms (jitter, scale, rotation) as 2x3 affine
   matrices, also drawn with numpy;
+- ``GrowthRecipe`` and ``TRANSFERABLE``, the settings of an ideal image that a
+  second network also recognises;
 - the loops: the targeted attack's steps, growing a class image (each
   adapter passes in its framework's step, classifier and tensor-to-numpy
   conversion), and ``attack_photos`` (built on an adapter's ``targeted_attack``);
