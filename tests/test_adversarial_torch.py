@@ -78,3 +78,26 @@ def test_grow_class_image_raises_probability(mobilenet):
                            progress=False)
     assert r.image.shape == (64, 64, 3)
     assert r.history[-1] > r.history[0] and r.prob > 0.5
+
+
+def test_class_log_prob_moves_the_pixels_to_the_model_and_keeps_their_gradient(monkeypatch):
+    """A photo on the CPU and a model elsewhere (a GPU in the full profile): the pixels
+    follow the model, and the gradient still reaches the CPU tensor the student holds."""
+    import torch
+    from tlcourse.torch import adversarial as tadv
+    moved = []
+    real_to = torch.Tensor.to
+
+    def spy(self, *args, **kwargs):
+        moved.append(args[0] if args else kwargs.get("device"))
+        return real_to(self, *args, **kwargs)
+
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 1000))
+    prep = type("P", (), {"mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25), "bgr": False})()
+    x = torch.rand(2, 3, 4, 4, requires_grad=True)
+    monkeypatch.setattr(torch.Tensor, "to", spy)
+    logp = tadv.class_log_prob(net, prep, x, 281)
+    monkeypatch.undo()
+    assert torch.device("cpu") in moved, "the pixels were not sent to the model's device"
+    (grad,) = torch.autograd.grad(logp.sum(), x)
+    assert grad.shape == x.shape and grad.abs().sum() > 0

@@ -56,8 +56,9 @@ def class_log_prob(model, preprocess, x01: torch.Tensor, target) -> torch.Tensor
     """log p(target | image) for each image of a [0, 1] NCHW batch: shape (N,).
 
     ``target``: a class index, or several (e.g. the five domestic cats): then
-    the log of their total probability."""
-    logp = torch.log_softmax(model(normalize(preprocess, x01)), dim=1)
+    the log of their total probability.  ``x01`` may live on the CPU while the
+    model is on a GPU (a photo from ``to_pixels``): the move keeps its gradient."""
+    logp = torch.log_softmax(model(normalize(preprocess, x01.to(parameters_device(model)))), dim=1)
     return torch.logsumexp(logp[:, core.class_list(target)], dim=1)
 
 
