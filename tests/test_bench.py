@@ -471,3 +471,14 @@ def test_summary_table_gives_the_tf_over_torch_ratio_and_marks_it_above_goal():
     table = {r[0]: r[1:] for r in report.summary_rows(results)}
     ratio = next(v for k, v in table.items() if "TF time / PyTorch" in k)
     assert ratio == ["1 (reference)", "adv 1.10 (1.25), **pets 1.50 (1.25)**"]
+
+
+def test_summary_table_gives_the_transferable_ideal_images_and_marks_misses():
+    cls = lambda name, med, secs: {"class": name, "median_second": med, "min_second": 0.5,
+                                   "max_second": 0.99, "max_seconds": secs,
+                                   "median_met": med >= 0.85, "time_met": secs <= 20}
+    rows = [{"framework": "torch", "status": "ok", "ideal_cat": {}, "attack": [], "transfer": {},
+             "ideal_transferable": [cls("cat", 0.663, 12.0), cls("zebra", 0.998, 21.5)]}]
+    table = {r[0]: r[1:] for r in report.summary_rows({"parts": {"adversarial": {"rows": rows}}})}
+    row = next(v for k, v in table.items() if k.startswith("ideal images (Fourier"))
+    assert row == ["cat **0.663** (0.50–0.99), 12.0 s; zebra 0.998 (0.50–0.99), **21.5 s**", "–"]

@@ -483,12 +483,23 @@ def summary_rows(results: dict) -> list[list[str]]:
             if what == "ideal":
                 c = r.get("ideal_cat", {})
                 return f"p = {num(c.get('p_cat'), 3)}, ≥ 0.9 after {num(c.get('steps_to_target'))} steps"
+            if what == "transferable":   # goal: median >= 0.85 on the second network, <= 20 s an image
+                def mark(text, met):
+                    return text if met else f"**{text}**"
+                return "; ".join(
+                    f"{c['class']} " + mark(f"{num(c['median_second'], 3)}", c["median_met"])
+                    + f" ({num(c['min_second'], 2)}–{num(c['max_second'], 2)}), "
+                    + mark(f"{num(c['max_seconds'], 1)} s", c["time_met"])
+                    for c in r.get("ideal_transferable", []))
             if what == "attack":
                 return ", ".join(f"{a['eps']}: {pct(a.get('success_rate'))}"
                                  for a in r.get("attack", []))
             t = r.get("transfer", {})
             return f"{pct(t.get('rate'))} ({t.get('fooled')} of {t.get('total')})"
         rows.append(["ideal cat on MobileNetV2", acell("torch", "ideal"), acell("tf", "ideal")])
+        rows.append(["ideal images (Fourier, grown on MobileNetV2) on EfficientNet-Lite0: median "
+                     "(min–max) over 3 seeds, slowest image; goal ≥ 0.85, ≤ 20 s",
+                     acell("torch", "transferable"), acell("tf", "transferable")])
         rows.append(["targeted attack dog → tabby, success per ε", acell("torch", "attack"),
                      acell("tf", "attack")])
         rows.append(["attack transfer to EfficientNet-Lite0", acell("torch", "transfer"),
