@@ -24,28 +24,9 @@ from pathlib import Path
 import nbformat
 
 from tlcourse.course import i18n
+from tlcourse.course.paths import main_root, repo_root  # noqa: F401  (callers import them from here)
 
 GENERATED = ("release", "notebooks")
-
-
-def repo_root() -> Path:
-    """The course root: the folder with nbgrader_config.py (the repo root)."""
-    here = Path.cwd()
-    for d in (here, *here.parents):
-        if (d / "nbgrader_config.py").is_file() and (d / "source").is_dir():
-            return d
-    pkg_root = Path(__file__).resolve().parents[2]
-    if (pkg_root / "nbgrader_config.py").is_file():
-        return pkg_root
-    raise SystemExit("Run this inside the course repository (no nbgrader_config.py found above "
-                     f"{here}).")
-
-
-def main_root(root: Path) -> Path:
-    """The English course for a course root that may be an edition (editions/<lang>/)."""
-    if root.parent.name == i18n.EDITIONS and (root.parent.parent / "nbgrader_config.py").is_file():
-        return root.parent.parent
-    return root
 
 
 def assignments(root: Path) -> list[str]:

@@ -43,8 +43,9 @@ from pathlib import Path
 
 import nbformat
 
+from tlcourse.course.paths import EDITIONS, main_root, repo_root
+
 LANGUAGES = ("hi",)
-EDITIONS = "editions"          # editions/<lang>/ : one nbgrader course root per edition
 CATALOGS = "i18n"              # i18n/<lang>/ : catalogs, glossary
 LANDING = "START_HERE"         # the landing page's key (START_HERE.ipynb at the course root)
 # What `tlcourse build` writes into an edition (everything else there, a gradebook or a
@@ -302,7 +303,6 @@ def put(root: Path, lang: str, key: str, cell_id: str, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tlcourse.course.build import main_root, repo_root
     argv = sys.argv[1:] if argv is None else argv
     root = main_root(repo_root())
     try:
