@@ -219,10 +219,14 @@ def test_transforms_copies_draw_one_after_another():
 
 def test_growth_recipe_gives_grow_class_image_its_settings():
     kwargs = adv.TRANSFERABLE.kwargs()
-    assert set(kwargs) == {"image", "steps", "lr", "size", "tv_weight", "transforms"}
+    assert set(kwargs) == {"image", "steps", "lr", "size", "tv_weight", "transforms", "objective"}
     assert kwargs["image"] == "fourier" and isinstance(kwargs["transforms"], adv.Transforms)
+    assert kwargs["objective"] == "logit"
     assert adv.GrowthRecipe("pixels", 8, 0.1, 64).kwargs() == dict(
-        image="pixels", steps=8, lr=0.1, size=64, tv_weight=0.0, transforms=None)
+        image="pixels", steps=8, lr=0.1, size=64, tv_weight=0.0, transforms=None,
+        objective="log_prob")
+    with pytest.raises(ValueError, match="objective 'softmax': use one of 'log_prob', 'logit'"):
+        adv.GrowthRecipe("pixels", 8, 0.1, 64, objective="softmax")
 
 
 def test_bench_line_gives_median_spread_and_both_targets():

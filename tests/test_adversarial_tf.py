@@ -127,3 +127,33 @@ def test_compiled_grow_step_draws_a_new_transform_every_step(mobilenet):
     fresh, frozen = eager(frozen=False), eager(frozen=True)
     assert np.allclose(got.history, fresh, rtol=0.05), (got.history, fresh)
     assert not np.allclose(frozen, fresh, rtol=0.05), "reference draws did not differ"
+
+
+def test_logit_objective_climbs_the_class_score_not_log_p():
+    """objective="logit" takes Adam steps on the target's logit, as a hand-written
+    loop does; the default takes them on log p, which gives another image."""
+    import keras
+    from tlcourse.tf.models import normalize
+    size, steps, lr = 8, 3, 0.05
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((size, size, 3)), keras.layers.Flatten(),
+                            keras.layers.Dense(1000)])
+    prep = type("P", (), {"mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25), "bgr": False,
+                          "scale": None})()
+    grown = {objective: A.grow_class_image(net, prep, imagenet.DOMESTIC_CAT_CLASSES, "pixels",
+                                           steps=steps, lr=lr, size=size, objective=objective,
+                                           progress=False).image
+             for objective in ("logit", "log_prob")}
+    image = A.pixel_image(size=size)
+    opt = keras.optimizers.Adam(learning_rate=lr)
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            logits = net(normalize(prep, image()))
+            loss = -tf.reduce_mean(tf.reduce_logsumexp(
+                tf.gather(logits, list(imagenet.DOMESTIC_CAT_CLASSES), axis=1), axis=1))
+        opt.apply_gradients(zip(tape.gradient(loss, image.variables), image.variables))
+    by_hand = image()[0].numpy()
+    np.testing.assert_allclose(grown["logit"], by_hand, atol=1e-5)
+    assert np.abs(grown["log_prob"] - by_hand).max() > 1e-4
+    with pytest.raises(ValueError, match="objective 'prob'"):
+        A.grow_class_image(net, prep, 281, "pixels", steps=1, size=size, objective="prob")

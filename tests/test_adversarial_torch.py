@@ -101,3 +101,36 @@ def test_class_log_prob_moves_the_pixels_to_the_model_and_keeps_their_gradient(m
     assert torch.device("cpu") in moved, "the pixels were not sent to the model's device"
     (grad,) = torch.autograd.grad(logp.sum(), x)
     assert grad.shape == x.shape and grad.abs().sum() > 0
+
+
+def _tiny_classifier(size):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * size * size, 1000))
+    prep = type("P", (), {"mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25), "bgr": False})()
+    return net, prep
+
+
+def test_logit_objective_climbs_the_class_score_not_log_p():
+    """objective="logit" (the recipe of images that transfer) takes Adam steps on
+    the target's logit, as a hand-written loop does; the default takes them on
+    log p, which gives another image."""
+    from tlcourse.torch.models import normalize
+    size, steps, lr = 8, 3, 0.05
+    net, prep = _tiny_classifier(size)
+    grown = {objective: A.grow_class_image(net, prep, imagenet.DOMESTIC_CAT_CLASSES, "pixels",
+                                           steps=steps, lr=lr, size=size, objective=objective,
+                                           progress=False).image
+             for objective in ("logit", "log_prob")}
+    image = A.pixel_image(size=size)
+    opt = torch.optim.Adam(image.variables, lr=lr)
+    for _ in range(steps):
+        logits = net(normalize(prep, image()))
+        loss = -torch.logsumexp(logits[:, list(imagenet.DOMESTIC_CAT_CLASSES)], dim=1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    by_hand = image()[0].detach().numpy().transpose(1, 2, 0)
+    np.testing.assert_allclose(grown["logit"], by_hand, atol=1e-6)
+    assert np.abs(grown["log_prob"] - by_hand).max() > 1e-4
+    with pytest.raises(ValueError, match="objective 'prob'"):
+        A.grow_class_image(net, prep, 281, "pixels", steps=1, size=size, objective="prob")

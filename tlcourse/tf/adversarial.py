@@ -2,7 +2,8 @@
 
 Small pieces that compose, in the spirit of Lucid and torchattacks:
 
-- objective: ``class_log_prob`` (log-probability of a class; maximised);
+- objectives: ``class_log_prob`` (log-probability of a class) and
+  ``logit_score`` (the class score before the softmax);
 - parameterisations: ``pixel_image`` and ``fourier_image`` (Fourier
   spectrum + colour decorrelation), each a callable giving [0, 1] NHWC pixels;
 - robustness: ``apply_transforms`` (random jitter/scale/rotation, drawn by
@@ -58,8 +59,16 @@ def class_log_prob(model, preprocess, x01, target) -> tf.Tensor:
 
     ``target``: a class index, or several (e.g. the five domestic cats): then
     the log of their total probability."""
-    logp = tf.nn.log_softmax(forward(model, normalize(preprocess, x01)), axis=-1)
-    return tf.reduce_logsumexp(tf.gather(logp, core.class_list(target), axis=1), axis=1)
+    return _log_prob_of_logits(forward(model, normalize(preprocess, x01)), target)
+
+
+def logit_score(logits, target) -> tf.Tensor:
+    """Per row of ``logits``: the target's logit (several: the logsumexp of theirs)."""
+    return tf.reduce_logsumexp(tf.gather(logits, core.class_list(target), axis=1), axis=1)
+
+
+def _log_prob_of_logits(logits, target) -> tf.Tensor:
+    return logit_score(tf.nn.log_softmax(logits, axis=-1), target)
 
 
 def classify_pixels(model, preprocess, pixels) -> np.ndarray:
@@ -184,9 +193,11 @@ def apply_transforms(x, transforms: Transforms | None, rng: np.random.Generator)
 def grow_class_image(model, preprocess, target, image="pixels", steps: int = 128,
                      lr: float = 0.05, tv_weight: float = 0.0,
                      transforms: Transforms | None = None, size: int = 224, seed: int = 0,
-                     progress: bool = True, label: str = "") -> ClassImage:
-    """Gradient descent on an image to maximise log p(target), with an optional
-    total-variation penalty and random robustness transforms.
+                     objective: str = "log_prob", progress: bool = True,
+                     label: str = "") -> ClassImage:
+    """Gradient descent on an image to maximise log p(target) (``objective="logit"``:
+    the class score before the softmax), with an optional total-variation penalty
+    and random robustness transforms.
 
     ``image``: "pixels", "fourier", or a parameterisation object (its
     ``variables`` are optimised with Adam).  Returns a ``ClassImage``.
@@ -196,6 +207,7 @@ def grow_class_image(model, preprocess, target, image="pixels", steps: int = 128
     drawn in numpy outside it and passed in as tensors."""
     import keras
 
+    core.check_objective(objective)
     param = core.parameterisation(image, {"pixels": pixel_image, "fourier": fourier_image},
                                   size, seed)
     opt = keras.optimizers.Adam(learning_rate=lr)
@@ -209,8 +221,10 @@ def grow_class_image(model, preprocess, target, image="pixels", steps: int = 128
             x = param()
             seen = x if transforms is None else _bilinear_sample(_pad_grey(x, transforms.pad),
                                                                  *plan)
-            logp = class_log_prob(model, preprocess, seen, classes)
-            loss = -tf.reduce_mean(logp)
+            logits = forward(model, normalize(preprocess, seen))
+            logp = _log_prob_of_logits(logits, classes)
+            gain = logp if objective == "log_prob" else logit_score(logits, classes)
+            loss = -tf.reduce_mean(gain)
             if tv_weight:
                 loss += tv_weight * total_variation(x)
         grads = tape.gradient(loss, param.variables)

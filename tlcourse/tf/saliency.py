@@ -18,9 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tlcourse.adversarial import class_list
 from tlcourse.contract import PUBLIC_API
-from tlcourse.tf.adversarial import as_pixels
+from tlcourse.tf.adversarial import as_pixels, logit_score
 from tlcourse.tf.models import normalize
 
 __all__ = PUBLIC_API["saliency"]
@@ -38,7 +37,7 @@ def last_conv_block(model) -> keras.layers.Layer:
 
 def _class_score(logits, target) -> tf.Tensor:
     """The target's logit (several: the logsumexp of theirs), summed over the batch."""
-    return tf.reduce_sum(tf.reduce_logsumexp(tf.gather(logits, class_list(target), axis=1), axis=1))
+    return tf.reduce_sum(logit_score(logits, target))
 
 
 def input_saliency(model, preprocess, pixels, target) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 Small pieces that compose, in the spirit of Lucent and torchattacks:
 
-- objective: ``class_log_prob`` (log-probability of a class; maximised);
+- objectives: ``class_log_prob`` (log-probability of a class) and
+  ``logit_score`` (the class score before the softmax);
 - parameterisations: ``pixel_image`` and ``fourier_image`` (Fourier
   spectrum + colour decorrelation), each a callable giving [0, 1] NCHW pixels;
 - robustness: ``apply_transforms`` (random jitter/scale/rotation, drawn by
@@ -58,8 +59,20 @@ def class_log_prob(model, preprocess, x01: torch.Tensor, target) -> torch.Tensor
     ``target``: a class index, or several (e.g. the five domestic cats): then
     the log of their total probability.  ``x01`` may live on the CPU while the
     model is on a GPU (a photo from ``to_pixels``): the move keeps its gradient."""
-    logp = torch.log_softmax(model(normalize(preprocess, x01.to(parameters_device(model)))), dim=1)
-    return torch.logsumexp(logp[:, core.class_list(target)], dim=1)
+    return _log_prob_of_logits(_logits(model, preprocess, x01), target)
+
+
+def logit_score(logits: torch.Tensor, target) -> torch.Tensor:
+    """Per row of ``logits``: the target's logit (several: the logsumexp of theirs)."""
+    return torch.logsumexp(logits[:, core.class_list(target)], dim=1)
+
+
+def _log_prob_of_logits(logits: torch.Tensor, target) -> torch.Tensor:
+    return logit_score(torch.log_softmax(logits, dim=1), target)
+
+
+def _logits(model, preprocess, x01: torch.Tensor) -> torch.Tensor:
+    return model(normalize(preprocess, x01.to(parameters_device(model))))
 
 
 def classify_pixels(model, preprocess, pixels) -> np.ndarray:
@@ -140,12 +153,15 @@ def apply_transforms(x: torch.Tensor, transforms: Transforms | None,
 def grow_class_image(model, preprocess, target, image="pixels", steps: int = 128,
                      lr: float = 0.05, tv_weight: float = 0.0,
                      transforms: Transforms | None = None, size: int = 224, seed: int = 0,
-                     progress: bool = True, label: str = "") -> ClassImage:
-    """Gradient descent on an image to maximise log p(target), with an optional
-    total-variation penalty and random robustness transforms.
+                     objective: str = "log_prob", progress: bool = True,
+                     label: str = "") -> ClassImage:
+    """Gradient descent on an image to maximise log p(target) (``objective="logit"``:
+    the class score before the softmax), with an optional total-variation penalty
+    and random robustness transforms.
 
     ``image``: "pixels", "fourier", or a parameterisation object (its
     ``variables`` are optimised with Adam).  Returns a ``ClassImage``."""
+    core.check_objective(objective)
     param = core.parameterisation(image, {"pixels": pixel_image, "fourier": fourier_image},
                                   size, seed)
     opt = torch.optim.Adam(param.variables, lr=lr)
@@ -153,8 +169,10 @@ def grow_class_image(model, preprocess, target, image="pixels", steps: int = 128
 
     def step() -> float:
         x = param()
-        logp = class_log_prob(model, preprocess, apply_transforms(x, transforms, rng), target)
-        loss = -logp.mean() + (tv_weight * total_variation(x) if tv_weight else 0.0)
+        logits = _logits(model, preprocess, apply_transforms(x, transforms, rng))
+        logp = _log_prob_of_logits(logits, target)
+        gain = logp if objective == "log_prob" else logit_score(logits, target)
+        loss = -gain.mean() + (tv_weight * total_variation(x) if tv_weight else 0.0)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -16,9 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from tlcourse.adversarial import class_list
 from tlcourse.contract import PUBLIC_API
-from tlcourse.torch.adversarial import as_pixels
+from tlcourse.torch.adversarial import as_pixels, logit_score
 from tlcourse.torch.models import normalize, parameters_device
 
 __all__ = PUBLIC_API["saliency"]
@@ -41,7 +40,7 @@ def last_conv_block(model: nn.Module) -> nn.Module:
 
 def _class_score(logits: torch.Tensor, target) -> torch.Tensor:
     """The target's logit (several: the logsumexp of theirs), summed over the batch."""
-    return torch.logsumexp(logits[:, class_list(target)], dim=1).sum()
+    return logit_score(logits, target).sum()
 
 
 def _pixels_with_grad(model: nn.Module, pixels) -> torch.Tensor:
