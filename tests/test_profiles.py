@@ -153,7 +153,8 @@ def test_laptop_work_fits_about_ten_minutes_a_notebook():
     study_train = 2 * 10 + 2 * 50 + train                   # section 9: 10, 50, all a class
     passes = (train + val                                   # features (cached for the training set)
               + (lap.epochs_head + lap.epochs_finetune) * (train + val)   # frozen base, fine-tuning
-              + 2 * (train + val)                           # section 7: both models' features
+              + val                                         # section 7: the test split, once
+              + 2 * (train + val)                           # section 8: both models' features
               + lap.epochs_finetune * study_train + 3 * val                # section 9: fine-tuning
               + (10 * study_train + 3 * val) / 4)           # section 9: the small CNN, 10 epochs
     assert 120 < passes * 0.025 < 600, f"{passes} images: about {passes * 0.025 / 60:.1f} min"
