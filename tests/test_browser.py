@@ -144,17 +144,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def course(tmp_path_factory) -> Path:
-    """A copy of the course: what the server may change (saves, gradebook.db) stays there."""
-    dest = tmp_path_factory.mktemp("browser") / "course"
+def copy_of_course(root: Path, dest: Path) -> Path:
+    """A copy of the course root ``root`` in ``dest``, with the student copies `make lab`
+    makes before it starts JupyterLab: what the server may change (saves,
+    gradebook.db) stays there."""
     dest.mkdir()
     for name in ("source", "release"):
-        shutil.copytree(ROOT / name, dest / name)
+        shutil.copytree(root / name, dest / name)
     for name in ("nbgrader_config.py", lab.LANDING):
-        shutil.copy(ROOT / name, dest / name)
-    lab.student_copies(dest)          # what `make lab` does before it starts JupyterLab
+        shutil.copy(root / name, dest / name)
+    lab.student_copies(dest)
     return dest
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> Path:
+    return copy_of_course(ROOT, tmp_path_factory.mktemp("browser") / "course")
 
 
 def stop(pid: int, group: bool, timeout: float = 15) -> None:
@@ -240,16 +245,9 @@ def server(course, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def hindi_course(tmp_path_factory) -> Path:
-    """A copy of the Hindi edition's course root (editions/hi/), as `make lab EDITION=hi` uses it."""
-    edition = ROOT / i18n.EDITIONS / "hi"
-    dest = tmp_path_factory.mktemp("browser-hi") / "course"
-    dest.mkdir()
-    for name in ("source", "release"):
-        shutil.copytree(edition / name, dest / name)
-    for name in ("nbgrader_config.py", lab.LANDING):
-        shutil.copy(edition / name, dest / name)
-    lab.student_copies(dest)
-    return dest
+    """The Hindi edition's course root (editions/hi/), as `make lab EDITION=hi` uses it."""
+    return copy_of_course(ROOT / i18n.EDITIONS / "hi",
+                          tmp_path_factory.mktemp("browser-hi") / "course")
 
 
 @pytest.fixture(scope="module")
