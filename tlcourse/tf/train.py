@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+import weakref
 from pathlib import Path
 
 import keras
@@ -29,7 +30,7 @@ from tlcourse import train as core
 from tlcourse.contract import PUBLIC_API
 from tlcourse.preprocess import Preprocess
 from tlcourse.exercises import reference_answer
-from tlcourse.tf.models import forward, to_batch
+from tlcourse.tf.models import _shareable_pairs, architecture, forward, lent_weights, to_batch
 
 __all__ = list(PUBLIC_API["train"])
 
@@ -197,6 +198,50 @@ def _build_training_state(model, data) -> None:
     model.reset_metrics()
 
 
+_TRAINED_BY_SETUP: dict = {}   # training_setup(model) -> (weakref to a model, its traced step)
+
+
+def training_setup(model) -> str | None:
+    """What Keras's traced training step of ``model`` depends on: its architecture
+    and which variables train (``models.architecture``) and its compile settings
+    (the learning rate is a variable, read at run time: not part of it).  None when
+    the step cannot be shared (a learning-rate schedule, gradient accumulation)."""
+    optimizer = model.optimizer
+    rate = getattr(optimizer, "_learning_rate", None)
+    if not isinstance(rate, keras.Variable) or optimizer.gradient_accumulation_steps:
+        return None
+    config = model.get_compile_config()
+    config["optimizer"]["config"] = {k: v for k, v in config["optimizer"]["config"].items()
+                                     if k not in ("name", "learning_rate")}
+    return repr((architecture(model), config))
+
+
+def _traced_twin(model, setup):
+    """A live model with the same ``training_setup`` whose training step Keras traced
+    (and that has not been compiled again since), or None."""
+    twin, step = _TRAINED_BY_SETUP.get(setup, (lambda: None, None))
+    twin = twin()
+    if twin is None or twin is model or twin.train_function is not step or not twin.compiled:
+        return None
+    model.optimizer.build(model.trainable_variables)   # the state the twin's step updates
+    if _shareable_pairs(twin.variables + twin.optimizer.variables,
+                        model.variables + model.optimizer.variables) is None:
+        return None
+    return twin
+
+
+@contextlib.contextmanager
+def _on_twin(twin, model):
+    """For the block, ``twin`` trains as ``model``: it holds the model's weights,
+    random-seed state and optimizer state, which go back to the model afterwards."""
+    if twin is None:
+        yield model
+        return
+    with lent_weights(twin.variables + twin.optimizer.variables,
+                      model.variables + model.optimizer.variables):
+        yield twin
+
+
 def fit(model, train_loader, val_loader=None, epochs: int = 1, lr: float | None = None,
         optimizer=None, steps_per_epoch: int | None = None, name: str | None = None,
         standin: bool | None = None, progress: bool = True) -> core.History:
@@ -219,19 +264,25 @@ def fit(model, train_loader, val_loader=None, epochs: int = 1, lr: float | None 
     data = train_loader.take(steps_per_epoch) if steps_per_epoch else train_loader
     steps = _cardinality(data)
     epochs_log = _Epochs(epochs, steps, progress, val_loader)
-    eager = steps is not None and steps * epochs <= EAGER_STEPS and not model.run_eagerly
+    setup = None if model.run_eagerly or model.train_function is not None \
+        else training_setup(model)
+    twin = _traced_twin(model, setup) if setup is not None else None
+    eager = twin is None and steps is not None and steps * epochs <= EAGER_STEPS \
+        and not model.run_eagerly
     traced_step = model.train_function
     if eager:
         model.run_eagerly, model.train_function = True, None
-    else:
+    elif twin is None:
         _build_training_state(model, data)
     try:
-        with _frozen_weights_unwatched(model):
-            logs = model.fit(data, epochs=epochs, verbose=0, shuffle=False,   # loaders shuffle
-                             callbacks=[epochs_log]).history                 # themselves
+        with _on_twin(twin, model) as trainer, _frozen_weights_unwatched(trainer):
+            logs = trainer.fit(data, epochs=epochs, verbose=0, shuffle=False,   # loaders
+                               callbacks=[epochs_log]).history   # shuffle themselves
     finally:
         if eager:   # later fits use the traced step again (or trace one)
             model.run_eagerly, model.train_function = False, traced_step
+    if setup is not None and twin is None and not eager:   # its step may serve its twins
+        _TRAINED_BY_SETUP[setup] = (weakref.ref(model), model.train_function)
     if standin is None:
         standin = bool(getattr(train_loader, "standin", False))
     history = core.History(name or model.name, standin=standin)
