@@ -33,6 +33,7 @@ each variable: milliseconds) and get their own back afterwards.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import weakref
 
@@ -151,7 +152,31 @@ class _Compiled:
 
 
 _COMPILED = weakref.WeakKeyDictionary()   # model -> _Compiled
-_COMPILED_BY_ARCHITECTURE: dict = {}      # architecture(model) -> weakref to a compiled model
+TWINS_KEPT = 4   # architectures whose last traced model is kept alive to lend its graph
+
+
+class RecentModels:
+    """The last traced model (and a value) per key, for at most ``TWINS_KEPT`` keys,
+    kept alive: a model built inside a function (one per data size) is gone by
+    the time the next one needs its graph."""
+
+    def __init__(self):
+        self.entries = collections.OrderedDict()
+
+    def get(self, key):
+        if key not in self.entries:
+            return None, None
+        self.entries.move_to_end(key)
+        return self.entries[key]
+
+    def put(self, key, model, value=None):
+        self.entries[key] = (model, value)
+        self.entries.move_to_end(key)
+        while len(self.entries) > TWINS_KEPT:
+            self.entries.popitem(last=False)
+
+
+_COMPILED_BY_ARCHITECTURE = RecentModels()   # architecture(model) -> a compiled model
 
 
 def _input_spec(model) -> tf.TensorSpec | None:
@@ -163,16 +188,26 @@ def _input_spec(model) -> tf.TensorSpec | None:
     return tf.TensorSpec((None, *inputs[0].shape[1:]), inputs[0].dtype)
 
 
+def model_state(model) -> list:
+    """The variables a forward or training pass of ``model`` reads and writes: weights,
+    BatchNorm statistics and random-seed state, not the metrics of the model or of
+    models nested in it (which differ with whether and how those were trained)."""
+    metrics = {id(v) for layer in model._flatten_layers()
+               for v in getattr(layer, "metrics_variables", ())}
+    return [v for v in model.variables if id(v) not in metrics]
+
+
 def architecture(model) -> str:
     """What a traced graph of ``model`` depends on, independent of which model it is:
     its config (layer names, which Keras numbers per model, replaced by their
-    position), its variables' shapes, dtypes and trainable flags."""
+    position; nested models' compile settings left out), its variables' shapes,
+    dtypes and trainable flags."""
     layers = list(model._flatten_layers())
     position = {layer.name: f"<layer {i}>" for i, layer in enumerate(layers)}
 
     def canonical(value):
-        if isinstance(value, dict):
-            return {k: canonical(v) for k, v in value.items()}
+        if isinstance(value, dict):   # a nested model's compile settings do not enter its graph
+            return {k: canonical(v) for k, v in value.items() if k != "compile_config"}
         if isinstance(value, (list, tuple)):
             return [canonical(v) for v in value]
         return position.get(value, value) if isinstance(value, str) else value
@@ -181,7 +216,7 @@ def architecture(model) -> str:
         config = canonical(model.get_config())
     except NotImplementedError:   # a subclassed model without get_config: never shared
         return f"<unshareable {id(model)}>"
-    variables = [(tuple(v.shape), str(v.dtype), v.trainable) for v in model.variables]
+    variables = [(tuple(v.shape), str(v.dtype), v.trainable) for v in model_state(model)]
     return repr((type(model).__name__, [type(layer).__name__ for layer in layers],
                  config, variables))
 
@@ -220,12 +255,11 @@ def lent_weights(owner_variables, variables):
 def _compiled_twin(model):
     """A live model of ``model``'s architecture whose inference graph is traced, or None."""
     key = architecture(model)
-    ref = _COMPILED_BY_ARCHITECTURE.get(key)
-    twin = ref() if ref is not None else None
+    twin, _ = _COMPILED_BY_ARCHITECTURE.get(key)
     entry = _COMPILED.get(twin) if twin is not None else None
     if twin is None or twin is model or entry is None or entry.layers != len(twin.layers) \
             or entry.function.experimental_get_tracing_count() == 0 \
-            or _shareable_pairs(twin.variables, model.variables) is None:
+            or _shareable_pairs(model_state(twin), model_state(model)) is None:
         return None, key
     return twin, key
 
@@ -260,10 +294,10 @@ def forward(model, x, calls_ahead: int = 1) -> tf.Tensor:
         if twin is not None:
             entry.twin = weakref.ref(twin)
         else:
-            _COMPILED_BY_ARCHITECTURE[key] = weakref.ref(model)   # this model traces next
+            _COMPILED_BY_ARCHITECTURE.put(key, model)   # this model traces next
     twin = entry.twin() if entry.twin is not None else None
     if twin is not None and twin in _COMPILED and _COMPILED[twin].layers == len(twin.layers):
-        with lent_weights(twin.variables, model.variables):
+        with lent_weights(model_state(twin), model_state(model)):
             return _COMPILED[twin].function(x)
     return entry.function(x)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-import weakref
 from pathlib import Path
 
 import keras
@@ -30,7 +29,8 @@ from tlcourse import train as core
 from tlcourse.contract import PUBLIC_API
 from tlcourse.preprocess import Preprocess
 from tlcourse.exercises import reference_answer
-from tlcourse.tf.models import _shareable_pairs, architecture, forward, lent_weights, to_batch
+from tlcourse.tf.models import (RecentModels, _shareable_pairs, architecture, forward,
+                                lent_weights, model_state, to_batch)
 
 __all__ = list(PUBLIC_API["train"])
 
@@ -198,7 +198,7 @@ def _build_training_state(model, data) -> None:
     model.reset_metrics()
 
 
-_TRAINED_BY_SETUP: dict = {}   # training_setup(model) -> (weakref to a model, its traced step)
+_TRAINED_BY_SETUP = RecentModels()   # training_setup(model) -> a model and its traced step
 
 
 def training_setup(model) -> str | None:
@@ -219,13 +219,12 @@ def training_setup(model) -> str | None:
 def _traced_twin(model, setup):
     """A live model with the same ``training_setup`` whose training step Keras traced
     (and that has not been compiled again since), or None."""
-    twin, step = _TRAINED_BY_SETUP.get(setup, (lambda: None, None))
-    twin = twin()
+    twin, step = _TRAINED_BY_SETUP.get(setup)
     if twin is None or twin is model or twin.train_function is not step or not twin.compiled:
         return None
     model.optimizer.build(model.trainable_variables)   # the state the twin's step updates
-    if _shareable_pairs(twin.variables + twin.optimizer.variables,
-                        model.variables + model.optimizer.variables) is None:
+    if _shareable_pairs(model_state(twin) + twin.optimizer.variables,
+                        model_state(model) + model.optimizer.variables) is None:
         return None
     return twin
 
@@ -237,8 +236,8 @@ def _on_twin(twin, model):
     if twin is None:
         yield model
         return
-    with lent_weights(twin.variables + twin.optimizer.variables,
-                      model.variables + model.optimizer.variables):
+    with lent_weights(model_state(twin) + twin.optimizer.variables,
+                      model_state(model) + model.optimizer.variables):
         yield twin
 
 
@@ -282,7 +281,7 @@ def fit(model, train_loader, val_loader=None, epochs: int = 1, lr: float | None 
         if eager:   # later fits use the traced step again (or trace one)
             model.run_eagerly, model.train_function = False, traced_step
     if setup is not None and twin is None and not eager:   # its step may serve its twins
-        _TRAINED_BY_SETUP[setup] = (weakref.ref(model), model.train_function)
+        _TRAINED_BY_SETUP.put(setup, model, model.train_function)
     if standin is None:
         standin = bool(getattr(train_loader, "standin", False))
     history = core.History(name or model.name, standin=standin)
