@@ -142,8 +142,6 @@ class _Compiled:
     def __init__(self, model):
         self.calls = 0
         self.layers = len(model.layers)   # a Sequential that gains a layer needs a new trace
-        self.shared_checked = False       # looked for a compiled model of the same architecture
-        self.twin = None                  # weakref to it: its graph computes for this model
         ref = weakref.ref(model)          # the cache must not keep the model alive
         self.spec = _input_spec(model)
         self.function = tf.function(lambda x: ref()(x, training=False),
@@ -152,13 +150,15 @@ class _Compiled:
 
 
 _COMPILED = weakref.WeakKeyDictionary()   # model -> _Compiled
-TWINS_KEPT = 4   # architectures whose last traced model is kept alive to lend its graph
+TWINS_KEPT = 4       # architectures whose last traced model is kept alive to lend its graph
+TWIN_MAX_MB = 100    # larger models are not kept (VGG-16 with its top: 528 MB)
 
 
 class RecentModels:
     """The last traced model (and a value) per key, for at most ``TWINS_KEPT`` keys,
     kept alive: a model built inside a function (one per data size) is gone by
-    the time the next one needs its graph."""
+    the time the next one needs its graph.  Models over ``TWIN_MAX_MB`` of
+    variables are not kept (nor lend their graph)."""
 
     def __init__(self):
         self.entries = collections.OrderedDict()
@@ -170,6 +170,9 @@ class RecentModels:
         return self.entries[key]
 
     def put(self, key, model, value=None):
+        size = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in model.variables)
+        if size > TWIN_MAX_MB * 2 ** 20:
+            return
         self.entries[key] = (model, value)
         self.entries.move_to_end(key)
         while len(self.entries) > TWINS_KEPT:
@@ -197,11 +200,12 @@ def model_state(model) -> list:
     return [v for v in model.variables if id(v) not in metrics]
 
 
-def architecture(model) -> str:
+def architecture(model, trainable: bool = False) -> str:
     """What a traced graph of ``model`` depends on, independent of which model it is:
     its config (layer names, which Keras numbers per model, replaced by their
-    position; nested models' compile settings left out), its variables' shapes,
-    dtypes and trainable flags."""
+    position; nested models' compile settings left out), its variables' shapes
+    and dtypes, and with ``trainable`` which of them train (what a training
+    step, unlike inference, depends on)."""
     layers = list(model._flatten_layers())
     position = {layer.name: f"<layer {i}>" for i, layer in enumerate(layers)}
 
@@ -216,7 +220,8 @@ def architecture(model) -> str:
         config = canonical(model.get_config())
     except NotImplementedError:   # a subclassed model without get_config: never shared
         return f"<unshareable {id(model)}>"
-    variables = [(tuple(v.shape), str(v.dtype), v.trainable) for v in model_state(model)]
+    variables = [(tuple(v.shape), str(v.dtype), trainable and v.trainable)
+                 for v in model_state(model)]
     return repr((type(model).__name__, [type(layer).__name__ for layer in layers],
                  config, variables))
 
@@ -233,23 +238,29 @@ def _shareable_pairs(owner_variables, variables) -> list | None:
     return pairs
 
 
+def _exchange(pairs) -> None:
+    """Swap the values of each pair of variables (plain TensorFlow ops: a Keras
+    ``assign`` costs several times more)."""
+    for a, b in pairs:
+        a_value = a.value.read_value()
+        a.value.assign(b.value.read_value(), read_value=False)
+        b.value.assign(a_value, read_value=False)
+
+
 @contextlib.contextmanager
 def lent_weights(owner_variables, variables):
     """For the block, ``owner_variables`` hold the values of ``variables`` (in the
     same order); afterwards ``variables`` take the values the block left in the
-    owner's (what a training step wrote) and the owner's get their own back."""
+    owner's (what a training step wrote) and the owner's get their own back.
+    (Two swaps: in the block ``variables`` hold the owner's values.)"""
     pairs = _shareable_pairs(owner_variables, variables)
     if pairs is None:
         raise ValueError("the two models' variables do not correspond one to one")
-    saved = [tf.identity(a.value) for a, _ in pairs]
-    for a, b in pairs:
-        a.assign(b.value)
+    _exchange(pairs)
     try:
         yield
     finally:
-        for (a, b), own in zip(pairs, saved):
-            b.assign(a.value)
-            a.assign(own)
+        _exchange(pairs)
 
 
 def _compiled_twin(model):
@@ -272,8 +283,9 @@ def forward(model, x, calls_ahead: int = 1) -> tf.Tensor:
     through one graph traced for any batch size, gradients included (the
     gradient of a compiled call is compiled too).  ``calls_ahead``: the calls
     the caller is about to make, this one included (the batches of a loader):
-    more than ``EAGER_CALLS`` compile the model at once.  Inputs the model's
-    input does not accept go to the model itself, for Keras's error message."""
+    more than ``EAGER_CALLS`` compile the model at once (``inference_loop`` may
+    borrow a compiled twin's graph instead).  Inputs the model's input does not
+    accept go to the model itself, for Keras's error message."""
     entry = _COMPILED.get(model)
     if entry is None or entry.layers != len(model.layers):
         entry = _COMPILED[model] = _Compiled(model)
@@ -288,18 +300,28 @@ def forward(model, x, calls_ahead: int = 1) -> tf.Tensor:
     if entry.calls + calls_ahead <= EAGER_CALLS:
         entry.calls += 1
         return model(x, training=False)
-    if entry.function.experimental_get_tracing_count() == 0 and not entry.shared_checked:
-        entry.shared_checked = True   # looked up once: a twin found later is not worth a swap
+    return entry.function(x)
+
+
+@contextlib.contextmanager
+def inference_loop(model, calls: int):
+    """``forward`` for a loop of ``calls`` inference calls (the batches of a loader),
+    as a function of the batch.  A model of an architecture already compiled
+    (``architecture``) borrows that model's graph for the loop: its weights are
+    lent for the loop (two swaps, milliseconds) instead of a trace of its own.
+    Loops run outside gradient tapes, which would watch the lender's variables."""
+    entry = _COMPILED.get(model)
+    untraced = entry is None or entry.layers != len(model.layers) \
+        or entry.function.experimental_get_tracing_count() == 0
+    if tf.executing_eagerly() and untraced and calls + (entry.calls if entry else 0) \
+            > EAGER_CALLS:
         twin, key = _compiled_twin(model)
         if twin is not None:
-            entry.twin = weakref.ref(twin)
-        else:
-            _COMPILED_BY_ARCHITECTURE.put(key, model)   # this model traces next
-    twin = entry.twin() if entry.twin is not None else None
-    if twin is not None and twin in _COMPILED and _COMPILED[twin].layers == len(twin.layers):
-        with lent_weights(model_state(twin), model_state(model)):
-            return _COMPILED[twin].function(x)
-    return entry.function(x)
+            with lent_weights(model_state(twin), model_state(model)):
+                yield lambda x: forward(twin, x, calls_ahead=calls)
+            return
+        _COMPILED_BY_ARCHITECTURE.put(key, model)   # compiled in this loop: it lends next
+    yield lambda x: forward(model, x, calls_ahead=calls)
 
 
 # --------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from tlcourse.contract import PUBLIC_API
 from tlcourse.preprocess import Preprocess
 from tlcourse.exercises import reference_answer
 from tlcourse.tf.models import (RecentModels, _shareable_pairs, architecture, forward,
-                                lent_weights, model_state, to_batch)
+                                inference_loop, lent_weights, model_state, to_batch)
 
 __all__ = list(PUBLIC_API["train"])
 
@@ -213,7 +213,7 @@ def training_setup(model) -> str | None:
     config = model.get_compile_config()
     config["optimizer"]["config"] = {k: v for k, v in config["optimizer"]["config"].items()
                                      if k not in ("name", "learning_rate")}
-    return repr((architecture(model), config))
+    return repr((architecture(model, trainable=True), config))
 
 
 def _traced_twin(model, setup):
@@ -300,9 +300,9 @@ def fit(model, train_loader, val_loader=None, epochs: int = 1, lr: float | None 
 
 
 def _logits_and_labels(model, loader):
-    batches = _cardinality(loader) or 1
-    for x, y in loader:
-        yield forward(model, x, calls_ahead=batches), np.asarray(y)
+    with inference_loop(model, _cardinality(loader) or 1) as run:
+        for x, y in loader:
+            yield run(x), np.asarray(y)
 
 
 def evaluate(model, loader) -> tuple[float, float]:
@@ -362,10 +362,11 @@ def extract_features(model, loader, cache_key: str | None = None,
     def compute():
         xs, ys = [], []
         batches = _cardinality(loader)
-        for x, y in tqdm(loader, desc="features", unit="batch", disable=not progress,
-                         total=batches, leave=False):
-            xs.append(np.asarray(forward(model, x, calls_ahead=batches or 1), np.float32))
-            ys.append(np.asarray(y))
+        with inference_loop(model, batches or 1) as run:
+            for x, y in tqdm(loader, desc="features", unit="batch", disable=not progress,
+                             total=batches, leave=False):
+                xs.append(np.asarray(run(x), np.float32))
+                ys.append(np.asarray(y))
         return np.concatenate(xs), np.concatenate(ys)
     return core.cached_features(cache_key, compute)
 
