@@ -284,3 +284,20 @@ def test_forward_compiles_at_once_for_a_loop_over_a_loader():
     models.forward(model, x, calls_ahead=models.EAGER_CALLS + 1)
     assert models._COMPILED[model].calls == 0
     assert models._COMPILED[model].function.experimental_get_tracing_count() == 1
+
+
+def test_a_port_reads_its_weights_file_once(monkeypatch):
+    from tlcourse.tf import models
+
+    first, _ = tlc.pretrained("mobilenet_v2", include_top=False)
+
+    def no_reading(self, *args, **kwargs):
+        raise AssertionError("the weights file was read again")
+    monkeypatch.setattr(keras.Model, "load_weights", no_reading)
+    second, _ = tlc.pretrained("mobilenet_v2", include_top=False)
+    assert second is not first
+    assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(first.weights, second.weights))
+    assert np.abs(second.weights[0].numpy()).max() > 0          # real weights, not the zero init
+    monkeypatch.setattr(models, "_PORT_WEIGHTS", {})             # as for a file changed since
+    with pytest.raises(assets.AssetError, match="read again"):   # it is read again
+        tlc.pretrained("mobilenet_v2", include_top=False)

@@ -101,16 +101,29 @@ def _port_builder(name: str):
     return efficientnet_lite0
 
 
+_PORT_WEIGHTS: dict = {}   # (weights file, its mtime and size) -> the weights as read
+
+
 def _port(name: str, include_top: bool) -> keras.Model:
-    """One of our ports of a torch network, with its converted weights."""
+    """One of our ports of a torch network, with its converted weights.
+
+    The weights read from a file are kept in memory (MobileNetV2: 14 MB): a
+    lesson asks for the same network several times, and ``set_weights`` takes a
+    fifth of the time Keras's ``load_weights`` takes to read the file again."""
     path = assets.fetch(PORTS[name])   # converted from the torch file on first use
     full = _port_builder(name)(include_top=True, initializer="zeros")   # weights come next
-    try:
-        full.load_weights(path)
-    except Exception as exc:   # a stale or foreign file: say which and how to rebuild it
-        raise assets.AssetError(
-            f"{path} could not be loaded into the Keras {name} port ({exc}). Delete it and "
-            f"run `tlcourse fetch {PORTS[name]}` to convert it again.") from exc
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key in _PORT_WEIGHTS:
+        full.set_weights(_PORT_WEIGHTS[key])
+    else:
+        try:
+            full.load_weights(path)
+        except Exception as exc:   # a stale or foreign file: say which and how to rebuild it
+            raise assets.AssetError(
+                f"{path} could not be loaded into the Keras {name} port ({exc}). Delete it "
+                f"and run `tlcourse fetch {PORTS[name]}` to convert it again.") from exc
+        _PORT_WEIGHTS[key] = full.get_weights()
     if include_top:
         return full
     # The base shares the full model's (already loaded) layers up to the pooling.
