@@ -185,7 +185,7 @@ def test_a_new_model_of_a_traced_architecture_trains_on_its_twins_step():
     base = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8, activation="relu"),
                              keras.layers.BatchNormalization(), keras.layers.Dense(4)])
     X, y = blobs(64, dim=8)
-    loader = lambda: tlc.array_loader(X, y, 16, shuffle=True, seed=1)  # noqa: E731
+    loader = lambda: tlc.array_loader(X, y, 16, shuffle=True, seed=1)
     assert 2 * len(list(loader())) > tlc.train.EAGER_STEPS   # not a short (eager) fit
     twin = small_net(base, seed=1)
     tlc.fit(twin, loader(), epochs=2, progress=False)   # traced: it lends its step from now on
@@ -199,7 +199,7 @@ def test_a_new_model_of_a_traced_architecture_trains_on_its_twins_step():
     assert calls == [] and model.train_function is None, "no trace of its own"
     assert history.name == "borrowed" and len(history.epochs) == 2
     borrowed = [w.numpy().copy() for w in model.weights]
-    head_of = lambda net: [w.numpy() for w in net.layers[-1].weights]  # noqa: E731
+    head_of = lambda net: [w.numpy() for w in net.layers[-1].weights]
     # the lender has its own head back; the base both nets share kept the training
     assert all(np.array_equal(a, b) for a, b in zip(head_of(twin), twin_weights[-2:]))
     assert not np.array_equal(base.layers[-1].weights[0].numpy(), base_start[-2])

@@ -26,10 +26,13 @@ a trace costs about as much as a few eager calls.
 One graph per architecture (``same_architecture``, ``lent_weights``): a
 lesson that builds several models of one architecture (the same network on
 three data sizes) would pay a trace for each (MobileNetV2 + head: about 0.7 s
-for inference, 1.5 s for a training step, on 2 cores).  A new model of an
-architecture already compiled runs on the compiled model's graph instead:
-that model's variables take the new one's values for the call (a copy of
-each variable: milliseconds) and get their own back afterwards.
+for inference, 1.5 s for a training step, on 2 cores).  A loop over a loader
+(``inference_loop``) with a new model of an architecture already compiled runs
+on the compiled model's graph instead: that model's variables take the new
+one's values for the loop (a swap of values: tens of milliseconds) and get
+their own back afterwards.  To lend its graph the last compiled model of each
+of the last ``TWINS_KEPT`` architectures is kept alive (the training step's
+twins likewise, in ``tlcourse.tf.train``); not models over ``TWIN_MAX_MB``.
 """
 from __future__ import annotations
 
