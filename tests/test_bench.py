@@ -448,7 +448,7 @@ def test_notebooks_part_runs_twins_side_by_side_and_gives_their_ratios(tmp_path,
     monkeypatch.setattr(notebooks.time, "perf_counter", lambda: clock[0])
     monkeypatch.setenv("TLCOURSE_CACHE", str(tmp_path / "cache"))
     part = notebooks.run(SimpleNamespace(frameworks=("torch", "tf"), profile="smoke",
-                                         cell_timeout=60))
+                                         cell_timeout=60, rounds=1))
 
     assert order == ["AdversarialCatPyTorch", "AdversarialCatTF", "PetsPyTorch", "PetsTF"]
     assert part["status"] == "partial"
@@ -460,6 +460,51 @@ def test_notebooks_part_runs_twins_side_by_side_and_gives_their_ratios(tmp_path,
     table_note = part["notes"][-1]
     assert "| adv | 45 | 63 | 1.40 **> 1.3** | 40 | 50 | 1.25 |" in table_note
     assert "pets" not in table_note.split("\n\n", 1)[1]
+
+
+def test_notebooks_part_rounds_swap_the_twins_and_keep_each_notebooks_fastest_run(
+        tmp_path, monkeypatch):
+    from tlcourse.bench import notebooks
+    from tlcourse.course import run as runner
+
+    root = tmp_path / "repo"
+    found = [root / "notebooks" / "adv" / f"{stem}.ipynb"
+             for stem in ("AdversarialCatPyTorch", "AdversarialCatTF")]
+    # (wall, cpu) of each run, in the order the runs happen: the machine slows down, then recovers
+    times = iter([(50.0, 45.0), (80.0, 70.0), (60.0, 58.0), (70.0, 40.0)])
+    order, clock = [], [0.0]
+
+    def fake_call(target, kwargs, env, timeout):
+        order.append(Path(kwargs["notebook"]).stem)
+        wall, cpu = next(times)
+        clock[0] += wall
+        return {"peak_mb": 100.0 * len(order), "cpu_s": cpu}
+
+    monkeypatch.setattr("tlcourse.course.build.repo_root", lambda: root)
+    monkeypatch.setattr(runner, "find_notebooks", lambda root, selectors: list(found))
+    monkeypatch.setattr(harness, "call_in_subprocess", fake_call)
+    monkeypatch.setattr(harness, "scratch_cache", lambda dest: dest)
+    monkeypatch.setattr(notebooks.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setenv("TLCOURSE_CACHE", str(tmp_path / "cache"))
+    part = notebooks.run(SimpleNamespace(frameworks=("torch", "tf"), profile="smoke",
+                                         cell_timeout=60, rounds=2))
+
+    assert order == ["AdversarialCatPyTorch", "AdversarialCatTF",     # round 1
+                     "AdversarialCatTF", "AdversarialCatPyTorch"]     # round 2, swapped
+    torch_row, tf_row = part["rows"]
+    assert (torch_row["wall_s"], torch_row["cpu_s"], torch_row["peak_mb"]) == (50.0, 40.0, 400.0)
+    assert (tf_row["wall_s"], tf_row["cpu_s"], tf_row["peak_mb"]) == (60.0, 58.0, 300.0)
+    assert [r["wall_s"] for r in torch_row["runs"]] == [50.0, 70.0]
+    assert part["ratios"][0]["wall_ratio"] == pytest.approx(1.2)
+    assert "2 rounds, the twins' order swapped" in part["notes"][0]
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "two", "1.5"])
+def test_bench_rounds_must_be_a_whole_number_of_at_least_one(bad, capsys):
+    with pytest.raises(SystemExit) as info:
+        bench_suite.main(["notebooks", "--rounds", bad])
+    assert info.value.code == 2
+    assert f"--rounds wants a whole number >= 1, not {bad!r}" in capsys.readouterr().err
 
 
 def test_summary_table_gives_the_tf_over_torch_ratio_and_marks_it_above_goal():

@@ -118,6 +118,12 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
+def parse_rounds(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"--rounds wants a whole number >= 1, not {text!r}")
+    return int(text)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("parts", nargs="*", metavar="PART",
                    help=f"what to measure: {', '.join(PARTS)} (default: all)")
@@ -136,6 +142,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="profile for the notebooks, data and adversarial parts (smoke)")
     p.add_argument("--cell-timeout", type=int, default=1800,
                    help="notebooks part: seconds per cell (1800)")
+    p.add_argument("--rounds", type=parse_rounds, default=2,
+                   help="notebooks part: runs of each notebook, the twins' order swapped "
+                        "every second round; the fastest counts (2)")
     p.add_argument("--out-dir", default=str(DEFAULT_OUT_DIR),
                    help="where RESULTS.md and RESULTS.json go (benchmarks)")
     p.add_argument("--render", action="store_true",
