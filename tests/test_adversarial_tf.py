@@ -157,3 +157,30 @@ def test_logit_objective_climbs_the_class_score_not_log_p():
     assert np.abs(grown["log_prob"] - by_hand).max() > 1e-4
     with pytest.raises(ValueError, match="objective 'prob'"):
         A.grow_class_image(net, prep, 281, "pixels", steps=1, size=size, objective="prob")
+
+
+def test_images_grown_with_the_same_settings_share_one_compiled_step():
+    """The second image of the same settings runs on the first one's traced step,
+    restarted: the same pixels as a grower of its own would give."""
+    import keras
+    size = 8
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(4, 3),
+                            keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(1000)])
+    prep = type("P", (), {"mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25), "bgr": False})()
+    settings = dict(image="fourier", steps=3, lr=0.05, size=size, progress=False,
+                    transforms=adv.STANDARD_TRANSFORMS, objective="logit")
+    alone = A.grow_class_image(net, prep, imagenet.ZEBRA, seed=1, **settings).image
+    A._GROWERS.clear()
+    A.grow_class_image(net, prep, imagenet.ZEBRA, seed=0, **settings)
+    (grower,) = A._GROWERS[net].values()
+    second = A.grow_class_image(net, prep, imagenet.ZEBRA, seed=1, **settings).image
+    assert list(A._GROWERS[net].values()) == [grower]
+    assert grower.compiled_step.experimental_get_tracing_count() == 1
+    np.testing.assert_allclose(second, alone, atol=1e-6)
+    cat = A.grow_class_image(net, prep, imagenet.DOMESTIC_CAT_CLASSES, seed=1,
+                             tv_weight=0.5, **settings)
+    assert grower.compiled_step.experimental_get_tracing_count() == 1, "another class, one trace"
+    assert np.abs(cat.image - second).max() > 1e-4
+    A.grow_class_image(net, prep, imagenet.ZEBRA, seed=1, **{**settings, "lr": 0.1})
+    assert len(A._GROWERS[net]) == 2, "another rate, another step"
