@@ -419,10 +419,23 @@ def test_grading_part_shows_the_sandbox_and_its_cost():
     assert "36.0 s without, 37.8 s with, **ratio 1.05**" in text
 
 
-def test_notebooks_part_runs_twins_side_by_side_and_gives_their_ratios(tmp_path, monkeypatch):
+def run_notebooks_part(monkeypatch, tmp_path, root, found, fake_call, clock, rounds):
+    """The notebooks part over the notebooks ``found`` under ``root``, each run by
+    ``fake_call`` instead of a kernel, with ``clock[0]`` as the time."""
     from tlcourse.bench import notebooks
     from tlcourse.course import run as runner
 
+    monkeypatch.setattr("tlcourse.course.build.repo_root", lambda: root)
+    monkeypatch.setattr(runner, "find_notebooks", lambda root, selectors: list(found))
+    monkeypatch.setattr(harness, "call_in_subprocess", fake_call)
+    monkeypatch.setattr(harness, "scratch_cache", lambda dest: dest)
+    monkeypatch.setattr(notebooks.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setenv("TLCOURSE_CACHE", str(tmp_path / "cache"))
+    return notebooks.run(SimpleNamespace(frameworks=("torch", "tf"), profile="smoke",
+                                         cell_timeout=60, rounds=rounds))
+
+
+def test_notebooks_part_runs_twins_side_by_side_and_gives_their_ratios(tmp_path, monkeypatch):
     root = tmp_path / "repo"
     found = [root / "notebooks" / a / f"{stem}.ipynb"          # all PyTorch first, as sorted
              for stem, a in [("AdversarialCatPyTorch", "adv"), ("PetsPyTorch", "pets"),
@@ -441,14 +454,7 @@ def test_notebooks_part_runs_twins_side_by_side_and_gives_their_ratios(tmp_path,
             raise harness.BenchError("kernel died")
         return {"peak_mb": 500.0, "cpu_s": cpu[stem]}
 
-    monkeypatch.setattr("tlcourse.course.build.repo_root", lambda: root)
-    monkeypatch.setattr(runner, "find_notebooks", lambda root, selectors: list(found))
-    monkeypatch.setattr(harness, "call_in_subprocess", fake_call)
-    monkeypatch.setattr(harness, "scratch_cache", lambda dest: dest)
-    monkeypatch.setattr(notebooks.time, "perf_counter", lambda: clock[0])
-    monkeypatch.setenv("TLCOURSE_CACHE", str(tmp_path / "cache"))
-    part = notebooks.run(SimpleNamespace(frameworks=("torch", "tf"), profile="smoke",
-                                         cell_timeout=60, rounds=1))
+    part = run_notebooks_part(monkeypatch, tmp_path, root, found, fake_call, clock, rounds=1)
 
     assert order == ["AdversarialCatPyTorch", "AdversarialCatTF", "PetsPyTorch", "PetsTF"]
     assert part["status"] == "partial"
@@ -464,9 +470,6 @@ def test_notebooks_part_runs_twins_side_by_side_and_gives_their_ratios(tmp_path,
 
 def test_notebooks_part_rounds_swap_the_twins_and_keep_each_notebooks_fastest_run(
         tmp_path, monkeypatch):
-    from tlcourse.bench import notebooks
-    from tlcourse.course import run as runner
-
     root = tmp_path / "repo"
     found = [root / "notebooks" / "adv" / f"{stem}.ipynb"
              for stem in ("AdversarialCatPyTorch", "AdversarialCatTF")]
@@ -480,14 +483,7 @@ def test_notebooks_part_rounds_swap_the_twins_and_keep_each_notebooks_fastest_ru
         clock[0] += wall
         return {"peak_mb": 100.0 * len(order), "cpu_s": cpu}
 
-    monkeypatch.setattr("tlcourse.course.build.repo_root", lambda: root)
-    monkeypatch.setattr(runner, "find_notebooks", lambda root, selectors: list(found))
-    monkeypatch.setattr(harness, "call_in_subprocess", fake_call)
-    monkeypatch.setattr(harness, "scratch_cache", lambda dest: dest)
-    monkeypatch.setattr(notebooks.time, "perf_counter", lambda: clock[0])
-    monkeypatch.setenv("TLCOURSE_CACHE", str(tmp_path / "cache"))
-    part = notebooks.run(SimpleNamespace(frameworks=("torch", "tf"), profile="smoke",
-                                         cell_timeout=60, rounds=2))
+    part = run_notebooks_part(monkeypatch, tmp_path, root, found, fake_call, clock, rounds=2)
 
     assert order == ["AdversarialCatPyTorch", "AdversarialCatTF",     # round 1
                      "AdversarialCatTF", "AdversarialCatPyTorch"]     # round 2, swapped
