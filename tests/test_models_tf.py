@@ -286,6 +286,41 @@ def test_forward_compiles_at_once_for_a_loop_over_a_loader():
     assert models._COMPILED[model].function.experimental_get_tracing_count() == 1
 
 
+def test_an_eager_tape_on_a_frozen_model_takes_the_compiled_input_gradient():
+    """A frozen model under an eager tape (an attack, a saliency map): the input
+    gradient is the eager one, comes from one traced graph for any batch size,
+    and no weight is recorded; unfrozen, its weights get gradients again."""
+    from tlcourse.tf import models
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(3)])
+    model.trainable = False
+    rng = np.random.default_rng(1)
+    kernel = model.layers[0].kernel
+
+    def gradients(fn, x):
+        x = tf.constant(x, tf.float32)
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            y = tf.reduce_sum(fn(x) ** 2)
+        return tape.gradient(y, x).numpy(), tape.gradient(y, kernel)
+
+    for _ in range(models.EAGER_CALLS):                  # the eager calls, then compiled
+        models.forward(model, rng.normal(size=(2, 4)))
+    entry = models._COMPILED[model]
+    for batch in (3, 5):
+        x = rng.normal(size=(batch, 4))
+        (compiled, to_weights), (eager, _) = (gradients(lambda t: models.forward(model, t), x),
+                                              gradients(lambda t: model(t, training=False), x))
+        assert np.allclose(compiled, eager, atol=1e-5)
+        assert np.abs(compiled).max() > 0
+        assert to_weights is None, "a frozen model's weights are not recorded"
+    assert entry.input_gradient.experimental_get_tracing_count() == 1, "one trace, any batch"
+    model.trainable = True                                  # fine-tuning: weights train again
+    _, to_weights = gradients(lambda t: models.forward(model, t), rng.normal(size=(3, 4)))
+    assert to_weights is not None and np.abs(to_weights.numpy()).max() > 0
+
+
 def test_a_port_reads_its_weights_file_once(monkeypatch):
     from tlcourse.tf import models
 

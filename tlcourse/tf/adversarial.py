@@ -254,7 +254,7 @@ class _Grower:
         self.opt.build(param.variables)   # optimizer state is created outside the traced step
         self.lr = lr
 
-        @tf.function
+        @tf.function(autograph=False)   # plain Python around TF ops: nothing to convert
         def compiled_step(plan, log_mask, tv_weight):
             with tf.GradientTape() as tape:
                 x = param()

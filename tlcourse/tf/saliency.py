@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from tlcourse.contract import PUBLIC_API
 from tlcourse.tf.adversarial import as_pixels, logit_score
-from tlcourse.tf.models import normalize
+from tlcourse.tf.models import forward, normalize
 
 __all__ = PUBLIC_API["saliency"]
 
@@ -46,7 +46,7 @@ def input_saliency(model, preprocess, pixels, target) -> np.ndarray:
     x = as_pixels(pixels)
     with tf.GradientTape() as tape:
         tape.watch(x)
-        score = _class_score(model(normalize(preprocess, x), training=False), target)
+        score = _class_score(forward(model, normalize(preprocess, x)), target)
     return tf.reduce_max(tf.abs(tape.gradient(score, x)), axis=-1).numpy()
 
 
