@@ -65,11 +65,24 @@ def class_log_prob(model, preprocess, x01, target) -> tf.Tensor:
 
 def logit_score(logits, target) -> tf.Tensor:
     """Per row of ``logits``: the target's logit (several: the logsumexp of theirs)."""
-    return tf.reduce_logsumexp(tf.gather(logits, core.class_list(target), axis=1), axis=1)
+    return _masked_logsumexp(logits, _class_log_mask(target, logits.shape[-1]))
 
 
 def _log_prob_of_logits(logits, target) -> tf.Tensor:
     return logit_score(tf.nn.log_softmax(logits, axis=-1), target)
+
+
+def _class_log_mask(target, classes: int) -> tf.Tensor:
+    """0 for the target's classes, -inf for the others: (classes,).  As a tensor, the
+    target of a traced step can change without a new trace (``_Grower``)."""
+    mask = np.full(classes, -np.inf, np.float32)
+    mask[core.class_list(target)] = 0.0
+    return tf.constant(mask)
+
+
+def _masked_logsumexp(scores, log_mask) -> tf.Tensor:
+    """Per row: the logsumexp of the scores the log-mask keeps."""
+    return tf.reduce_logsumexp(scores + tf.cast(log_mask, scores.dtype), axis=1)
 
 
 def classify_pixels(model, preprocess, pixels) -> np.ndarray:
@@ -224,9 +237,8 @@ def grow_class_image(model, preprocess, target, image="pixels", steps: int = 128
     else:
         grower = _Grower(model, preprocess, param, lr, transforms, objective)
     # the target and the penalty enter the step as tensors: one trace serves every class
-    log_mask = np.full(1000, -np.inf, np.float32)
-    log_mask[core.class_list(target)] = 0.0
-    log_mask, tv = tf.constant(log_mask), tf.constant(float(tv_weight))
+    log_mask = _class_log_mask(target, model.outputs[0].shape[-1])
+    tv = tf.constant(float(tv_weight))
     rng = np.random.default_rng(seed)
 
     def step() -> float:   # a new random transform each step, drawn outside the trace
@@ -261,9 +273,8 @@ class _Grower:
                 seen = x if transforms is None else _bilinear_sample(
                     _pad_grey(x, transforms.pad), *plan)
                 logits = forward(model, normalize(preprocess, seen))
-                logp = tf.reduce_logsumexp(tf.nn.log_softmax(logits, axis=-1) + log_mask, axis=1)
-                gain = logp if objective == "log_prob" else \
-                    tf.reduce_logsumexp(logits + log_mask, axis=1)
+                logp = _masked_logsumexp(tf.nn.log_softmax(logits, axis=-1), log_mask)
+                gain = logp if objective == "log_prob" else _masked_logsumexp(logits, log_mask)
                 loss = -tf.reduce_mean(gain) + tv_weight * total_variation(x)
             grads = tape.gradient(loss, param.variables)
             self.opt.apply_gradients(zip(grads, param.variables))
