@@ -332,10 +332,10 @@ def forward(model, x, calls_ahead: int = 1) -> tf.Tensor:
     not worth a trace); later calls, and calls inside a traced function, go
     through one graph traced for any batch size, gradients included (the
     gradient of a compiled call is compiled too; for a frozen model under an
-    eager tape, the input's only: ``_Compiled.call_with_input_gradient``).  ``calls_ahead``: the calls
-    the caller is about to make, this one included (the batches of a loader):
-    more than ``EAGER_CALLS`` compile the model at once (``inference_loop`` may
-    borrow a compiled twin's graph instead).  Inputs the model's input does not
+    eager tape, the input's only: ``_Compiled.call_with_input_gradient``).
+    ``calls_ahead``: the calls the caller is about to make, this one included
+    (the batches of a loader): more than ``EAGER_CALLS`` compile the model at
+    once (``inference_loop`` may borrow a compiled twin's graph instead).  Inputs the model's input does not
     accept go to the model itself, for Keras's error message."""
     entry = _COMPILED.get(model)
     if entry is None or entry.layers != len(model.layers):
