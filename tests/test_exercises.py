@@ -56,6 +56,32 @@ def test_delegating_to_the_reference_works_outside_and_is_refused_inside():
     assert ns["top_k_accuracy"](SCORES, [2, 0], 2) == 1.0       # guard gone after the block
 
 
+COPY_EDITED = '''
+
+
+def top_k_accuracy(s, y, k=1):
+    """My own (not really): the package's code with its texts and local names changed."""
+    s = np.asarray(s)
+    y = np.asarray(y)
+    if s.ndim != 2:
+        raise ValueError(f"bad scores {s.shape}")
+    if y.ndim != 1 or len(y) != len(s):
+        raise ValueError(f"bad labels {y.shape} for {s.shape}")
+    if len(y) == 0:
+        raise ValueError("empty")
+    if not (isinstance(k, (int, np.integer)) and not isinstance(k, bool)) or k < 1:
+        raise ValueError(f"bad k {k!r}")
+    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 \\
+            or y.max() >= s.shape[1]:
+        raise ValueError(f"labels out of [0, {s.shape[1]})")
+    t = s[np.arange(len(y)), y][:, None]
+    c = np.arange(s.shape[1])[None, :]
+
+    r = np.sum((s > t) | ((s == t) & (c < y[:, None])), axis=1)
+    return float(np.mean(r < k))
+'''
+
+
 @pytest.mark.parametrize("student_code", [
     # the function object captured before the test, under another name
     """
@@ -85,6 +111,43 @@ def test_delegating_to_the_reference_works_outside_and_is_refused_inside():
     def top_k_accuracy(scores, labels, k=1):
         with ThreadPoolExecutor(1) as pool:
             return pool.submit(pets.top_k_accuracy, scores, labels, k).result()
+    """,
+    # the decorator's functools attribute
+    """
+    def top_k_accuracy(scores, labels, k=1):
+        return pets.top_k_accuracy.__wrapped__(scores, labels, k)
+    """,
+    # a new function object around the answer's code object
+    """
+    import types
+    top_k_accuracy = types.FunctionType(pets.top_k_accuracy.__wrapped__.__code__, vars(pets))
+    """,
+    # a second import of the module from its file
+    """
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("my_pets", pets.__file__)
+    my_pets = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(my_pets)
+    def top_k_accuracy(scores, labels, k=1):
+        return my_pets.top_k_accuracy.__wrapped__(scores, labels, k)
+    """,
+    # the source copied into a cell (here by inspect; by hand it is the same code)
+    """
+    import inspect
+    source = inspect.getsource(pets.top_k_accuracy.__wrapped__)
+    exec(source[source.index("def "):], globals())    # without the decorator line
+    """,
+    # the copy edited: docstring, messages and local names changed, lines moved
+    COPY_EDITED,
+    # the refusal caught, and the answer tried again
+    """
+    def top_k_accuracy(scores, labels, k=1):
+        for attempt in range(2):
+            try:
+                return pets.top_k_accuracy.__wrapped__(scores, labels, k)
+            except Exception:
+                pass
+        return 1.0
     """,
 ])
 def test_every_route_to_the_reference_is_refused(student_code):

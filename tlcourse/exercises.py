@@ -23,25 +23,36 @@ How a forbidden function is caught:
 * other functions (the framework adapters') are replaced, for the length of the
   block, by a guarded wrapper in every loaded ``tlcourse`` module and in the
   notebook's namespace; and a student function that *is* one of them (an alias,
-  a ``functools.partial``) fails at the start of the block.  A reference hidden
-  elsewhere (a default argument, a closure) escapes this until its module
-  decorates it with ``@reference_answer``.
+  a ``functools.partial``) fails at the start of the block;
+* whatever object runs it, the answer's *code* is recognised: while the block
+  runs, a profile hook compares every function that starts with the answers'
+  code fingerprints (bytecode, names and non-text constants: see
+  ``fingerprint``), so the decorator's ``__wrapped__``, a second import of the
+  module from its file, a new function around the same code object, or the
+  source copied into a cell are refused like the function itself.  A student
+  who rewrites the algorithm in their own words is doing the exercise.
 
-Student code is any frame whose file is neither the test cell's own nor inside
-the installed packages (tlcourse, the standard library, site-packages).  This
-stops shortcuts, not a student determined to tamper with the grader in-process.
+A refusal sticks: a student function that catches ``NotOwnCode`` and carries on
+still fails the test when the block ends.  Student code is any frame whose file
+is neither the test cell's own nor inside the installed packages (tlcourse, the
+standard library, site-packages).  Changes to this machinery itself (a no-op
+``own_code.__enter__``, a replaced check helper) are the business of
+``tlcourse.integrity``, which reports them to the grader outside the kernel.
 """
 from __future__ import annotations
 
 import dataclasses
+import dis
 import functools
 import importlib
 import sys
-import sysconfig
-from pathlib import Path
+import threading
+import types
 from typing import Callable, Mapping
 
+from tlcourse import integrity
 from tlcourse.contract import FRAMEWORKS
+from tlcourse.integrity import is_package_file
 
 ADAPTER = "tlc."   # a forbidden name starting so: the notebook's framework adapter (tlcourse.torch / .tf)
 
@@ -145,21 +156,42 @@ class NotOwnCode(AssertionError):
 # --------------------------------------------------------------------------
 # the guard
 # --------------------------------------------------------------------------
-_TRUSTED = tuple(sorted({str(Path(__file__).resolve().parent)} | {
-    str(Path(p).resolve()) for key in ("stdlib", "platstdlib", "purelib", "platlib")
-    if (p := sysconfig.get_paths().get(key))}))
+def fingerprint(code: types.CodeType) -> tuple:
+    """What makes two code objects the same algorithm, wherever they were compiled:
+    the instructions with the names, numbers and nested code they use, but not text
+    constants, local variable names or line numbers (a copy with its docstring or
+    messages edited, its locals renamed or its lines moved is still the same code).
+    Instructions are compared by meaning, not bytes: CPython writes a method call
+    either as LOAD_METHOD or as LOAD_GLOBAL/LOAD_ATTR and pads them with caches."""
+    instructions = [i for i in dis.get_instructions(code) if i.opname not in _PADDING]
+    position = {i.offset: n for n, i in enumerate(instructions)}
+    out = []
+    for i in instructions:
+        if i.opcode in _JUMPS:
+            arg = position.get(i.argval)
+        elif i.opcode in dis.haslocal or i.opcode in dis.hasfree:
+            arg = i.arg
+        elif isinstance(i.argval, types.CodeType):
+            arg = fingerprint(i.argval)
+        elif isinstance(i.argval, (str, bytes)) and i.opcode in dis.hasconst:
+            arg = None
+        elif i.opcode in dis.hasconst or i.opcode in dis.hasname:
+            arg = (type(i.argval).__name__, repr(i.argval))
+        else:
+            arg = i.arg
+        out.append((_SAME_OP.get(i.opname, i.opname), arg))
+    return code.co_argcount, code.co_kwonlyargcount, code.co_flags & _STAR_ARGS, tuple(out)
 
 
-@functools.lru_cache(maxsize=None)
-def _trusted(filename: str) -> bool:
-    """True for code of the installed packages (tlcourse, stdlib, site-packages)."""
-    if filename.startswith("<frozen "):
-        return True
-    try:
-        path = str(Path(filename).resolve())
-    except (OSError, ValueError):
-        return False
-    return path.startswith(_TRUSTED)
+def _shape(code: types.CodeType) -> tuple:
+    """A cheap first test for ``fingerprint``: equal fingerprints have equal shapes."""
+    return code.co_argcount, code.co_names
+
+
+_PADDING = {"CACHE", "RESUME", "EXTENDED_ARG", "NOP", "PRECALL"}
+_SAME_OP = {"LOAD_METHOD": "LOAD_ATTR"}
+_JUMPS = set(dis.hasjrel) | set(dis.hasjabs)
+_STAR_ARGS = 0x04 | 0x08      # CO_VARARGS | CO_VARKEYWORDS (inspect.CO_*): *args, **kwargs
 
 
 class _Activation:
@@ -170,26 +202,55 @@ class _Activation:
         self.frame = frame
         self.filename = frame.f_code.co_filename
         self.forbidden: dict[int, str] = {}     # id(original function) -> its dotted name
+        self.codes: dict[tuple, str] = {}       # fingerprint of an answer's code -> its name
+        self.shapes: set[tuple] = set()         # their _shape
+        self.seen: dict[int, tuple] = {}        # id(code) -> (code, name or None): the hook's memo
         self.swaps: list[tuple[object, str, object]] = []   # (namespace, name, original)
+        self.refusals: list[NotOwnCode] = []
+
+    def forbid(self, name: str, fn: Callable) -> None:
+        self.forbidden[id(fn)] = name
+        if isinstance(getattr(fn, "__code__", None), types.CodeType):
+            self.codes[fingerprint(fn.__code__)] = name
+            self.shapes.add(_shape(fn.__code__))
 
     def refuse(self, name: str, why: str = ""):
         ex = self.exercise
         students = ", ".join(ex.delegations)
-        return NotOwnCode(f"{ex.grade_id} asks for your own implementation of {students}: "
-                          f"it may not use {name}, the package's answer{why}")
+        error = NotOwnCode(f"{ex.grade_id} asks for your own implementation of {students}: "
+                           f"it may not use {name}, the package's answer{why}")
+        self.refusals.append(error)      # sticks, even if the student's code catches it
+        return error
 
     def check(self, name: str, caller, direct_call_allowed: bool) -> None:
         """Raise unless the call reached ``caller`` from the test code, not from the student's."""
         frame = caller
         while frame is not None and frame is not self.frame:
             filename = frame.f_code.co_filename
-            if filename != self.filename and not _trusted(filename):
+            if filename != self.filename and not is_package_file(filename):
                 raise self.refuse(name)
             frame = frame.f_back
         if frame is None:
             raise self.refuse(name, " (called from outside the test)")
         if not direct_call_allowed and caller.f_code.co_filename == self.filename:
             raise self.refuse(name, " (test code gets it through exercises.reference)")
+
+    def profile(self, frame, event, arg):
+        """``sys.setprofile`` hook for the block: code with an answer's fingerprint runs
+        only for the test code and the package's checks, whatever object runs it."""
+        if event != "call":
+            return
+        code = frame.f_code
+        memo = self.seen.get(id(code))
+        if memo is None or memo[0] is not code:
+            name = self.codes.get(fingerprint(code)) if _shape(code) in self.shapes else None
+            memo = self.seen[id(code)] = (code, name)
+        name = memo[1]
+        if name is None:
+            return
+        if not is_package_file(code.co_filename):
+            raise self.refuse(name, " (a copy of its code)")
+        self.check(name, frame.f_back, direct_call_allowed=False)
 
 
 _active: _Activation | None = None
@@ -263,14 +324,17 @@ class own_code:   # noqa: N801  (used like a function: `with exercises.own_code(
         act = _Activation(self.exercise, sys._getframe(1))
         for name in self.exercise.forbids:
             for fn in resolve(name):
-                act.forbidden[id(fn)] = name
+                act.forbid(name, fn)
         # a student function that is itself a package answer fails at once
         for function in self.exercise.delegations:
             fn = act.frame.f_globals.get(function)
             if fn is not None and id(_original(fn)) in act.forbidden:
                 raise act.refuse(act.forbidden[id(_original(fn))], f" ({function} is it)")
         self._swap_in_guards(act)
-        _active = act
+        _active = self.act = act
+        # every function the block runs, in this thread and in threads it starts
+        threading.setprofile(act.profile)
+        sys.setprofile(act.profile)
         return self
 
     @staticmethod
@@ -289,11 +353,21 @@ class own_code:   # noqa: N801  (used like a function: `with exercises.own_code(
                     act.swaps.append((namespace, key, value))
                     namespace[key] = wrappers[id(value)]
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         global _active
-        act, _active = _active, None
+        act = self.act
+        if sys._getframe(1) is not act.frame:      # the student's code ending the block early
+            integrity.note(f"own_code({act.exercise.grade_id!r}) was ended from outside its test")
+            raise act.refuse("the guard", " (the test's block was ended from your code)")
+        sys.setprofile(None)
+        threading.setprofile(None)
+        if _active is not act:
+            integrity.note(f"the guard of {act.exercise.grade_id} was switched off during its test")
+        _active = None
         for namespace, key, value in reversed(act.swaps):
             namespace[key] = value
+        if exc_type is None and act.refusals:       # refused, caught, and carried on
+            raise act.refusals[0]
         return False
 
 
