@@ -42,6 +42,17 @@ from nbgrader.preprocessors import ClearMarkScheme, ClearOutput, IncludeHeaderFo
 
 c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput, ClearMarkScheme]
 
+# --- sanitised student output (feedback and formgrader) ---
+# A student's outputs and markdown never run script in the instructor's browser, in the
+# feedback HTML nor in the formgrader: nbconvert's sanitize_html leaves out JavaScript
+# outputs and widgets, and our filters clean HTML and rendered markdown (no scripts, on*
+# handlers, javascript: URLs, iframes) yet keep plots, tables and links.
+# See tlcourse/course/sanitize.py.
+c.HTMLExporter.sanitize_html = True
+c.HTMLExporter.filters = {"clean_html": "tlcourse.course.sanitize.clean_html",
+                          "markdown2html": "tlcourse.course.sanitize.SafeMarkdown"}
+# --- end of sanitised student output ---
+
 # >>> tlcourse grading profile (read by tlcourse/profiles.py; keep it one plain line) >>>
 # The profile every submission of this course is graded in: smoke, laptop or full (never
 # auto: grades must not depend on the grading machine).  `nbgrader autograde`, `tlcourse
