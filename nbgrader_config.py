@@ -42,6 +42,19 @@ from nbgrader.preprocessors import ClearMarkScheme, ClearOutput, IncludeHeaderFo
 
 c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput, ClearMarkScheme]
 
+# --- tampering earns nothing (tlcourse/integrity.py, tlcourse/course/tampering.py) ---
+# Every kernel nbgrader starts records the grading machinery before the first cell;
+# autograde scores 0 the tests that passed after it changed and flags them (and cells
+# whose code reaches for it) "needs manual grading".
+from nbgrader.converters import Autograde  # noqa: E402
+
+from tlcourse.course.tampering import KERNEL_ARGUMENTS, autograde_preprocessors  # noqa: E402
+
+c.Execute.extra_arguments = KERNEL_ARGUMENTS
+c.Autograde.autograde_preprocessors = autograde_preprocessors(
+    Autograde.class_traits()["autograde_preprocessors"].default())
+# --- end of tampering ---
+
 # --- sanitised student output (feedback and formgrader) ---
 # A student's outputs and markdown never run script in the instructor's browser, in the
 # feedback HTML nor in the formgrader: nbconvert's sanitize_html leaves out JavaScript

@@ -354,3 +354,28 @@ def test_one_line_delegation_to_the_package_scores_zero(assignment, course, tmp_
             assert errors.get(grade_id, "").startswith(
                 f"NotOwnCode: {grade_id} asks for your own implementation of"), \
                 f"{path.name} {grade_id} failed for another reason: {errors.get(grade_id)}"
+
+
+def test_a_short_answer_written_like_the_package_is_the_students_own():
+    """Below COPY_MIN_INSTRUCTIONS, the package's lines are what a student writes anyway."""
+    ns = notebook_namespace("""
+        from pathlib import Path
+        def read_split_list(path):
+            rows = []
+            for line in Path(path).read_text().splitlines():
+                if line.strip() and not line.startswith("#"):
+                    image_id, class_id = line.split()[:2]
+                    rows.append((image_id, int(class_id) - 1))
+            return rows
+    """)
+    short = exercises.fingerprint(ns["read_split_list"].__code__)
+    assert short == exercises.fingerprint(pets.read_list.__wrapped__.__code__)
+    assert len(short[-1]) < exercises.COPY_MIN_INSTRUCTIONS
+    run_test_cell(ns, """
+        import tempfile, os
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+            f.write("# header\\nAbyssinian_1 1 1 1\\n")
+        with exercises.own_code("test_splits"):
+            assert read_split_list(f.name) == [("Abyssinian_1", 0)]
+        os.unlink(f.name)
+    """)

@@ -30,6 +30,7 @@ scan of the student's cells flags for review (``tampering.scan_cell``).
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import functools
 import importlib
 import sys
@@ -44,7 +45,8 @@ WATCHED = ("numpy", "numpy.testing", "math", "torch.testing")
 WATCHED_PACKAGES = ("tlcourse",)
 # builtins IPython puts in and takes out around every cell (BuiltinTrap), and the
 # display hook's history: not grading machinery
-_IPYTHON_BUILTINS = {"exit", "quit", "get_ipython", "_", "__", "___"}
+_IPYTHON_BUILTINS = {"exit", "quit", "get_ipython", "_", "__", "___",
+                     "input", "raw_input"}    # ipykernel forwards input() per request
 
 _PACKAGE_ROOTS = tuple(sorted({str(Path(__file__).resolve().parent)} | {
     str(Path(p).resolve()) for key in ("stdlib", "platstdlib", "purelib", "platlib")
@@ -96,10 +98,14 @@ class _Record:
         self._add(name, vars(module), found)
         for value in list(vars(module).values()):
             if isinstance(value, type) and value.__module__ == name:
-                self._add(f"{name}.{value.__qualname__}", value.__dict__, found, methods=True)
+                # dataclasses write their methods from generated source ("<string>")
+                made = "<string>" if dataclasses.is_dataclass(value) else None
+                self._add(f"{name}.{value.__qualname__}", value.__dict__, found, methods=True,
+                          generated=made)
         return found
 
-    def _add(self, where: str, namespace, found: list, methods: bool = False) -> None:
+    def _add(self, where: str, namespace, found: list, methods: bool = False,
+             generated: str | None = None) -> None:
         self.namespaces[where] = namespace
         for key, value in list(namespace.items()):
             function = _raw_function(value) if methods else (
@@ -108,7 +114,8 @@ class _Record:
                 continue
             code = function.__code__ if function else None
             self.entries[(where, key)] = (value, code)
-            if code is not None and not is_package_file(code.co_filename) \
+            if code is not None and code.co_filename != generated \
+                    and not is_package_file(code.co_filename) \
                     and where.startswith(WATCHED_PACKAGES + WATCHED):
                 found.append(f"{where}.{key} is not the package's own code")
 
@@ -137,8 +144,6 @@ class Monitor:
         self.record = _Record()
         self.evidence: list[str] = []       # reasons, in the order seen, each once
         self.cells = 0
-        # sys.setprofile is the own_code guard's (tlcourse.exercises): calls from it are fine
-        self.allowed_profilers = (str(Path(__file__).resolve().parent / "exercises.py"),)
 
     def note(self, reason: str) -> None:
         if reason not in self.evidence:
@@ -166,9 +171,11 @@ class Monitor:
     def audit(self, event: str, args: tuple) -> None:
         """sys.addaudithook: evidence no later state check could see."""
         if event in ("sys.settrace", "sys.setprofile"):
-            caller = sys._getframe(1).f_code.co_filename
-            if caller not in self.allowed_profilers and not is_package_file(caller):
-                self.note(f"student code called {event}")
+            if getattr(getattr(sys.getprofile(), "__self__", None), "unset_expected", False):
+                return      # CPython removing the guard's profile hook after it refused
+            caller = sys._getframe(1).f_code
+            if not is_package_file(caller.co_filename):     # the own_code guard's are fine
+                self.note(f"{event} was called by {caller.co_name} in {caller.co_filename}")
         elif event in ("object.__setattr__", "object.__delattr__") and len(args) >= 2:
             target, name = args[0], args[1]
             if name in ("__code__", "__defaults__", "__kwdefaults__") \
