@@ -10,6 +10,10 @@ student and an instructor do:
   notebook (in my-work/, made as `make lab` makes it; on the course kernel), presses nbgrader's Validate on the untouched notebook and is
   told it fails, runs the first cells and sees the profile banner and a plot;
 * instructor: opens the Formgrader and sees the course's assignments;
+* instructor, a hostile submission: output and markdown that try to run script
+  (``<script>``, ``onerror``, a ``javascript:`` link, a JavaScript output), autograded
+  with the course's nbgrader_config.py; neither the feedback page nor the formgrader's
+  page for it runs any of it, and its plot still loads (tlcourse/course/sanitize.py);
 * Hindi student: lands on the Hindi edition's START_HERE (``make lab EDITION=hi``) and opens
   a Hindi notebook; Devanagari must render as letters, not as boxes (tofu), which is
   checked on screenshots: distinct letters drawn by JupyterLab's own fonts must give
@@ -440,3 +444,96 @@ def test_hindi_landing_page_and_notebook_show_devanagari(page, hindi_server):
     shot(page, "hi-notebook")
     assert_devanagari_renders(nb.locator(".jp-RenderedMarkdown").first, heading.inner_text(),
                               "hi-notebook")
+
+
+# ---------------------------------------------------------------- student output, instructor's view
+
+PWNED = "__tlcourse_pwned"
+STUDENT = "mallory"
+# What a student adds to a correct notebook: a plot, and output and markdown that try to
+# run script in whatever page shows them (the feedback HTML, the formgrader).
+ATTACK_CODE = f"""\
+import matplotlib.pyplot as plt
+from IPython.display import HTML, Javascript, display
+plt.plot([0, 1, 2], [0.2, 0.7, 0.9]); plt.show()
+display(HTML('<script>window.{PWNED}=1</script>'))
+display(HTML('<img src=x onerror="window.{PWNED}=2">'))
+display(HTML('<a href="javascript:window.{PWNED}=3">pwn link</a>'))
+display(Javascript('window.{PWNED}=4'))"""
+ATTACK_MARKDOWN = (f'My answer.\n\n<script>window.{PWNED}=5</script>\n\n'
+                   f'<img src=y onerror="window.{PWNED}=6">')
+
+
+@pytest.fixture(scope="module")
+def attacked_course(tmp_path_factory) -> Path:
+    """The tiny assignment (tlcourse/course/tiny.py: seconds to grade) in a course with our
+    nbgrader_config.py; its solution, with the cells above, handed in, autograded and
+    given feedback as `tlcourse grade` does."""
+    from tlcourse.course import grade as grading
+    from tlcourse.course import tiny
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_path_factory.mktemp("attacked")
+    tiny.write_source(tmp / "course")
+    course = grading.make_course(ROOT, tmp / "course", [tiny.ASSIGNMENT])
+    nb = tiny.notebook()
+    nb.cells += [nbformat.v4.new_markdown_cell(ATTACK_MARKDOWN),
+                 nbformat.v4.new_code_cell(ATTACK_CODE)]
+    nbformat.write(nb, tmp / f"{tiny.NOTEBOOK}.ipynb")
+    grading.submit(course, STUDENT, tiny.ASSIGNMENT, [tmp / f"{tiny.NOTEBOOK}.ipynb"])
+    for done in (grading.autograde(course, tiny.ASSIGNMENT, STUDENT),
+                 grading.generate_feedback(course, tiny.ASSIGNMENT)):
+        assert done.returncode == 0, done.stderr[-3000:]
+    return course
+
+
+@pytest.fixture(scope="module")
+def formgrader(attacked_course, tmp_path_factory):
+    yield from jupyterlab(attacked_course, tmp_path_factory, "formgrader-attacked")
+
+
+def prepare(page, allowed: str = "file:") -> None:
+    """Requests elsewhere than ``allowed`` (MathJax, require.js from a CDN) fail at once;
+    every write to window.__tlcourse_pwned is recorded, so a failure names what ran."""
+    page.route(lambda u: not u.startswith(allowed), lambda route: route.abort())
+    page.add_init_script(f"Object.defineProperty(window, '{PWNED}', {{get() {{}},"
+                         f" set(v) {{ (window.__ran = window.__ran || []).push(v); }}}});")
+
+
+def assert_student_script_did_not_run(page, name: str) -> None:
+    from playwright.sync_api import expect
+
+    plot = page.locator(".output_png img").first
+    expect(plot).to_be_visible()
+    page.locator(".output_html a", has_text="pwn link").click()   # a javascript: link runs now
+    page.wait_for_timeout(500)
+    shot(page, name)
+    ran = page.evaluate("() => window.__ran || []")
+    assert ran == [], f"the student's scripts ran: {ran}"
+    assert plot.evaluate("img => img.complete && img.naturalWidth") > 0, "the plot did not load"
+    # what was refused is shown as text: the instructor sees what the student tried
+    shown = page.locator(".output_html", has_text=f"<script>window.{PWNED}=1</script>")
+    expect(shown).to_be_visible()
+
+
+def test_feedback_page_runs_no_student_script(page, attacked_course):
+    from tlcourse.course import grade as grading
+    from tlcourse.course import tiny
+
+    [feedback] = grading.feedback_files(attacked_course, tiny.ASSIGNMENT, STUDENT)
+    prepare(page)
+    page.goto(feedback.as_uri())
+    assert_student_script_did_not_run(page, "feedback-attacked")
+
+
+def test_formgrader_submission_page_runs_no_student_script(page, attacked_course, formgrader):
+    from nbgrader.api import Gradebook
+
+    from tlcourse.course import gradebook, tiny
+
+    url, token = formgrader
+    with Gradebook(gradebook.url(attacked_course)) as gb:
+        submission = gb.find_submission_notebook(tiny.NOTEBOOK, tiny.ASSIGNMENT, STUDENT).id
+    prepare(page, url)
+    page.goto(f"{url}/formgrader/submissions/{submission}?token={token}")
+    assert_student_script_did_not_run(page, "formgrader-attacked")
