@@ -9,6 +9,7 @@ attacks without the sandbox and shows they succeed there: the sandbox is what
 stops them.  (The fork bomb and the 20 GB allocation are left out of the
 control run: unsandboxed they would take the test machine down with them.)
 """
+import ast
 import hashlib
 import os
 import socket
@@ -329,3 +330,89 @@ def test_watch_kills_processes_that_together_pass_the_memory_limit(tmp_path):
     assert report["killed"] == "memory" and time.perf_counter() - start < 30, report
     notes = grading.sandbox_notes(report, [])
     assert any("killed at the memory limit" in n for n in notes), notes
+
+
+CANARY = "CANARY-4e1d7b"
+# the grader's secrets, and a variable under each prefix the kernel was once given whole
+CANARY_VARS = ("TLCOURSE_HUB_PASSWORD", "TLCOURSE_HUB_ADMIN_PASSWORD", "JUPYTERHUB_API_TOKEN",
+               "AWS_SECRET_ACCESS_KEY", "TLCOURSE_EXCHANGE", "TLCOURSE_CANARY", "OMP_CANARY",
+               "MKL_CANARY", "OPENBLAS_CANARY", "KMP_CANARY", "TF_CANARY", "XLA_CANARY",
+               "NVIDIA_CANARY")
+# what the kernel's environment may hold besides KERNEL_VARS: the sandbox's own
+# variables, and those ipykernel sets for itself
+KERNEL_OWN = {"HOME", "TMPDIR", "TLCOURSE_CACHE", "PATH", "PYTHONPATH", "PWD", "TERM", "CLICOLOR",
+              "CLICOLOR_FORCE", "FORCE_COLOR", "PAGER", "GIT_PAGER", "MPLBACKEND",
+              "PYDEVD_USE_FRAME_EVAL"}
+SHOW_ENVIRONMENT = """
+import os
+print('KEYS', sorted(os.environ))
+print(dict(os.environ))
+for pid in ['self', '1', str(os.getppid())] + sorted(p for p in os.listdir('/proc') if p.isdigit()):
+    try:
+        print(pid, open(f'/proc/{pid}/environ', 'rb').read())
+    except OSError as exc:
+        print(pid, 'unreadable:', exc)
+"""
+
+
+def test_no_secret_of_the_grader_reaches_a_sandboxed_kernel(tmp_path, monkeypatch):
+    """A submission prints its whole environment, and every process's it can read: none of
+    the canaries set in the grader's environment is in its graded notebook or feedback."""
+    course, released = make_course(tmp_path)
+    # the gradebook where TLCOURSE_GRADEBOOK_URL says, a path holding the canary (as a
+    # server's URL would hold its password); grading must still work
+    book = tmp_path / f"db-{CANARY}" / "gradebook.db"
+    book.parent.mkdir()
+    (course / "gradebook.db").rename(book)
+    monkeypatch.setenv("TLCOURSE_GRADEBOOK_URL", f"sqlite:///{book}")
+    for name in CANARY_VARS:
+        monkeypatch.setenv(name, f"{CANARY}-{name}")
+    grading.submit(course, "spy", ASSIGNMENT,
+                   [student_notebook(released, SHOW_ENVIRONMENT, tmp_path, "spy")])
+    cache = make_cache(tmp_path)
+    box = sandbox.Sandbox(cache, LIMITS)
+    try:
+        [result] = grading.grade_class(course, ASSIGNMENT, ["spy"], cell_timeout=60,
+                                       extra_env={"TLCOURSE_CACHE": str(cache)}, sandbox=box)
+    finally:
+        box.close()
+    assert result.score == FULL and result.status == "ok", result
+    assert grading.generate_feedback(course, ASSIGNMENT).returncode == 0
+    printed = outputs(course, "spy")
+    assert "self b'" in printed and "HOME=/home/student" in printed, printed   # it read /proc
+    [feedback] = grading.feedback_files(course, ASSIGNMENT, "spy")
+    for path in (course / "autograded" / "spy" / ASSIGNMENT / "Tiny.ipynb", feedback):
+        assert CANARY not in path.read_text(), path
+    keys = next(line for line in printed.splitlines() if line.startswith("KEYS "))
+    assert set(ast.literal_eval(keys[5:])) <= set(sandbox.KERNEL_VARS) | KERNEL_OWN, keys
+
+
+def test_bwrap_shows_no_secret_to_a_kernel_with_the_graders_uid(tmp_path, monkeypatch):
+    """Graded by a normal user, the kernel has bwrap's uid and may read /proc/1/environ
+    (bwrap's): that holds no variable of the grader's either."""
+    import json
+    monkeypatch.setenv("TLCOURSE_HUB_PASSWORD", CANARY)
+    box = sandbox.Sandbox(make_cache(tmp_path), LIMITS)
+    box.as_root, box.uid, box.gid = False, os.getuid(), os.getgid()   # as a normal user's
+    try:
+        spec = sandbox.Spec(**json.loads((box.session().work / "spec.json").read_text()))
+        folder = tmp_path / "notebook"
+        folder.mkdir()
+        proc = sandbox.start(spec, str(folder), ["sh", "-c", "cat /proc/1/environ > seen"])
+        assert proc.wait(timeout=60) == 0
+    finally:
+        box.close()
+    seen = (folder / "seen").read_bytes()
+    assert CANARY.encode() not in seen, seen
+
+
+@pytest.mark.parametrize("name", ["TLCOURSE_GRADEBOOK_URL", "TLCOURSE_HUB_PASSWORD",
+                                  "JUPYTERHUB_API_TOKEN", "GITHUB_TOKEN", "DB_PASSWORD",
+                                  "AWS_SECRET_ACCESS_KEY", "OPENAI_API_KEY"])
+def test_a_secret_added_to_the_kernel_variables_is_refused(tmp_path, name):
+    with pytest.raises(sandbox.SandboxError, match=f"{name} look like secrets"):
+        sandbox._kernel_env(tmp_path, (*sandbox.KERNEL_VARS, name))
+
+
+def test_the_kernel_variables_hold_no_secret(tmp_path):
+    assert sandbox._kernel_env(tmp_path)["TLCOURSE_CACHE"] == str(tmp_path)

@@ -15,8 +15,10 @@ watches it.  What the kernel sees:
   thrown away after the student);
 * a private /tmp and home; no network but its own loopback (the grader talks
   to it over Unix sockets: ``KernelManager.transport = "ipc"``);
-* not the course's source/, gradebook.db, other students' folders, the
-  instructor's home or environment variables.
+* not the course's source/, gradebook.db, other students' folders or the
+  instructor's home;
+* of the grader's environment, only the variables named in ``KERNEL_VARS``
+  (never a secret: names that look like one are refused).
 
 Limits: memory per process (RLIMIT_DATA) and for all processes together (the
 launcher kills the sandbox past it), processes and threads (RLIMIT_NPROC,
@@ -30,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -44,11 +47,20 @@ NOBODY = 65534
 # read-only as a whole instead of file by file: one mount instead of thousands
 WHOLE_DIR_FILES = 256
 INSIDE_HOME = "/home/student"
-# variables the kernel may see; everything else of the instructor's environment stays out
-PASSED_VARS = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONHASHSEED", "MPLBACKEND",
-               "NBGRADER_EXECUTION", "NBGRADER_VALIDATING", "TORCH_HOME", "KERAS_HOME",
-               "CUDA_VISIBLE_DEVICES")
-PASSED_PREFIXES = ("TLCOURSE_", "OMP_", "MKL_", "OPENBLAS_", "KMP_", "TF_", "XLA_", "NVIDIA_")
+# The variables the kernel may see, by exact name: what the kernel side of the package,
+# the frameworks and nbgrader's execution read.  Never a prefix: `tlcourse grade` runs with
+# TLCOURSE_GRADEBOOK_URL (the database password), hub passwords and API tokens set, and
+# whatever a submission prints goes back to its student as feedback.
+KERNEL_VARS = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONHASHSEED", "MPLBACKEND",
+               "NBGRADER_EXECUTION", "NBGRADER_VALIDATING",
+               "TLCOURSE_PROFILE", "TLCOURSE_DEVICE", "TLCOURSE_URL_TIMEOUT",
+               "TORCH_HOME", "KERAS_HOME", "CUDA_VISIBLE_DEVICES",
+               "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY",
+               "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "TF_CPP_MIN_LOG_LEVEL",
+               "TF_ENABLE_ONEDNN_OPTS", "TF_FORCE_GPU_ALLOW_GROWTH")
+# names refused even when added to KERNEL_VARS by mistake
+SECRET_NAME = re.compile(r"TOKEN|PASSW|SECRET|CREDENTIAL|PRIVATE|API_?KEY|ACCESS_KEY|AUTH|"
+                         r"GRADEBOOK|^JUPYTERHUB_|^TLCOURSE_HUB_", re.IGNORECASE)
 ETC_FILES = ("passwd", "group", "nsswitch.conf", "ld.so.cache", "ld.so.conf", "ld.so.conf.d",
              "localtime", "hosts", "ssl", "ca-certificates", "fonts", "alternatives",
              "mime.types", "matplotlibrc")
@@ -174,10 +186,15 @@ def _cache_binds(cache: Path, uid: int) -> list[list[str]]:
     return binds
 
 
-def _kernel_env(cache: Path) -> dict:
+def _kernel_env(cache: Path, names=KERNEL_VARS) -> dict:
+    """The kernel's whole environment: ``names`` from this process, and where things are."""
     import tlcourse
-    env = {k: v for k, v in os.environ.items()
-           if k in PASSED_VARS or k.startswith(PASSED_PREFIXES)}
+    secret = [name for name in names if SECRET_NAME.search(name)]
+    if secret:
+        raise SandboxError(f"{', '.join(secret)} look like secrets: the grading sandbox never "
+                           "passes such variables to a student's kernel (remove them from "
+                           "KERNEL_VARS)")
+    env = {name: os.environ[name] for name in names if name in os.environ}
     env.update(HOME=INSIDE_HOME, TMPDIR="/tmp", TLCOURSE_CACHE=str(cache),
                PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin",
                                      "/usr/bin", "/bin"]),
@@ -288,7 +305,8 @@ def bwrap_args(spec: Spec, cwd: str) -> list[str]:
         args = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                 "--unshare-cgroup-try", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:              # in a user namespace of its own, where RLIMIT_NPROC counts its tasks
-        args = ["--unshare-all", "--disable-userns", "--uid", str(spec.uid), "--gid", str(spec.gid)]
+        args = ["--unshare-all", "--unshare-user", "--disable-userns", "--uid", str(spec.uid),
+                "--gid", str(spec.gid)]
     # /tmp and home first: the binds after them may lie below /tmp (a course in /tmp)
     args += ["--die-with-parent", "--new-session", "--clearenv", "--proc", "/proc", "--dev", "/dev",
             "--bind", str(scratch / "tmp"), "/tmp", "--perms", "0755", "--dir", str(Path(INSIDE_HOME).parent),
@@ -399,19 +417,26 @@ def launch(spec_path: str, kernel_args: list[str]) -> int:
         for dirpath, dirnames, filenames in os.walk(cwd):
             for name in [".", *dirnames, *filenames]:
                 os.lchown(os.path.join(dirpath, name), spec.uid, spec.gid)
+    # the grader's interrupts go to the kernel as messages; this process only watches
+    signal.signal(signal.SIGINT, lambda *_: None)
+    return watch(start(spec, cwd, [sys.executable, "-m", "ipykernel_launcher", *kernel_args]),
+                 spec)
+
+
+def start(spec: Spec, cwd: str, command: list[str]) -> subprocess.Popen:
+    """Start ``command`` in the sandbox ``spec`` describes, in the folder ``cwd``."""
     with tempfile.TemporaryFile(dir=spec.runtime) as argfile:
         argfile.write(b"\0".join(a.encode() for a in bwrap_args(spec, cwd)) + b"\0")
         argfile.flush()
         argfile.seek(0)
         fd = argfile.fileno()
-        # the grader's interrupts go to the kernel as messages; this process only watches
-        signal.signal(signal.SIGINT, lambda *_: None)
         become = ([spec.setpriv, f"--reuid={spec.uid}", f"--regid={spec.gid}", "--clear-groups",
                    "--inh-caps=-all"] if spec.as_root else [])
-        proc = subprocess.Popen(
-            [spec.bwrap, "--args", str(fd), "--", *become, sys.executable, "-m",
-             "ipykernel_launcher", *kernel_args], pass_fds=(fd,), preexec_fn=lambda: _set_limits(spec))
-        return watch(proc, spec)
+        # bwrap gets no environment of its own: inside, /proc/1/environ (bwrap's, readable
+        # where the kernel has the grader's uid) would show the grader's; the kernel's
+        # comes from --setenv alone
+        return subprocess.Popen([spec.bwrap, "--args", str(fd), "--", *become, *command],
+                                pass_fds=(fd,), env={}, preexec_fn=lambda: _set_limits(spec))
 
 
 if __name__ == "__main__":
