@@ -17,6 +17,9 @@ full marks, the untouched student version zero on every autograded cell.
 * locked cells a student edited are restored from the gradebook by nbgrader's
   OverwriteCells, and deleted test cells are added back
   (``OverwriteCells.add_missing_cells`` in nbgrader_config.py), then graded;
+* a graded cell that ran after the grading machinery changed scores 0, and it and
+  cells of code that reaches for the machinery need manual grading
+  (``tlcourse.course.tampering``); the table says which and why;
 * by default each student's kernel runs in a bubblewrap sandbox
   (``tlcourse.course.sandbox``): no source/, gradebook or other students, the
   shared cache read-only, no network, limited memory and processes; what the
@@ -42,6 +45,7 @@ from pathlib import Path
 
 from tlcourse.course import gradebook
 from tlcourse.course import sandbox as sandbox_mod
+from tlcourse.course import tampering
 from tlcourse.course.build import nbgrader_env, run_nbgrader
 from tlcourse.course.sandbox import Sandbox
 
@@ -346,6 +350,7 @@ def _grade_student(course: Path, assignment: str, student: str, expected: list[s
         notes.append(f"a cell ran past {cell_timeout} s and was interrupted")
     elif status == "error":
         notes.append("nbgrader failed: " + (tail.strip().splitlines() or ["?"])[-1][:200])
+    notes += tampering_notes(course / "autograded" / student / assignment, handed_in)
     score, max_score, failed, manual = student_scores(course, assignment, student, handed_in)
     if not max_score:    # nothing recorded (e.g. killed before saving)
         max_score = sum(max_points(course, assignment, n) for n in handed_in)
@@ -359,6 +364,22 @@ def open_sandbox(extra_env: dict | None = None, limits=None) -> Sandbox:
     from tlcourse import cache
     where = (extra_env or {}).get(cache.ENV_VAR)
     return Sandbox(Path(where) if where else cache.cache_dir(), limits)
+
+
+def tampering_notes(folder: Path, notebooks: list[str]) -> list[str]:
+    """The cells ``tampering.CheckIntegrity`` judged, for the table: one line per
+    notebook and verdict, with the first reason."""
+    notes = []
+    for name in notebooks:
+        path = folder / f"{name}.ipynb"
+        if not path.is_file():
+            continue
+        for verdict, what in (("changed", "tampering: scored 0"), ("review", "for review")):
+            cells = [(g, why) for g, v, why in tampering.flagged(path) if v == verdict]
+            if cells:
+                notes.append(f"{what}, needs manual grading in formgrader: {name} "
+                             f"{', '.join(g for g, _ in cells)} ({cells[0][1]})")
+    return notes
 
 
 def sandbox_notes(report: dict, notebooks: list[Path]) -> list[str]:

@@ -19,7 +19,7 @@ sources the student cannot edit after the fact:
   module) is flagged for a person to look at, its points kept.
 
 ``CheckIntegrity`` (after nbgrader's Execute) turns every graded test cell that
-passed after a change into a failed one (a ``TamperingDetected`` error, so
+ran after a change into a failed one (a ``TamperingDetected`` error, so
 SaveAutoGrades scores it 0); ``FlagForReview`` (after SaveAutoGrades) marks those
 cells, and the ones flagged for review, "needs manual grading" in the gradebook,
 which formgrader shows with the cell's output giving the reason.
@@ -205,7 +205,7 @@ def _passed(cell) -> bool:
 
 class CheckIntegrity(NbGraderPreprocessor):
     """After Execute: strip the kernel's integrity records; fail every graded test cell
-    that passed after a change (kernel evidence or a rebinding in a student's cell),
+    that ran after a change (kernel evidence or a rebinding in a student's cell),
     note the ones to review; ``resources[RESOURCE]`` says which and why."""
 
     def preprocess(self, nb, resources):
@@ -235,7 +235,7 @@ class CheckIntegrity(NbGraderPreprocessor):
                 evidence.append("this cell has no integrity record (the monitor was removed, "
                                 "or the kernel did not run it)")
             grade_id = cell.metadata.nbgrader["grade_id"]
-            if evidence and _passed(cell):
+            if evidence:       # a cell that failed anyway is shown to the instructor too
                 reason = "; ".join(evidence)
                 cell.outputs.append(nbformat.v4.new_output(
                     "error", ename=ERROR_NAME,
@@ -243,10 +243,10 @@ class CheckIntegrity(NbGraderPreprocessor):
                            "scored 0 and sent to your instructor for review",
                     traceback=[f"{ERROR_NAME}: {reason}"]))
                 verdicts[grade_id] = ("changed", reason)
-            elif reviews and _passed(cell):
+            elif reviews:
                 reason = "; ".join(reviews)
-                cell.outputs.append(nbformat.v4.new_output(
-                    "stream", name="stderr",
+                cell.outputs.append(nbformat.v4.new_output(   # stderr would score 0
+                    "stream", name="stdout",
                     text=f"tlcourse: sent to your instructor for review ({reason})\n"))
                 verdicts[grade_id] = ("review", reason)
         resources[RESOURCE] = verdicts
@@ -293,7 +293,7 @@ def flagged(notebook_path) -> list[tuple[str, str, str]]:
         for o in cell.get("outputs", []):
             if o.get("ename") == ERROR_NAME:
                 out.append((grade_id, "changed", o["traceback"][0].partition(": ")[2]))
-            elif o.get("name") == "stderr" and o.get("text", "").startswith(
+            elif o.get("name") == "stdout" and o.get("text", "").startswith(
                     "tlcourse: sent to your instructor for review"):
                 out.append((grade_id, "review", o["text"].partition("(")[2].rstrip(")\n")))
     return out
