@@ -43,6 +43,30 @@ from nbgrader.preprocessors import ClearMarkScheme, ClearOutput, IncludeHeaderFo
 
 c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput, ClearMarkScheme]
 
+# --- tampering earns nothing (tlcourse/integrity.py, tlcourse/course/tampering.py) ---
+# Every kernel nbgrader starts records the grading machinery before the first cell;
+# autograde scores 0 the tests that passed after it changed and flags them (and cells
+# whose code reaches for it) "needs manual grading".
+from nbgrader.converters import Autograde  # noqa: E402
+
+from tlcourse.course.tampering import KERNEL_ARGUMENTS, autograde_preprocessors  # noqa: E402
+
+c.Execute.extra_arguments = KERNEL_ARGUMENTS
+c.Autograde.autograde_preprocessors = autograde_preprocessors(
+    Autograde.class_traits()["autograde_preprocessors"].default())
+# --- end of tampering ---
+
+# --- sanitised student output (feedback and formgrader) ---
+# A student's outputs and markdown never run script in the instructor's browser, in the
+# feedback HTML nor in the formgrader: nbconvert's sanitize_html leaves out JavaScript
+# outputs and widgets, and our filters clean HTML and rendered markdown (no scripts, on*
+# handlers, javascript: URLs, iframes) yet keep plots, tables and links.
+# See tlcourse/course/sanitize.py.
+c.HTMLExporter.sanitize_html = True
+c.HTMLExporter.filters = {"clean_html": "tlcourse.course.sanitize.clean_html",
+                          "markdown2html": "tlcourse.course.sanitize.SafeMarkdown"}
+# --- end of sanitised student output ---
+
 # >>> tlcourse grading profile (read by tlcourse/profiles.py; keep it one plain line) >>>
 # The profile every submission of this course is graded in: smoke, laptop or full (never
 # auto: grades must not depend on the grading machine).  `nbgrader autograde`, `tlcourse
