@@ -8,7 +8,8 @@ watches it.  What the kernel sees:
 
 * the system's /usr, the Python installation, the ``tlcourse`` package and a
   few files of /etc, read-only;
-* its own notebook folder (``autograded/<student>/<assignment>``), writable;
+* its own notebook folder (``autograded/<student>/<assignment>``), writable,
+  and of the course's ``nbgrader_config.py`` only the grading profile's line;
 * the shared cache at its usual path, read-only, inside a private writable
   scratch copy of its folders (new files such as features, and copies of the
   verification stamps the package rewrites, go to the scratch space, which is
@@ -127,7 +128,6 @@ class Spec:
     scratch: str            # private writable space: cache/, home/, tmp/
     runtime: str            # connection file and sockets
     devices: list           # GPU device nodes
-    env: dict
     report: str
 
 
@@ -155,8 +155,15 @@ def _cache_binds(cache: Path, uid: int) -> list[list[str]]:
     def readable(path: Path, need: int) -> bool:
         return not other or (path.stat().st_mode & need) == need
 
-    for dirpath, dirnames, filenames in os.walk(cache):
+    seen = set()
+    # a linked folder (a dataset on another disk, a benchmark's scratch cache) is part of
+    # the cache: followed, once; the links themselves would dangle inside
+    for dirpath, dirnames, filenames in os.walk(cache, followlinks=True):
         here = Path(dirpath)
+        if here.resolve() in seen:
+            dirnames[:] = []
+            continue
+        seen.add(here.resolve())
         if not readable(here, 0o005):
             unreadable.append(here)
             dirnames[:] = []
@@ -186,14 +193,20 @@ def _cache_binds(cache: Path, uid: int) -> list[list[str]]:
     return binds
 
 
-def _kernel_env(cache: Path, names=KERNEL_VARS) -> dict:
-    """The kernel's whole environment: ``names`` from this process, and where things are."""
-    import tlcourse
+def _refuse_secrets(names) -> None:
     secret = [name for name in names if SECRET_NAME.search(name)]
     if secret:
         raise SandboxError(f"{', '.join(secret)} look like secrets: the grading sandbox never "
                            "passes such variables to a student's kernel (remove them from "
                            "KERNEL_VARS)")
+
+
+def _kernel_env(cache: Path, names=KERNEL_VARS) -> dict:
+    """The kernel's whole environment: ``names`` from this process's and where things are.
+    Made by the launcher, whose environment is the one nbgrader gives a kernel
+    (NBGRADER_EXECUTION is set there, not in the grader that wrote the spec)."""
+    import tlcourse
+    _refuse_secrets(names)
     env = {name: os.environ[name] for name in names if name in os.environ}
     env.update(HOME=INSIDE_HOME, TMPDIR="/tmp", TLCOURSE_CACHE=str(cache),
                PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin",
@@ -208,12 +221,27 @@ class Sandbox:
 
     def __init__(self, cache: Path, limits: Limits | None = None):
         self.bwrap = require_bwrap()
+        _refuse_secrets(KERNEL_VARS)           # before any student, not at each kernel's start
         self.limits = limits or default_limits()
         self.uid, self.gid = sandbox_ids()
         self.as_root = os.geteuid() == 0
         self.cache = Path(cache)
         self.cache_binds = _cache_binds(self.cache, self.uid)
         self.work = Path(tempfile.mkdtemp(prefix="tlcourse-sandbox-"))
+        self.home = None                       # the session that prepares it starts empty
+        self.home = self._prepare_home()
+
+    def _prepare_home(self) -> Path:
+        """A home with the font lists matplotlib and fontconfig would otherwise build at each
+        kernel's first plot (0.3 s here, seconds where many fonts are installed): made once,
+        in the sandbox, so that they list what a kernel sees there; each student gets a copy."""
+        session = self.session()
+        try:
+            start(session.spec, session.spec.runtime,
+                  [sys.executable, "-c", "import matplotlib.font_manager"]).wait(timeout=120)
+            return Path(shutil.move(session.work / "scratch" / "home", self.work / "home"))
+        finally:
+            session.close()
 
     def describe(self) -> str:
         user = "nobody" if self.as_root else "your user"
@@ -234,22 +262,27 @@ class Session:
 
     def __init__(self, box: Sandbox):
         self.work = Path(tempfile.mkdtemp(prefix="student-", dir=box.work))
-        for sub in ("runtime", "scratch/cache", "scratch/home", "scratch/tmp"):
+        for sub in ("runtime", "scratch/cache", "scratch/tmp"):
             (self.work / sub).mkdir(parents=True)
-        spec = Spec(bwrap=box.bwrap, setpriv=shutil.which("setpriv") or "setpriv",
-                    as_root=box.as_root, uid=box.uid, gid=box.gid,
-                    limits=dataclasses.asdict(box.limits), readonly=_readonly_paths(),
-                    cache=str(box.cache), cache_binds=box.cache_binds,
-                    scratch=str(self.work / "scratch"), runtime=str(self.work / "runtime"),
-                    devices=sorted(str(p) for p in Path("/dev").glob("nvidia*")),
-                    env=_kernel_env(box.cache), report=str(self.work / "report.json"))
+        if box.home:
+            shutil.copytree(box.home, self.work / "scratch" / "home", symlinks=True)
+        else:
+            (self.work / "scratch" / "home").mkdir()
+        self.spec = spec = Spec(
+            bwrap=box.bwrap, setpriv=shutil.which("setpriv") or "setpriv", as_root=box.as_root,
+            uid=box.uid, gid=box.gid, limits=dataclasses.asdict(box.limits),
+            readonly=_readonly_paths(), cache=str(box.cache), cache_binds=box.cache_binds,
+            scratch=str(self.work / "scratch"), runtime=str(self.work / "runtime"),
+            devices=sorted(str(p) for p in Path("/dev").glob("nvidia*")),
+            report=str(self.work / "report.json"))
         spec_path = self.work / "spec.json"
         spec_path.write_text(json.dumps(dataclasses.asdict(spec), indent=1))
         kernel_dir = self.work / "jupyter" / "kernels" / KERNEL_NAME
         kernel_dir.mkdir(parents=True)
         (kernel_dir / "kernel.json").write_text(json.dumps({
+            # no history database: the kernel would make one in its fresh home at each start
             "argv": [sys.executable, "-m", "tlcourse.course.sandbox", "--spec", str(spec_path),
-                     "-f", "{connection_file}"],
+                     "-f", "{connection_file}", "--HistoryManager.hist_file=:memory:"],
             "display_name": "Python 3 (tlcourse grading sandbox)",
             "language": "python",
             # a SIGINT to the launcher's process group would end bwrap, and the kernel with it
@@ -298,8 +331,10 @@ def give_back(folder: Path) -> None:
 # --------------------------------------------------------------------------
 # the launcher: runs outside, as the kernel command of the kernel spec
 # --------------------------------------------------------------------------
-def bwrap_args(spec: Spec, cwd: str) -> list[str]:
-    """bwrap's arguments (without the command) for a kernel whose notebook folder is ``cwd``."""
+def bwrap_args(spec: Spec, cwd: str, env: dict, shown: dict | None = None) -> list[str]:
+    """bwrap's arguments (without the command) for a kernel whose notebook folder is ``cwd``,
+    with the environment ``env`` and the files ``shown`` (path inside -> file outside)."""
+    shown = shown or {}
     scratch = Path(spec.scratch)
     if spec.as_root:   # bwrap mounts as root; setpriv (the command's prefix) drops to nobody
         args = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
@@ -312,7 +347,7 @@ def bwrap_args(spec: Spec, cwd: str) -> list[str]:
             "--bind", str(scratch / "tmp"), "/tmp", "--perms", "0755", "--dir", str(Path(INSIDE_HOME).parent),
             "--bind", str(scratch / "home"), INSIDE_HOME]
     # bwrap makes the folders leading to a bind owner-only: the kernel could not pass them
-    places = [*spec.readonly, *spec.devices, spec.cache, spec.runtime, cwd]
+    places = [*spec.readonly, *spec.devices, spec.cache, spec.runtime, cwd, *shown]
     for parent in sorted({str(p) for place in places for p in Path(place).parents} - {"/"}):
         args += ["--perms", "0755", "--dir", parent]
     for path in spec.readonly:
@@ -324,7 +359,9 @@ def bwrap_args(spec: Spec, cwd: str) -> list[str]:
         if kind in ("file", "tree"):      # folders and stamps are already in the scratch copy
             args += ["--ro-bind", path, path]
     args += ["--bind", spec.runtime, spec.runtime, "--bind", cwd, cwd, "--chdir", cwd]
-    for key, value in spec.env.items():
+    for inside, outside in shown.items():
+        args += ["--ro-bind", outside, inside]
+    for key, value in env.items():
         args += ["--setenv", key, value]
     return args
 
@@ -423,10 +460,23 @@ def launch(spec_path: str, kernel_args: list[str]) -> int:
                  spec)
 
 
+def _course_config(spec: Spec, cwd: str) -> dict:
+    """The course's nbgrader_config.py as the kernel sees it: only the grading profile's line
+    (the kernel reads it while grading; the real file may hold the gradebook's URL)."""
+    from tlcourse import profiles
+    course = profiles.find_course_root(Path(cwd))
+    if course is None:
+        return {}
+    line = Path(spec.scratch) / profiles.COURSE_CONFIG
+    line.write_text(f"{profiles.GRADING_KEY} = {profiles.grading_profile(course)[0]!r}\n")
+    return {str(course / profiles.COURSE_CONFIG): str(line)}
+
+
 def start(spec: Spec, cwd: str, command: list[str]) -> subprocess.Popen:
     """Start ``command`` in the sandbox ``spec`` describes, in the folder ``cwd``."""
+    args = bwrap_args(spec, cwd, _kernel_env(Path(spec.cache)), _course_config(spec, cwd))
     with tempfile.TemporaryFile(dir=spec.runtime) as argfile:
-        argfile.write(b"\0".join(a.encode() for a in bwrap_args(spec, cwd)) + b"\0")
+        argfile.write(b"\0".join(a.encode() for a in args) + b"\0")
         argfile.flush()
         argfile.seek(0)
         fd = argfile.fileno()
