@@ -152,10 +152,16 @@ def graded(tmp_path_factory):
     for name, (files, _, _) in students.items():
         grading.submit(course, name, ASSIGNMENT, files)
     # two at once (`tlcourse grade --workers 2`): the others are graded while the loop
-    # waits out its cell limit; the serial path is tested in test_gradebook_db.py
-    results = grading.grade_class(course, ASSIGNMENT, cell_timeout=CELL_TIMEOUT,
-                                  extra_env={"TLCOURSE_PROFILE": "smoke"}, workers=2)
-    grading.print_table(results)
+    # waits out its cell limit; the serial path is tested in test_gradebook_db.py.
+    # Sandboxed, as `tlcourse grade` grades by default
+    box = grading.open_sandbox()
+    try:
+        results = grading.grade_class(course, ASSIGNMENT, cell_timeout=CELL_TIMEOUT,
+                                      extra_env={"TLCOURSE_PROFILE": "smoke"}, workers=2,
+                                      sandbox=box)
+    finally:
+        box.close()
+    grading.print_table(results, sandbox=box.describe())
     proc = grading.generate_feedback(course, ASSIGNMENT)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return course, students, {r.student: r for r in results}
