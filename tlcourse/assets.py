@@ -96,41 +96,89 @@ def _stamp_text(st: os.stat_result, expected: Hash) -> str:
             f"{expected}")
 
 
-def is_cached(asset: Asset) -> bool:
+def _read_stamp(path: Path) -> str | None:
+    """The stamp's text, or None: a stamp is only a shortcut, so one that cannot
+    be read (a directory, bytes that are not UTF-8, no permission) is ignored and
+    the file hashed again."""
+    try:
+        return _stamp_path(path).read_text()
+    except (OSError, ValueError):
+        return None
+
+
+def has_stamp(asset: Asset) -> bool:
+    """True when the stamp vouches for the file as it is now (no hashing)."""
+    path = asset.path
+    if not path.is_file():
+        return False
+    if asset.hash is None:
+        return _read_stamp(path) == f"built:{file_digest(path)}"
+    return _read_stamp(path) == _stamp_text(path.stat(), asset.hash)
+
+
+def is_cached(asset: Asset, write_stamp: bool = True) -> bool:
     """True when the file is there and matches its hash.
 
     The hash is computed again unless the stamp written when it last matched
     still names this file (device, inode) unchanged since (size, mtime and
     ctime to the nanosecond): a file edited, replaced or touched in any way is
-    hashed again before it is used.
+    hashed again before it is used.  ``write_stamp=False`` writes nothing
+    (``tlcourse fetch --check``).
     """
     path = asset.path
     if not path.is_file():
         return False
     if asset.hash is None:
         # A file we built has no upstream hash: the build recorded its sha256.
-        built = _stamp_path(path)
-        return built.is_file() and built.read_text() == f"built:{file_digest(path)}"
+        return has_stamp(asset)
     before = path.stat()
-    stamp = _stamp_path(path)
-    with contextlib.suppress(OSError):
-        if stamp.read_text() == _stamp_text(before, asset.hash):
-            return True
+    if _read_stamp(path) == _stamp_text(before, asset.hash):
+        return True
     if not asset.hash.matches(path):
         return False
-    _write_stamp(path, asset.hash, before)
+    if write_stamp:
+        _write_stamp(path, asset.hash, before)
     return True
 
 
 def _write_stamp(path: Path, expected: Hash, verified: os.stat_result) -> None:
-    """Record that ``path`` matched ``expected`` while it had stat ``verified``."""
+    """Record that ``path`` matched ``expected`` while it had stat ``verified``.
+
+    Best effort: on a read-only or full cache no stamp is written and the next
+    check hashes the file again."""
     now = path.stat()
     if _stamp_text(now, expected) != _stamp_text(verified, expected):
         return          # changed while it was being hashed: the next check hashes again
     if time.time_ns() - now.st_ctime_ns < STAMP_AFTER_S * 1e9:
         return          # too fresh to trust its ctime (see STAMP_AFTER_S)
-    with cache.atomic_path(_stamp_path(path)) as tmp:
-        tmp.write_text(_stamp_text(now, expected))
+    _put_stamp(path, _stamp_text(now, expected))
+
+
+def _put_stamp(path: Path, text: str) -> None:
+    """Write ``path``'s stamp; best effort (a read-only or full cache keeps none)."""
+    stamp = _stamp_path(path)
+    with contextlib.suppress(OSError):
+        if stamp.exists() and not stamp.is_file():   # e.g. a directory of that name
+            quarantine(stamp, f"{stamp} was not a stamp file; a new stamp was written")
+        with cache.atomic_path(stamp) as tmp:
+            tmp.write_text(text)
+
+
+def stamp_all(names) -> None:
+    """Stamp every cached asset in ``names`` that has no valid stamp yet,
+    waiting out ``STAMP_AFTER_S`` once for files fetched just now, so that a
+    cache filled by ``tlcourse fetch`` is afterwards used with no write at all
+    (a class cache mounted read-only)."""
+    todo = [get(n) for n in names if n in REGISTRY and get(n).path.is_file()
+            and not has_stamp(get(n))]
+    if not todo:
+        return
+    newest = max(a.path.stat().st_ctime_ns for a in todo)
+    wait = STAMP_AFTER_S - (time.time_ns() - newest) / 1e9
+    if wait > 0:
+        time.sleep(wait)
+    for a in todo:
+        is_cached(a)
 
 
 def quarantine(path: Path, reason: str) -> Path:
@@ -165,6 +213,11 @@ def fetch(name: str, progress: bool = True, log: Callable[[str], None] = print) 
     asset = get(name)
     if is_cached(asset):
         return asset.path
+    problem = cache.cannot_write(asset.path.parent)
+    if problem:
+        raise AssetError(f"{asset.name} is not in the cache ({asset.path} is missing or does "
+                         f"not match {asset.hash}) and cannot be fetched there: {problem}. "
+                         + cache.fix_for(asset.name))
     with cache.locked(f"asset-{asset.name}",
                       on_wait=lambda: log(f"{asset.name}: another fetch of it is under way; "
                                           "waiting for it to finish")):
@@ -182,8 +235,7 @@ def _fetch_locked(asset: Asset, progress: bool, log: Callable[[str], None]) -> P
         for req in asset.requires:
             fetch(req, progress=progress, log=log)
         _run_build(asset)
-        with cache.atomic_path(_stamp_path(path)) as tmp:
-            tmp.write_text(f"built:{file_digest(path)}")
+        _put_stamp(path, f"built:{file_digest(path)}")
         return path
 
     # a bad setting is one clear error, before any source is tried

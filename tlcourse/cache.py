@@ -5,6 +5,12 @@ cache directory.  Weights go where the frameworks' own loaders look:
 ``$TORCH_HOME/hub/checkpoints`` and ``$KERAS_HOME/models`` (both default to
 folders inside our cache unless the user set them).  ``locked`` makes
 concurrent fetches of one thing (two runs sharing a cache) wait for each other.
+
+A class shares one cache filled once by ``tlcourse fetch`` and mounted
+read-only.  What a user must still write (scan records of datasets scanned
+later, feature files) goes to ``user_dir()``: ``$TLCOURSE_USER_CACHE``, else
+the cache itself where this user may write, else the user's own cache
+directory.
 """
 from __future__ import annotations
 
@@ -17,11 +23,43 @@ from pathlib import Path
 import platformdirs
 
 ENV_VAR = "TLCOURSE_CACHE"
+USER_VAR = "TLCOURSE_USER_CACHE"
 
 
 def cache_dir() -> Path:
     root = os.environ.get(ENV_VAR) or platformdirs.user_cache_dir("tlcourse")
     return Path(root).expanduser()
+
+
+def cannot_write(folder: Path) -> str | None:
+    """Why this process may not create files in ``folder`` (made where missing),
+    or None.  ``os.access`` also says no for a read-only mount, even to root."""
+    folder = Path(folder).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is a file, not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{folder} is read-only (or not writable by this user)"
+    return None
+
+
+def is_writable(folder: Path) -> bool:
+    return cannot_write(folder) is None
+
+
+def fix_for(name: str) -> str:
+    """What to do when ``name`` (``tlcourse fetch`` argument) is missing from a cache we cannot write."""
+    return (f"Ask whoever fills the class cache to run `tlcourse fetch {name}` there, or set "
+            f"{ENV_VAR} to a folder you can write to.")
+
+
+def user_dir() -> Path:
+    """Where this user's own files go (see the module docstring)."""
+    if os.environ.get(USER_VAR):
+        return Path(os.environ[USER_VAR]).expanduser()
+    shared = cache_dir()
+    return shared if is_writable(shared) else Path(platformdirs.user_cache_dir("tlcourse"))
 
 
 def torch_home() -> Path:

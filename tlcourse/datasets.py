@@ -226,6 +226,11 @@ def fetch(name: str, use_standin: bool = False, progress: bool = True, log=print
     dest = dataset_root(name, use_standin)
     if dest.is_dir():
         return dest
+    problem = cache.cannot_write(dest.parent)
+    if problem:
+        raise DatasetError(f"{TITLES[name]} is not in the cache ({dest} is missing) and cannot "
+                           f"be written there: {problem}. "
+                           + cache.fix_for(name + (" --standin" if use_standin else "")))
     with cache.locked(f"dataset-{name}" + ("-standin" if use_standin else ""),
                       on_wait=lambda: log(f"{name}: another fetch of it is under way; "
                                           "waiting for it to finish")):
@@ -241,6 +246,27 @@ def fetch(name: str, use_standin: bool = False, progress: bool = True, log=print
             except AssetError as exc:
                 raise DatasetError(_manual_instructions(name, asset_name, exc)) from exc
         return extract_archives(archives, dest, progress=progress, layout=LAYOUTS[name])
+
+
+def prepare(name: str, use_standin: bool = False, progress: bool = True, log=print) -> Path:
+    """``fetch``, then scan once: the scan record is written beside the data, so
+    a class cache filled this way is used read-only with no write at all."""
+    root = fetch(name, use_standin=use_standin, progress=progress, log=log)
+    load(name, "smoke" if use_standin else "full", progress=progress)
+    return root
+
+
+def not_ready(name: str, use_standin: bool = False) -> str | None:
+    """What keeps dataset ``name`` from being used read-only, or None; writes nothing."""
+    root = dataset_root(name, use_standin)
+    if not root.is_dir():
+        return "missing"
+    lacks = LAYOUTS[name](root)
+    if lacks:
+        return f"incomplete: no {lacks}"
+    if not _read_scan_record(root / SCAN_FILE):
+        return "not scanned: every user's first load scans it into their own cache"
+    return None
 
 
 def standin_writer(name: str):
@@ -404,20 +430,52 @@ def _odd_reason(fmt: str, mode: str) -> str | None:
     return ", ".join(parts) + "; converted to RGB on load" if parts else None
 
 
+def _user_scan_record(root: Path) -> Path:
+    """This user's scan record of the dataset folder ``root`` (``<datasets>/standin/x``
+    -> ``<user cache>/scans/standin-x.json``)."""
+    return cache.user_dir() / "scans" / f"{root.parent.name}-{root.name}.json"
+
+
+def _read_scan_record(path: Path) -> dict:
+    """The entries of a scan record that have the right shape; a record that
+    cannot be read or is of another format counts as empty (rebuilt by the scan)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {rel: r for rel, r in data.items()
+            if isinstance(r, dict) and isinstance(r.get("key"), str)
+            and isinstance(r.get("ok"), bool) and isinstance(r.get("reason"), (str, type(None)))}
+
+
+def _write_scan_record(root: Path, memo: dict) -> None:
+    """Keep the scan beside the data, else in this user's cache; the record only
+    saves time, so a read-only or full disk means the next load scans again."""
+    text = json.dumps(memo)
+    for path in (root / SCAN_FILE, _user_scan_record(root)):
+        try:
+            with cache.atomic_path(path) as tmp:
+                tmp.write_text(text)
+            return
+        except OSError:
+            continue
+
+
 def scan(root: Path, rel_paths, dataset: str, standin_data: bool, progress: bool = True,
          workers: int = 4) -> tuple[set, ScanReport]:
     """Check every listed image once; return (readable relative paths, report).
 
-    Results are remembered in ``<root>/.tlcourse-scan.json`` keyed by size and
-    modification time, so only new or changed files are decoded again."""
+    Results are remembered in ``<root>/.tlcourse-scan.json`` (or this user's
+    cache when ``root`` is read-only) keyed by size and modification time, so
+    only new or changed files are decoded again."""
     from tqdm.auto import tqdm
 
     root = Path(root)
-    memo_path = root / SCAN_FILE
-    try:
-        memo = json.loads(memo_path.read_text())
-    except (OSError, ValueError):
-        memo = {}
+    # the record beside the data, then this user's own (a read-only class cache)
+    memo = _read_scan_record(root / SCAN_FILE)
+    memo.update(_read_scan_record(_user_scan_record(root)))
     rel_paths = list(rel_paths)
 
     def stat_key(rel):
@@ -443,8 +501,7 @@ def scan(root: Path, rel_paths, dataset: str, standin_data: bool, progress: bool
             for rel, result in tqdm(pool.map(check, todo), total=len(todo), disable=not progress,
                                     desc=f"checking {len(todo):,} images", unit="img"):
                 memo[rel] = result
-        with cache.atomic_path(memo_path) as tmp:
-            tmp.write_text(json.dumps(memo))
+        _write_scan_record(root, memo)
 
     good, excluded, converted = set(), [], []
     for rel in rel_paths:

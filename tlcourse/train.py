@@ -8,9 +8,11 @@ the plots and the Pets lab read the same record whatever the framework:
     train.plot_history(history, other_history, standin=data.standin)
 
 Features from a frozen base are computed once and kept as ``.npz`` files in
-``<cache>/features/`` (``features_path(key)``), written atomically; a second
-run reuses them and says so.  ``probe_accuracy`` is a small numpy softmax
-regression used by the exercises' tests to judge features without a framework.
+``<user cache>/features/`` (``features_path(key)``; ``cache.user_dir()`` is the
+cache itself unless that is a read-only class cache), written atomically; a
+second run reuses them (or the class cache's) and says so.  ``probe_accuracy``
+is a small numpy softmax regression used by the exercises' tests to judge
+features without a framework.
 ``data_size_study`` runs the notebooks' approaches (functions they define in
 their framework) on shrinking subsets of the training images.
 """
@@ -221,10 +223,11 @@ def features_key(framework: str, model_name: str, split, preprocess) -> str:
             f"{digest.hexdigest()[:12]}")
 
 
-def features_path(key: str) -> Path:
+def features_path(key: str, folder: Path | None = None) -> Path:
+    """Where features under ``key`` are written: this user's cache (or ``folder``)."""
     if not key or any(c in key for c in "/\\") or key.startswith("."):
         raise ValueError(f"feature cache key {key!r} must be a plain file name")
-    return cache.cache_dir() / "features" / f"{key}.npz"
+    return (cache.user_dir() if folder is None else folder) / "features" / f"{key}.npz"
 
 
 def save_features(key: str, X, y, seconds: float | None = None) -> Path:
@@ -239,16 +242,19 @@ def save_features(key: str, X, y, seconds: float | None = None) -> Path:
 
 
 def load_features(key: str) -> dict | None:
-    """``{"X", "y", "seconds", "path"}`` from the cache, or None when absent or unreadable."""
-    path = features_path(key)
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path) as z:
-            secs = float(z["seconds"])
-            return dict(X=z["X"], y=z["y"], seconds=None if np.isnan(secs) else secs, path=path)
-    except Exception:   # damaged or foreign file: recompute (and overwrite) rather than fail
-        return None
+    """``{"X", "y", "seconds", "path"}`` from this user's cache, else the class
+    cache, or None when absent or unreadable."""
+    for path in dict.fromkeys((features_path(key), features_path(key, cache.cache_dir()))):
+        if not path.is_file():
+            continue
+        try:
+            with np.load(path) as z:
+                secs = float(z["seconds"])
+                return dict(X=z["X"], y=z["y"], seconds=None if np.isnan(secs) else secs,
+                            path=path)
+        except Exception:   # damaged or foreign file: recompute (and overwrite) rather than fail
+            continue
+    return None
 
 
 def cached_features(key: str | None, compute, log=print):
@@ -267,8 +273,14 @@ def cached_features(key: str | None, compute, log=print):
     seconds = time.perf_counter() - start
     X, y = np.asarray(X, np.float32), np.asarray(y, np.int64)
     if key is not None:
-        path = save_features(key, X, y, seconds)
-        log(f"features: computed {X.shape[0]:,} x {X.shape[1]} in {seconds:.1f} s, saved to {path}")
+        try:
+            path = save_features(key, X, y, seconds)
+            log(f"features: computed {X.shape[0]:,} x {X.shape[1]} in {seconds:.1f} s, "
+                f"saved to {path}")
+        except OSError as exc:     # full or read-only: the features are still good to use
+            log(f"features: computed {X.shape[0]:,} x {X.shape[1]} in {seconds:.1f} s, not "
+                f"saved ({exc.strerror or exc}: {features_path(key).parent}); computed again "
+                "next time")
     return X, y
 
 

@@ -1,0 +1,197 @@
+"""A cache a whole class shares: filled once by `tlcourse fetch`, mounted read-only,
+each student writing only to a small cache of their own (issue 30).
+
+Read-only and full file systems are made for real: a read-only bind mount or a
+small tmpfs inside a private mount namespace (``unshare -m``, or ``-rm`` when not
+root), so the code meets EROFS and ENOSPC as it would on a hub.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from course import ROOT
+from tlcourse import assets, cache, datasets
+
+UNSHARE = ["unshare", "-m"] if os.geteuid() == 0 else ["unshare", "-rm"]
+
+
+def _namespaces_work() -> bool:
+    try:
+        return subprocess.run([*UNSHARE, "true"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+needs_namespace = pytest.mark.skipif(not _namespaces_work(),
+                                     reason="needs a private mount namespace (unshare -m)")
+
+
+def read_only(path) -> str:
+    q = shlex.quote(str(path))
+    return f"mount --bind {q} {q} && mount -o remount,ro,bind {q}"
+
+
+def in_namespace(setup: str, cmd: list[str], env: dict, timeout: int = 300):
+    """Run ``cmd`` after the shell ``setup`` (mounts) in a private mount namespace."""
+    script = f"{setup} && exec {shlex.join(cmd)}"
+    return subprocess.run([*UNSHARE, "bash", "-c", script], env=env, cwd=env.get("CWD", ROOT),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def class_env(shared: Path, student: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("TORCH_HOME", "KERAS_HOME")}
+    env.update(TLCOURSE_CACHE=str(shared), TLCOURSE_USER_CACHE=str(student),
+               TLCOURSE_PROFILE="smoke")
+    return env
+
+
+def tlcourse(*args) -> list[str]:
+    return [sys.executable, "-m", "tlcourse.cli", *args]
+
+
+def snapshot(folder: Path) -> dict:
+    """Every entry under ``folder`` with what any write would change."""
+    return {str(p.relative_to(folder)): (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            for p in sorted(folder.rglob("*")) for st in [p.lstat()]}
+
+
+@pytest.fixture(scope="module")
+def class_cache(tmp_path_factory) -> Path:
+    """What an instructor makes: the smoke assets copied in (as from another
+    machine: stamps no longer match), then `tlcourse fetch` run on it."""
+    shared = tmp_path_factory.mktemp("class") / "cache"
+    names = assets.smoke_assets()
+    sources = {n: assets.fetch(n, progress=False, log=lambda *_: None) for n in names}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TLCOURSE_CACHE", str(shared))
+        mp.delenv("TORCH_HOME", raising=False)
+        mp.delenv("KERAS_HOME", raising=False)
+        targets = {n: assets.get(n).path for n in names}
+    for n in names:
+        targets[n].parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(sources[n], targets[n])
+        stamp = assets._stamp_path(sources[n])
+        if stamp.is_file():      # a built file's stamp is its sha256: still valid
+            shutil.copy2(stamp, assets._stamp_path(targets[n]))
+    proc = subprocess.run(tlcourse("fetch"), env=class_env(shared, shared), cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return shared
+
+
+@needs_namespace
+def test_a_class_works_from_a_read_only_cache_filled_by_fetch(class_cache, tmp_path):
+    student = tmp_path / "student-cache"
+    env = class_env(class_cache, student)
+    ro = read_only(class_cache)
+    before = snapshot(class_cache)
+
+    check = in_namespace(ro, tlcourse("fetch", "--check"), env)
+    assert check.returncode == 0 and "(read-only)" in check.stdout, check.stdout + check.stderr
+    for args in (["fetch", "--list"], ["fetch"]):
+        proc = in_namespace(ro, tlcourse(*args), env)
+        assert proc.returncode == 0, (args, proc.stdout[-2000:], proc.stderr[-2000:])
+
+    chelsea = str(class_cache / "photos" / "chelsea.png")
+    proc = in_namespace(ro, tlcourse("classify", chelsea, "-k", "1"), env)
+    assert proc.returncode == 0 and "cat" in proc.stdout.lower(), proc.stderr
+
+    load = ("from tlcourse import datasets; import tlcourse.torch as tlc\n"
+            "data = datasets.oxford_pets('smoke', progress=False)\n"
+            "_, prep = tlc.pretrained('mobilenet_v2', include_top=False)\n"
+            "x, y = next(iter(tlc.make_loader(data.train, prep, train=True)))\n"
+            "print('batch', tuple(x.shape), len(data.train))\n")
+    proc = in_namespace(ro, [sys.executable, "-c", load], env)
+    assert proc.returncode == 0 and "batch" in proc.stdout, proc.stderr[-3000:]
+
+    # a student's copy of a smoke notebook, run in the student's own folder
+    work = tmp_path / "work"
+    work.mkdir()
+    nb = shutil.copy(ROOT / "notebooks" / "pets_lab" / "OxfordPetsPyTorch.ipynb", work)
+    run = ("from pathlib import Path; from tlcourse.course.run import execute_one; "
+           f"execute_one(Path({str(nb)!r}), Path({str(work / 'out.ipynb')!r}), 600)")
+    proc = in_namespace(ro, [sys.executable, "-c", run], env, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    assert snapshot(class_cache) == before           # the class cache was never written
+    assert list((student / "features").glob("*.npz"))  # the features went to the student's
+
+
+def test_fetch_stamps_what_it_fetched(class_cache):
+    """Stamps are written by `tlcourse fetch`, not on first use (which a
+    read-only cache would refuse)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TLCOURSE_CACHE", str(class_cache))
+        mp.delenv("TORCH_HOME", raising=False)
+        mp.delenv("KERAS_HOME", raising=False)
+        unstamped = [n for n in assets.smoke_assets() if not assets.has_stamp(assets.get(n))]
+        assert not unstamped
+        assert all(datasets.not_ready(n, True) is None for n in datasets.DATASETS)
+
+
+def test_fetch_check_writes_nothing_and_names_what_is_missing(class_cache, tmp_path):
+    partial = tmp_path / "partial"
+    shutil.copytree(class_cache / "photos", partial / "photos")
+    before = snapshot(partial)
+    proc = subprocess.run(tlcourse("fetch", "--check"), env=class_env(partial, partial),
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    # a copied file is still good, but its stamp no longer vouches for it
+    assert any(l.startswith("NOT OK") and "photo_chelsea" in l and "not stamped" in l
+               for l in lines)
+    assert any(l.startswith("NOT OK") and "mobilenet_v2_torch" in l and "missing" in l
+               for l in lines)
+    assert any(l.startswith("NOT OK") and "cats_dogs" in l for l in lines)
+    assert snapshot(partial) == before
+
+
+@needs_namespace
+def test_missing_asset_in_a_read_only_cache_is_one_clear_error(class_cache, tmp_path):
+    env = class_env(class_cache, tmp_path / "student")
+    proc = in_namespace(read_only(class_cache), tlcourse("fetch", "vgg16_torch"), env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
+    assert "read-only" in proc.stdout and "tlcourse fetch vgg16_torch" in proc.stdout
+
+
+@needs_namespace
+def test_read_only_dataset_without_a_scan_record_scans_into_the_user_cache(class_cache, tmp_path):
+    shared = tmp_path / "shared"
+    shutil.copytree(class_cache / "datasets", shared / "datasets")
+    (shared / "datasets" / "standin" / "cats_vs_dogs" / datasets.SCAN_FILE).unlink(missing_ok=True)
+    student = tmp_path / "student"
+    code = ("from tlcourse import datasets; "
+            "d = datasets.cats_dogs('smoke', progress=False); print(len(d.scan_report.excluded))")
+    for _ in range(2):     # the second load reads the student's record
+        proc = in_namespace(read_only(shared), [sys.executable, "-c", code],
+                            class_env(shared, student))
+        assert proc.returncode == 0 and int(proc.stdout) > 0, proc.stderr[-2000:]
+    assert (student / "scans" / "standin-cats_vs_dogs.json").is_file()
+
+
+@pytest.mark.parametrize("value", ["file", "unwritable home"])
+def test_unusable_cache_location_is_one_line(tmp_path, value):
+    env = {k: v for k, v in os.environ.items() if k not in ("TORCH_HOME", "KERAS_HOME")}
+    if value == "file":
+        (tmp_path / "a-file").write_text("x")
+        env["TLCOURSE_CACHE"] = str(tmp_path / "a-file")
+        cmd = tlcourse("fetch", "photo_chelsea")
+    else:            # a service account: HOME where it cannot write, no TLCOURSE_CACHE
+        env.pop("TLCOURSE_CACHE", None)
+        env.pop("XDG_CACHE_HOME", None)
+        env["HOME"] = "/nonexistent-home"
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+               *tlcourse("fetch", "photo_chelsea")]
+        if os.geteuid() != 0:
+            pytest.skip("needs root to run as nobody")
+    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "Traceback" not in out, out
+    assert "TLCOURSE_CACHE" in out
