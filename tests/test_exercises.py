@@ -298,8 +298,65 @@ def delegate(source: str, function: str, body: str) -> str:
     return "\n".join(lines[:first] + [indent + body] + lines[last:])
 
 
-def delegating_notebook(path, tmp_path):
-    """The solution notebook with every declared student function delegating to the package."""
+# Other routes to the package's answer than calling it: a helper ``_route`` (put at the
+# top of each solution cell) turns the answer the delegation calls into another object
+# that runs the same code.  ``exercises.own_code`` must refuse each one.
+ROUTES = {
+    "call": "",
+    "wrapped": """
+def _route(f):
+    import inspect
+    return inspect.unwrap(f)      # the decorator's functools attribute
+""",
+    "new_function": """
+def _route(f):
+    import inspect, types
+    f = inspect.unwrap(f)         # a new function object around the answer's code
+    return types.FunctionType(f.__code__, f.__globals__, f.__name__, f.__defaults__,
+                              f.__closure__)
+""",
+    "reimport": """
+def _route(f):
+    import importlib.util, inspect, sys
+    f = inspect.unwrap(f)         # its module imported again from its file
+    spec = importlib.util.spec_from_file_location(f.__module__ + "_again", inspect.getfile(f))
+    module = sys.modules.get(spec.name) or importlib.util.module_from_spec(spec)
+    if spec.name not in sys.modules:      # (the importlib recipe: dataclasses look it up)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    return inspect.unwrap(getattr(module, f.__name__))
+""",
+    "copied": """
+def _route(f):
+    import inspect, textwrap
+    f = inspect.unwrap(f)         # its source copied and run as the student's own
+    source = textwrap.dedent(inspect.getsource(f))
+    namespace = dict(f.__globals__)
+    exec(source[source.index("def "):], namespace)
+    return namespace[f.__name__]
+""",
+}
+
+
+# what the refusal says for each route
+ROUTE_NAMED = {"call": "the package's answer", "wrapped": "reached through another object",
+               "new_function": "reached through another object",
+               "reimport": "from a second import of its module", "copied": "a copy of its code"}
+
+
+def routed(body: str, forbids, route: str) -> str:
+    """``body`` with each call of a forbidden answer going through ``_route``."""
+    if route == "call":
+        return body
+    for name in forbids:
+        shown = name if name.startswith(exercises.ADAPTER) else ".".join(name.split(".")[-2:])
+        body = re.sub(rf"(?<![\w.])({re.escape(shown)})\(", r"_route(\1)(", body)
+    return body
+
+
+def delegating_notebook(path, tmp_path, route="call"):
+    """The solution notebook with every declared student function delegating to the
+    package (through ``route``)."""
     nb = read(path)
     framework = framework_of(nb)
     cells = cells_by_grade_id(nb)
@@ -307,7 +364,10 @@ def delegating_notebook(path, tmp_path):
         if ex.assignment == path.parent.name:
             cell = cells[ex.solution]
             for function in ex.delegations:
-                cell.source = delegate(cell.source, function, ex.delegation(function, framework))
+                body = routed(ex.delegation(function, framework), ex.forbids, route)
+                assert route == "call" or "_route(" in body, (ex.grade_id, body)
+                cell.source = delegate(cell.source, function, body)
+            cell.source = ROUTES[route] + "\n" + cell.source
     out = tmp_path / path.name
     nbformat.write(nb, out)
     return out
@@ -333,17 +393,23 @@ def guard_errors(notebook_path) -> dict:
 
 
 @pytest.mark.grading
+@pytest.mark.parametrize("route", sorted(ROUTES))
 @pytest.mark.parametrize("assignment", sorted({e.assignment for e in exercises.EXERCISES.values()}))
-def test_one_line_delegation_to_the_package_scores_zero(assignment, course, tmp_path):
-    student = "delegating"
+def test_one_line_delegation_to_the_package_scores_zero(assignment, route, course, tmp_path):
+    student = f"delegating_{route}"
     solutions = sorted((ROOT / "notebooks" / assignment).glob("*.ipynb"))
-    grading.submit(course, student, assignment, [delegating_notebook(p, tmp_path) for p in solutions])
+    if route != "call":     # the other routes on the PyTorch notebook: the same guard, half the time
+        solutions = [p for p in solutions if framework_of(read(p)) == "torch"]
+    grading.submit(course, student, assignment,
+                   [delegating_notebook(p, tmp_path, route) for p in solutions])
     proc = grading.autograde(course, assignment, student=student)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     guarded = {e.grade_id: e for e in exercises.EXERCISES.values() if e.assignment == assignment}
-    auto = [s for s in grading.scores(course, assignment) if s.student == student and s.autograded]
-    assert {s.notebook for s in auto} == {p.stem for p in solutions}
+    handed_in = {p.stem for p in solutions}
+    auto = [s for s in grading.scores(course, assignment) if s.student == student and s.autograded
+            and s.notebook in handed_in]
+    assert {s.notebook for s in auto} == handed_in
     earned = [(s.notebook, s.grade_id, s.score) for s in auto if s.grade_id in guarded and s.score]
     assert not earned, f"delegating to the package earned points (the test cell needs " \
                        f"`with exercises.own_code(<grade_id>):` around its checks): {earned}"
@@ -354,6 +420,7 @@ def test_one_line_delegation_to_the_package_scores_zero(assignment, course, tmp_
             assert errors.get(grade_id, "").startswith(
                 f"NotOwnCode: {grade_id} asks for your own implementation of"), \
                 f"{path.name} {grade_id} failed for another reason: {errors.get(grade_id)}"
+            assert ROUTE_NAMED[route] in errors[grade_id], (route, errors[grade_id])
 
 
 def test_a_short_answer_written_like_the_package_is_the_students_own():
@@ -379,3 +446,18 @@ def test_a_short_answer_written_like_the_package_is_the_students_own():
             assert read_split_list(f.name) == [("Abyssinian_1", 0)]
         os.unlink(f.name)
     """)
+
+
+def test_a_short_answer_copied_verbatim_is_refused():
+    ns = notebook_namespace("""
+        import inspect
+        source = inspect.getsource(pets.read_list.__wrapped__)
+        exec(source[source.index("def "):], globals())
+        read_split_list = read_list
+    """)
+    assert len(exercises.fingerprint(ns["read_list"].__code__)[-1]) < exercises.COPY_MIN_INSTRUCTIONS
+    with pytest.raises(exercises.NotOwnCode, match=r"tlcourse\.pets\.read_list.*\(a copy of its code\)"):
+        run_test_cell(ns, """
+            with exercises.own_code("test_splits"):
+                read_split_list(pets.__file__)
+        """)

@@ -156,13 +156,15 @@ class NotOwnCode(AssertionError):
 # --------------------------------------------------------------------------
 # the guard
 # --------------------------------------------------------------------------
-def fingerprint(code: types.CodeType) -> tuple:
+def fingerprint(code: types.CodeType, texts: bool = False) -> tuple:
     """What makes two code objects the same algorithm, wherever they were compiled:
-    the instructions with the names, numbers and nested code they use, but not text
-    constants, local variable names or line numbers (a copy with its docstring or
-    messages edited, its locals renamed or its lines moved is still the same code).
-    Instructions are compared by meaning, not bytes: CPython writes a method call
-    either as LOAD_METHOD or as LOAD_GLOBAL/LOAD_ATTR and pads them with caches."""
+    the instructions with the names, numbers and nested code they use, but not local
+    variable names or line numbers, nor (unless ``texts``) the text constants, so a
+    copy with its docstring or messages edited, its locals renamed or its lines
+    moved is still the same code.  With ``texts``, the docstring and messages count:
+    a verbatim copy.  Instructions are compared by meaning, not bytes: CPython
+    writes a method call either as LOAD_METHOD or as LOAD_GLOBAL/LOAD_ATTR and pads
+    them with caches."""
     instructions = [i for i in dis.get_instructions(code) if i.opname not in _PADDING]
     position = {i.offset: n for n, i in enumerate(instructions)}
     out = []
@@ -172,15 +174,17 @@ def fingerprint(code: types.CodeType) -> tuple:
         elif i.opcode in dis.haslocal or i.opcode in dis.hasfree:
             arg = i.arg
         elif isinstance(i.argval, types.CodeType):
-            arg = fingerprint(i.argval)
-        elif isinstance(i.argval, (str, bytes)) and i.opcode in dis.hasconst:
+            arg = fingerprint(i.argval, texts)
+        elif isinstance(i.argval, (str, bytes)) and i.opcode in dis.hasconst and not texts:
             arg = None
         elif i.opcode in dis.hasconst or i.opcode in dis.hasname:
             arg = (type(i.argval).__name__, repr(i.argval))
         else:
             arg = i.arg
         out.append((_SAME_OP.get(i.opname, i.opname), arg))
-    return code.co_argcount, code.co_kwonlyargcount, code.co_flags & _STAR_ARGS, tuple(out)
+    docstring = code.co_consts[:1] if texts and code.co_consts[:1] != (None,) else ()
+    return (code.co_argcount, code.co_kwonlyargcount, code.co_flags & _STAR_ARGS, docstring,
+            tuple(out))
 
 
 def _shape(code: types.CodeType) -> tuple:
@@ -188,8 +192,9 @@ def _shape(code: types.CodeType) -> tuple:
     return code.co_argcount, code.co_names
 
 
-# A copy of an answer shorter than this (in instructions) is not refused: one or a few
-# lines (a Sequential head, reading a list file) are what a student writes anyway.
+# An answer shorter than this (in instructions) is refused as a copy only when copied
+# verbatim (docstring and messages too): its few lines (a Sequential head, reading a
+# list file) are what a student writes anyway.
 COPY_MIN_INSTRUCTIONS = 50
 _PADDING = {"CACHE", "RESUME", "EXTENDED_ARG", "NOP", "PRECALL"}
 _SAME_OP = {"LOAD_METHOD": "LOAD_ATTR"}
@@ -205,7 +210,7 @@ class _Activation:
         self.frame = frame
         self.filename = frame.f_code.co_filename
         self.forbidden: dict[int, str] = {}     # id(original function) -> its dotted name
-        self.codes: dict[tuple, str] = {}       # fingerprint of an answer's code -> its name
+        self.codes: dict[tuple, tuple] = {}     # fingerprint -> (name, verbatim one, code object)
         self.unset_expected = False             # the hook raised: CPython removes it
         self.shapes: set[tuple] = set()         # their _shape
         self.seen: dict[int, tuple] = {}        # id(code) -> (code, name or None): the hook's memo
@@ -215,7 +220,8 @@ class _Activation:
     def forbid(self, name: str, fn: Callable) -> None:
         self.forbidden[id(fn)] = name
         if isinstance(getattr(fn, "__code__", None), types.CodeType):
-            self.codes[fingerprint(fn.__code__)] = name
+            self.codes[fingerprint(fn.__code__)] = (name, fingerprint(fn.__code__, texts=True),
+                                                    fn.__code__)
             self.shapes.add(_shape(fn.__code__))
 
     def refuse(self, name: str, why: str = ""):
@@ -247,18 +253,26 @@ class _Activation:
         code = frame.f_code
         memo = self.seen.get(id(code))
         if memo is None or memo[0] is not code:
-            name = self.codes.get(fingerprint(code)) if _shape(code) in self.shapes else None
-            memo = self.seen[id(code)] = (code, name)
-        name = memo[1]
-        if name is None:
+            answer = self.codes.get(fingerprint(code)) if _shape(code) in self.shapes else None
+            memo = self.seen[id(code)] = (code, answer)
+        if memo[1] is None:
             return
+        name, verbatim, original = memo[1]
         try:
             if not is_package_file(code.co_filename):
-                # a few lines copied are the same as the few lines written: not refused
-                if len(fingerprint(code)[-1]) >= COPY_MIN_INSTRUCTIONS:
+                # a few lines written like the package's are the student's own; copied
+                # verbatim (its docstring and messages too) they are not
+                if len(fingerprint(code)[-1]) >= COPY_MIN_INSTRUCTIONS \
+                        or fingerprint(code, texts=True) == verbatim:
                     raise self.refuse(name, " (a copy of its code)")
             else:
-                self.check(name, frame.f_back, direct_call_allowed=False)
+                how = (" (its code, reached through another object)" if code is original
+                       else " (its code, from a second import of its module)")
+                try:
+                    self.check(name, frame.f_back, direct_call_allowed=False)
+                except NotOwnCode:
+                    self.refusals.pop()
+                    raise self.refuse(name, how) from None
         except NotOwnCode:
             self.unset_expected = True      # tlcourse.integrity: not the student's doing
             raise
