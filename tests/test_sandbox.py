@@ -426,3 +426,37 @@ def test_a_secret_added_to_the_kernel_variables_is_refused(tmp_path, name):
 
 def test_the_kernel_variables_hold_no_secret(tmp_path):
     assert sandbox._kernel_env(tmp_path)["TLCOURSE_CACHE"] == str(tmp_path)
+
+
+def test_a_linked_folder_of_the_cache_is_shown_read_only(tmp_path):
+    """A folder of the cache that is a link (a dataset on another disk; a benchmark's scratch
+    cache) is there inside, read-only, like the rest; a link back into the cache is no loop."""
+    cache = make_cache(tmp_path)
+    disk = tmp_path / "disk" / "datasets"
+    disk.mkdir(parents=True)
+    (disk / "images.txt").write_text("real images")
+    (disk / "back").symlink_to(cache, target_is_directory=True)
+    (cache / "datasets").symlink_to(disk, target_is_directory=True)
+    box = sandbox.Sandbox(cache, LIMITS)
+    try:
+        session = box.session()
+        folder = tmp_path / "notebook"
+        folder.mkdir()
+        os.chown(folder, box.uid, box.gid)
+        seen = cache / "datasets" / "images.txt"
+        proc = sandbox.start(session.spec, str(folder),
+                             ["sh", "-c", f"cat {seen} > seen; echo poisoned > {seen}"])
+        assert proc.wait(timeout=60) != 0             # the write is refused
+    finally:
+        box.close()
+    assert (folder / "seen").read_text() == "real images"
+    assert (disk / "images.txt").read_text() == "real images"
+
+
+def test_each_kernel_starts_with_the_font_lists_made_once(tmp_path):
+    box = sandbox.Sandbox(make_cache(tmp_path), LIMITS)
+    try:
+        home = Path(box.session().spec.scratch) / "home"
+        assert list(home.rglob("fontlist-*.json")), sorted(home.rglob("*"))
+    finally:
+        box.close()

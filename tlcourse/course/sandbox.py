@@ -202,7 +202,7 @@ def _refuse_secrets(names) -> None:
 
 
 def _kernel_env(cache: Path, names=KERNEL_VARS) -> dict:
-    """The kernel's whole environment: ``names`` from this process's and where things are.
+    """The kernel's whole environment: ``names`` from this process's, and where things are.
     Made by the launcher, whose environment is the one nbgrader gives a kernel
     (NBGRADER_EXECUTION is set there, not in the grader that wrote the spec)."""
     import tlcourse
@@ -237,8 +237,11 @@ class Sandbox:
         in the sandbox, so that they list what a kernel sees there; each student gets a copy."""
         session = self.session()
         try:
-            start(session.spec, session.spec.runtime,
-                  [sys.executable, "-c", "import matplotlib.font_manager"]).wait(timeout=120)
+            code = start(session.spec, session.spec.runtime,
+                         [sys.executable, "-c", "import matplotlib.font_manager"]).wait(timeout=120)
+            if code != 0:
+                raise SandboxError(f"Python in the sandbox failed (exit {code}; its error is "
+                                   "above): no kernel could start there")
             return Path(shutil.move(session.work / "scratch" / "home", self.work / "home"))
         finally:
             session.close()
