@@ -4,10 +4,11 @@ A scratch course (our source/ and config, the gradebook made by ``nbgrader
 generate_assignment``) gets a few copies of one solution notebook as the
 submissions of as many students, and ``tlcourse grade``'s ``grade_class``
 autogrades them one student at a time, each in the bubblewrap sandbox, as on a
-grading machine.  One more student is then graded without and with the sandbox,
-back to back, for the sandbox's cost as a ratio measured in one run.  The whole
-measurement runs in a fresh process (``harness``) whose feature cache starts
-empty: the first submission computes the features, later ones reuse them.
+grading machine.  The whole measurement runs in a fresh process (``harness``)
+whose feature cache starts empty; a sandboxed kernel's new features are thrown
+away with its scratch space, so every copy computes them.  One more student is
+then graded without and with the sandbox, alternately, after a warm-up run that
+fills the feature cache, for the sandbox's cost as a ratio measured in one run.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from statistics import mean
 
 from tlcourse.bench import harness
 
@@ -64,11 +66,14 @@ def measure(profile: str, copies: int) -> dict:
                "seconds_per_submission": sum(secs) / len(secs) if secs else None,
                "first_s": secs[0] if secs else None,
                "later_mean_s": sum(secs[1:]) / len(secs[1:]) if len(secs) > 1 else None,
-               "feature_cache": "empty before the first submission (later ones reuse the "
-                                "features it computed, as on a grading machine)",
+               "feature_cache": "empty, and kept so: each sandboxed kernel computes the "
+                                "features in its scratch space, thrown away after it (run the "
+                                "solution once, `tlcourse run`, to fill a grading machine's)",
                "all_full_marks": full, "sandbox": "on",
-               "sandbox_without_s": overhead["without_s"], "sandbox_with_s": overhead["with_s"],
-               "sandbox_ratio": overhead["ratio"]}
+               "sandbox_without_s": mean(overhead["without_s"]),
+               "sandbox_with_s": mean(overhead["with_s"]), "sandbox_ratio": overhead["ratio"],
+               "sandbox_runs": {"without_s": overhead["without_s"], "with_s": overhead["with_s"]},
+               "sandbox_setup_s": overhead["sandbox_setup_s"]}
     return {"rows": rows, "summary": summary, "cell_timeout": cell_timeout}
 
 
@@ -90,6 +95,14 @@ def run(opts) -> dict:
     notes = [f"Each submission autograded in its own nbgrader process (per-cell limit "
              f"{result['cell_timeout']} s), profile `{opts.profile}`; set-up = copying the "
              "course and `nbgrader generate_assignment` (the gradebook)."]
+    runs = summary["sandbox_runs"]
+    notes.append(f"The sandbox's cost: the same submission graded {len(runs['with_s'])} times "
+                 "with and without it, alternately, after an unsandboxed warm-up run that left "
+                 "its features in the cache: without "
+                 f"{', '.join(f'{x:.1f}' for x in runs['without_s'])} s, with "
+                 f"{', '.join(f'{x:.1f}' for x in runs['with_s'])} s, ratio of the sums "
+                 f"**{summary['sandbox_ratio']:.2f}**; the sandbox's set-up, once per "
+                 f"`tlcourse grade`, {summary['sandbox_setup_s']:.1f} s.")
     full = summary["all_full_marks"]
     if not full:
         notes.append("**Not every copy of the solution got full marks**: see the rows.")
