@@ -366,3 +366,28 @@ def test_three_quarantines_in_one_second_keep_all_three(cache):
     assert all(t.name.endswith("same.bin") for t in targets)
     assert sorted(t.with_name(t.name + ".why.txt").read_text() for t in targets) == \
         ["test 0\n", "test 1\n", "test 2\n"]
+
+
+# ---------------------------------------------------------------------------
+# 8. a damaged stamp is ignored and rebuilt, never a crash (issue 30)
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("damage", ["non-UTF-8 bytes", "a directory", "foreign text"])
+def test_a_damaged_stamp_is_ignored_and_rebuilt(cache, monkeypatch, damage):
+    monkeypatch.setattr(assets, "STAMP_AFTER_S", 0)
+    path = cache / "downloads" / "small.bin"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(BODY)
+    register(monkeypatch, ["http://127.0.0.1:9/x"], name="small")
+    monkeypatch.setitem(assets.REGISTRY, "small",
+                        dataclasses.replace(assets.get("small"), filename="small.bin"))
+    asset = assets.get("small")
+    stamp = cache / "downloads" / ".small.bin.verified"
+    if damage == "a directory":
+        stamp.mkdir()
+        (stamp / "inside").write_text("x")
+    else:
+        stamp.write_bytes(b"\xff\xfe\x80 not utf-8" if damage.startswith("non") else b"[]")
+    assert assets.fetch("small", **QUIET) == path       # hashed again, not fetched (source down)
+    assert stamp.is_file() and assets.has_stamp(asset)  # and a good stamp written in its place
+    if damage == "a directory":                         # moved aside, not deleted
+        assert len(list((cache / "quarantine").glob("*.small.bin.verified"))) == 1

@@ -195,3 +195,53 @@ def test_unusable_cache_location_is_one_line(tmp_path, value):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1 and "Traceback" not in out, out
     assert "TLCOURSE_CACHE" in out
+
+
+# ---------------------------------------------------------------------------
+# bookkeeping files are never trusted
+# ---------------------------------------------------------------------------
+def _tiny_dataset(root: Path) -> list[str]:
+    from PIL import Image
+    root.mkdir(parents=True)
+    Image.new("RGB", (32, 32), (200, 10, 10)).save(root / "good.jpg")
+    Image.new("L", (32, 32), 90).save(root / "gray.jpg")
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff not really")
+    return ["good.jpg", "gray.jpg", "broken.jpg"]
+
+
+@pytest.mark.parametrize("record", ["[]", "null", "other format", "list entry", "entry without ok",
+                                    "non-UTF-8", "a directory"])
+def test_a_damaged_scan_record_is_ignored_and_rebuilt(tmp_path, monkeypatch, record):
+    monkeypatch.setenv("TLCOURSE_USER_CACHE", str(tmp_path / "user"))
+    root = tmp_path / "data"
+    rels = _tiny_dataset(root)
+    memo = root / datasets.SCAN_FILE
+    st = (root / "good.jpg").stat()
+    key = f"{st.st_size}:{st.st_mtime_ns}"
+    text = {"[]": "[]", "null": "null", "other format": '{"format": 2, "files": [["good.jpg"]]}',
+            "list entry": '{"good.jpg": []}',
+            "entry without ok": '{"good.jpg": {"key": "%s"}}' % key}.get(record)
+    if record == "a directory":
+        memo.mkdir()
+    elif record == "non-UTF-8":
+        memo.write_bytes(b'{"good.jpg": "\xff\xfe"}')
+    else:
+        memo.write_text(text)
+    good, report = datasets.scan(root, rels, "tiny", False, progress=False)
+    assert good == {"good.jpg", "gray.jpg"}
+    assert [n.path for n in report.excluded] == ["broken.jpg"]
+    again, _ = datasets.scan(root, rels, "tiny", False, progress=False)     # from the new record
+    assert again == good
+    if record != "a directory":
+        assert set(datasets._read_scan_record(memo)) == set(rels)
+
+
+def test_a_killed_runs_temporary_folder_is_removed_by_the_next_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("TLCOURSE_CACHE", str(tmp_path))
+    dest = datasets.dataset_root("cats_dogs", standin_data=True)
+    stale = dest.parent / f".tmp-{dest.name}.k1ll3d"      # as mkdtemp names it
+    (stale / "PetImages" / "Cat").mkdir(parents=True)
+    (stale / "PetImages" / "Cat" / "1.jpg").write_bytes(b"half")
+    monkeypatch.setattr(datasets.standin, "write_into", lambda d, writer: d.mkdir() or d)
+    assert datasets.fetch("cats_dogs", use_standin=True, log=lambda *_: None) == dest
+    assert not stale.exists()

@@ -189,15 +189,22 @@ def quarantine(path: Path, reason: str) -> Path:
     qdir = cache.cache_dir() / "quarantine"
     qdir.mkdir(parents=True, exist_ok=True)
     when = time.strftime("%Y%m%dT%H%M%S")
+    folder = path.is_dir()     # e.g. a directory where a stamp belongs
     n = 0
     while True:
         target = qdir / (f"{when}-{path.name}" if n == 0 else f"{when}-{n}-{path.name}")
         try:
-            os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            if folder:
+                os.mkdir(target)
+            else:
+                os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
             break
         except FileExistsError:
             n += 1
-    shutil.move(str(path), target)     # onto the empty placeholder
+    if folder:
+        os.replace(path, target)       # onto the empty placeholder folder (same file system)
+    else:
+        shutil.move(str(path), target)     # onto the empty placeholder
     target.with_name(target.name + ".why.txt").write_text(reason + "\n")
     return target
 

@@ -31,6 +31,7 @@ import concurrent.futures
 import dataclasses
 import json
 import re
+import shutil
 import tarfile
 import zipfile
 import zlib
@@ -234,6 +235,9 @@ def fetch(name: str, use_standin: bool = False, progress: bool = True, log=print
     with cache.locked(f"dataset-{name}" + ("-standin" if use_standin else ""),
                       on_wait=lambda: log(f"{name}: another fetch of it is under way; "
                                           "waiting for it to finish")):
+        # a killed run's half-extracted folder (ours would hold this lock)
+        for stale in dest.parent.glob(f".tmp-{dest.name}.*"):
+            shutil.rmtree(stale, ignore_errors=True)
         if dest.is_dir():       # the fetch we waited for made it
             return dest
         if use_standin:
