@@ -391,3 +391,18 @@ def test_a_damaged_stamp_is_ignored_and_rebuilt(cache, monkeypatch, damage):
     assert stamp.is_file() and assets.has_stamp(asset)  # and a good stamp written in its place
     if damage == "a directory":                         # moved aside, not deleted
         assert len(list((cache / "quarantine").glob("*.small.bin.verified"))) == 1
+
+
+# ---------------------------------------------------------------------------
+# 9. a disk too small for a download is said before any byte is asked for (issue 30)
+# ---------------------------------------------------------------------------
+def test_a_download_that_cannot_fit_is_one_line_before_any_request(cache, server, monkeypatch):
+    server.routes["/f"] = static(BODY)
+    register(monkeypatch, [server.url + "/f"])
+    monkeypatch.setattr(assets.cache, "free_bytes", lambda folder: 1000)
+    with pytest.raises(AssetError) as err:
+        assets.fetch("fault_file", **QUIET)
+    msg = str(err.value)
+    assert "\n" not in msg and "not enough space in" in msg and str(cache) in msg
+    assert f"{len(BODY) / 1e6:,.1f} MB needed" in msg and "0.0 MB free" in msg
+    assert server.requests == []

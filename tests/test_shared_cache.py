@@ -245,3 +245,79 @@ def test_a_killed_runs_temporary_folder_is_removed_by_the_next_run(tmp_path, mon
     monkeypatch.setattr(datasets.standin, "write_into", lambda d, writer: d.mkdir() or d)
     assert datasets.fetch("cats_dogs", use_standin=True, log=lambda *_: None) == dest
     assert not stale.exists()
+
+
+# ---------------------------------------------------------------------------
+# out of space: a small tmpfs in a private mount namespace
+# ---------------------------------------------------------------------------
+def small_disk(path: Path, size: str) -> str:
+    q = shlex.quote(str(path))
+    return f"mkdir -p {q} && mount -t tmpfs -o size={size} tmpfs {q}"
+
+
+@pytest.fixture(scope="module")
+def cats_dogs_zip(tmp_path_factory) -> Path:
+    from tlcourse import standin
+    out = tmp_path_factory.mktemp("archives")
+    return Path(standin.build_archives(out, cats_dogs_per_class=12, pets_per_breed=1)["kagglecatsanddogs_5340.zip"])
+
+
+EXTRACT = """
+import os, sys
+from pathlib import Path
+from tlcourse import cache, datasets
+if sys.argv[3] == "disk fills while extracting":     # the check passes; the disk fills anyway
+    cache.free_bytes = lambda folder: 10 ** 12
+archive, dest = Path(sys.argv[1]), Path(sys.argv[2])
+try:
+    datasets.extract_archives([archive], dest, progress=False, layout=datasets.LAYOUTS["cats_dogs"])
+except datasets.DatasetError as exc:
+    print("ERROR", exc)
+print("LEFT", sorted(os.listdir(dest.parent)))
+"""
+
+
+@needs_namespace
+@pytest.mark.parametrize("case", ["checked before extracting", "disk fills while extracting"])
+def test_a_disk_too_small_to_extract_keeps_the_archive_and_leaves_nothing(
+        tmp_path, cats_dogs_zip, case):
+    data = tmp_path / "cache" / "datasets"
+    env = class_env(tmp_path / "cache", tmp_path / "user")
+    proc = in_namespace(small_disk(data, "64k"),
+                        [sys.executable, "-c", EXTRACT, str(cats_dogs_zip),
+                         str(data / "cats_vs_dogs"), case], env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    error = next(l for l in proc.stdout.splitlines() if l.startswith("ERROR"))
+    assert f"not enough space in {data}" in error and "MB free" in error
+    if case.startswith("checked"):
+        assert "MB needed" in error
+    assert "LEFT []" in proc.stdout                       # no partial folder
+    assert cats_dogs_zip.is_file()                         # the good archive is kept
+    assert not (tmp_path / "cache" / "quarantine").exists()
+
+
+@needs_namespace
+def test_a_full_disk_when_the_scan_record_is_written_is_no_crash(tmp_path):
+    disk = tmp_path / "disk"
+    code = f"""
+import os
+from pathlib import Path
+from tlcourse import datasets
+root = Path({str(disk / "data")!r})
+os.environ["TLCOURSE_USER_CACHE"] = {str(disk / "user")!r}
+import test_shared_cache as t
+rels = t._tiny_dataset(root)
+fd = os.open({str(disk / "filler")!r}, os.O_WRONLY | os.O_CREAT)   # fill the disk up
+try:
+    while True:
+        os.write(fd, b"x" * 4096)
+except OSError:
+    os.close(fd)
+good, report = datasets.scan(root, rels, "tiny", False, progress=False)
+print(sorted(good), [n.path for n in report.excluded])
+"""
+    env = class_env(tmp_path / "cache", disk / "user")
+    env["PYTHONPATH"] = str(ROOT / "tests") + os.pathsep + env.get("PYTHONPATH", "")
+    proc = in_namespace(small_disk(disk, "256k"), [sys.executable, "-c", code], env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "['good.jpg', 'gray.jpg'] ['broken.jpg']" in proc.stdout

@@ -247,6 +247,12 @@ def _fetch_locked(asset: Asset, progress: bool, log: Callable[[str], None]) -> P
 
     # a bad setting is one clear error, before any source is tried
     timeout = url_timeout_s() if any(isinstance(s, Url) for s in asset.sources) else None
+    if asset.size is not None:      # and so is a disk too full for the file (resumed bytes count)
+        part = _part_path(path)
+        have = part.stat().st_size if part.is_file() else 0
+        problem = cache.no_room(path.parent, asset.size - have, f"fetch {asset.filename}")
+        if problem:
+            raise AssetError(problem)
     errors = []
     for source in asset.sources:
         try:
@@ -282,6 +288,11 @@ def _run_build(asset: Asset) -> None:
                          f"(exit {proc.returncode}):\n{proc.stderr[-3000:]}")
 
 
+def _part_path(dest: Path) -> Path:
+    """Where the bytes of ``dest`` gather while it downloads."""
+    return cache.cache_dir() / "partial" / (dest.name + ".part")
+
+
 def download(url: str, dest: Path, expected: Hash | None, size: int | None = None,
              progress: bool = True, timeout: float | None = None) -> Path:
     """Download ``url`` to ``dest``: resumable, verified, atomic.
@@ -296,7 +307,7 @@ def download(url: str, dest: Path, expected: Hash | None, size: int | None = Non
     Every failure is an ``AssetError`` naming ``url``.
     """
     timeout = url_timeout_s() if timeout is None else timeout
-    part = cache.cache_dir() / "partial" / (dest.name + ".part")
+    part = _part_path(dest)
     part.parent.mkdir(parents=True, exist_ok=True)
     earlier = part.stat().st_size if part.exists() else 0
     _receive(url, part, size, progress, timeout)

@@ -15,8 +15,10 @@ directory.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -52,6 +54,30 @@ def fix_for(name: str) -> str:
     """What to do when ``name`` (``tlcourse fetch`` argument) is missing from a cache we cannot write."""
     return (f"Ask whoever fills the class cache to run `tlcourse fetch {name}` there, or set "
             f"{ENV_VAR} to a folder you can write to.")
+
+
+def free_bytes(folder: Path) -> int:
+    """Free bytes on the file system that holds ``folder`` (or would, once made)."""
+    folder = Path(folder).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
+
+
+def is_out_of_space(exc: BaseException) -> bool:
+    """A write refused for a full disk or quota (not a damaged file)."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def no_room(folder: Path, needed: int | None, what: str) -> str | None:
+    """One line when ``needed`` bytes do not fit in ``folder`` (None when they do;
+    ``needed=None``: the disk is already full), naming the folder, the need and the free space."""
+    free = free_bytes(folder)
+    if needed is not None and needed <= free:
+        return None
+    need = "more than is free" if needed is None else f"{needed / 1e6:,.1f} MB needed"
+    return (f"not enough space in {folder} to {what}: {need}, {free / 1e6:,.1f} MB free. "
+            f"Free some space, or point {ENV_VAR} at a larger disk.")
 
 
 def user_dir() -> Path:

@@ -242,7 +242,13 @@ def fetch(name: str, use_standin: bool = False, progress: bool = True, log=print
             return dest
         if use_standin:
             log(f"{name}: writing the offline stand-in to {dest}")
-            return standin.write_into(dest, standin_writer(name))
+            try:
+                return standin.write_into(dest, standin_writer(name))
+            except OSError as exc:
+                if cache.is_out_of_space(exc):
+                    raise DatasetError(cache.no_room(dest.parent, None,
+                                                     f"write the {name} stand-in")) from None
+                raise
         archives = []
         for asset_name in DATASETS[name][0]:
             try:
@@ -333,8 +339,15 @@ def extract_archives(archives, dest: Path, progress: bool = True, layout=None) -
     given, then names what the extracted folder lacks, or returns None.  A
     broken archive (truncated, corrupt, or without the expected layout) is
     moved to the quarantine folder, so the next fetch downloads it again, and
-    nothing is left at ``dest``."""
+    nothing is left at ``dest``.  Free space is checked against the members'
+    sizes before extracting; a disk that fills up anyway is a ``DatasetError``
+    that keeps the (good) archive, and the partial folder is removed."""
     from tqdm.auto import tqdm
+
+    def make_room(tmp: Path, archive: Path, needed: int) -> None:
+        problem = cache.no_room(tmp.parent, needed, f"extract {archive.name}")
+        if problem:
+            raise DatasetError(problem)
 
     def extract_all(tmp: Path) -> None:
         for archive in archives:
@@ -344,6 +357,7 @@ def extract_archives(archives, dest: Path, progress: bool = True, layout=None) -
                     with zipfile.ZipFile(archive) as zf:
                         members = zf.infolist()
                         _safe_members([m.filename for m in members], archive)
+                        make_room(tmp, archive, sum(m.file_size for m in members))
                         for m in tqdm(members, desc=f"extracting {archive.name}", unit="file",
                                       disable=not progress, leave=False):
                             zf.extract(m, tmp)
@@ -352,10 +366,14 @@ def extract_archives(archives, dest: Path, progress: bool = True, layout=None) -
                         members = tf.getmembers()
                         _check_tar_to_the_end(tf)
                         _safe_members([m.name for m in members], archive)
+                        make_room(tmp, archive, sum(m.size for m in members if m.isfile()))
                         for m in tqdm(members, desc=f"extracting {archive.name}", unit="file",
                                       disable=not progress, leave=False):
                             tf.extract(m, tmp, filter="data")
             except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+                if cache.is_out_of_space(exc):   # the disk's fault, not the archive's: keep it
+                    raise DatasetError(cache.no_room(tmp.parent, None,
+                                                     f"extract {archive.name}")) from None
                 raise _damaged([archive], f"{type(exc).__name__}: {exc}") from exc
         lacks = layout(tmp) if layout is not None else None
         if lacks:

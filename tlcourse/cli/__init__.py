@@ -8,7 +8,7 @@ Each subcommand module (``build``, ``run``, ``fetch``, ``classify``, ``attack``,
   and what is allowed, exit status 2; subcommands check their arguments before
   loading any model or dataset;
 * a failure the user can act on (an asset that cannot be had, an unreadable
-  image, a dataset problem) is one line, exit status 1;
+  image, a dataset problem, a full disk) is one line, exit status 1;
 * anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 from tlcourse.cli.checks import UsageError
 
@@ -48,4 +49,11 @@ def main(argv=None) -> int:
         return 2
     except expected_failures() as exc:
         print(f"tlcourse {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        from tlcourse import cache
+        if not cache.is_out_of_space(exc):
+            raise
+        where = Path(exc.filename).parent if exc.filename else cache.cache_dir()
+        print(f"tlcourse {args.command}: {cache.no_room(where, None, 'write')}", file=sys.stderr)
         return 1
