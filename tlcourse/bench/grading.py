@@ -97,11 +97,11 @@ def run(opts) -> dict:
              "course and `nbgrader generate_assignment` (the gradebook)."]
     runs = summary["sandbox_runs"]
     notes.append(f"The sandbox's cost: the same submission graded {len(runs['with_s'])} times "
-                 "with and without it, alternately, after an unsandboxed warm-up run that left "
-                 "its features in the cache: without "
+                 "without and with it, back to back, the order swapped every round, after an "
+                 "unsandboxed warm-up run that left its features in the cache: without "
                  f"{', '.join(f'{x:.1f}' for x in runs['without_s'])} s, with "
-                 f"{', '.join(f'{x:.1f}' for x in runs['with_s'])} s, ratio of the sums "
-                 f"**{summary['sandbox_ratio']:.2f}**; the sandbox's set-up, once per "
+                 f"{', '.join(f'{x:.1f}' for x in runs['with_s'])} s, median of the rounds' "
+                 f"ratios **{summary['sandbox_ratio']:.2f}**; the sandbox's set-up, once per "
                  f"`tlcourse grade`, {summary['sandbox_setup_s']:.1f} s.")
     full = summary["all_full_marks"]
     if not full:
