@@ -83,3 +83,18 @@ def test_same_labels_and_pixels_as_the_torch_pipeline(data):
         b = np.concatenate([x.numpy() for x in xf])
         np.testing.assert_allclose(a, b, atol=1e-5)
 
+
+
+def test_an_image_damaged_after_the_scan_is_skipped_and_noted(tmp_path):
+    from loader_faults import damage_in_place, one_epoch, tiny_split
+    split = tiny_split(tmp_path / "tiny")
+    damage_in_place(split.paths[2])
+    for train in (True, False):
+        assert one_epoch(make_loader(split, PREP, train=train, batch_size=4)) == len(split) - 1
+    assert [n.path for n in split.scan_report.skipped_on_load] == ["2.jpg"]
+
+
+def test_a_non_utf8_file_name_loads(tmp_path):
+    from loader_faults import one_epoch, tiny_split
+    split = tiny_split(tmp_path / "tiny")
+    assert one_epoch(make_loader(split, PREP, train=False, batch_size=4)) == len(split)

@@ -104,3 +104,25 @@ def test_show_batch_is_stamped(data):
     fig = tdata.show_batch(batch, cd.train, PREP)
     assert any("STAND-IN DATA" in t.get_text() for t in fig.texts)
     plt.close("all")
+
+
+def test_an_image_damaged_after_the_scan_is_skipped_and_noted(tmp_path):
+    from loader_faults import damage_in_place, one_epoch, tiny_split
+    split = tiny_split(tmp_path / "tiny")
+    damage_in_place(split.paths[2])
+    prep = get_preprocess("mobilenet_v2")
+    for train in (True, False):
+        assert one_epoch(make_loader(split, prep, train=train, batch_size=4)) == len(split) - 1
+    assert [n.path for n in split.scan_report.skipped_on_load] == ["2.jpg"]
+    assert "Skipped on load: 2.jpg" in split.scan_report.summary()
+    # the next scan sees the change (ctime) and excludes the file
+    _, report = datasets.scan(split.root, [os.path.basename(p) for p in split.paths], "tiny",
+                              False, progress=False)
+    assert [n.path for n in report.excluded] == ["2.jpg"]
+
+
+def test_a_non_utf8_file_name_loads(tmp_path):
+    from loader_faults import one_epoch, tiny_split
+    split = tiny_split(tmp_path / "tiny")
+    prep = get_preprocess("mobilenet_v2")
+    assert one_epoch(make_loader(split, prep, train=False, batch_size=4)) == len(split)

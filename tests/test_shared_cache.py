@@ -217,7 +217,7 @@ def test_a_damaged_scan_record_is_ignored_and_rebuilt(tmp_path, monkeypatch, rec
     rels = _tiny_dataset(root)
     memo = root / datasets.SCAN_FILE
     st = (root / "good.jpg").stat()
-    key = f"{st.st_size}:{st.st_mtime_ns}"
+    key = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
     text = {"[]": "[]", "null": "null", "other format": '{"format": 2, "files": [["good.jpg"]]}',
             "list entry": '{"good.jpg": []}',
             "entry without ok": '{"good.jpg": {"key": "%s"}}' % key}.get(record)

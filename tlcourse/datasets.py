@@ -30,9 +30,11 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import json
+import os
 import re
 import shutil
 import tarfile
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -81,13 +83,20 @@ class ScanReport:
     converted: tuple = ()
     standin: bool = False
     root: str = ""             # the dataset folder; note paths are relative to it
+    # files that passed the scan but failed when a loader read them (damaged in
+    # place since): skipped by the loaders, noted here (see ``load_split_image``)
+    skipped_on_load: list = dataclasses.field(default_factory=list, compare=False)
 
     def summary(self, examples: int = 5) -> str:
         lines = [f"{TITLES.get(self.dataset, self.dataset)}"
                  + (f" ({STANDIN_LABEL})" if self.standin else "")
                  + f": {self.checked:,} image files checked, {len(self.excluded)} excluded "
                    f"(not used), {len(self.converted)} converted on load (odd format or mode)."]
-        for title, notes in (("Excluded", self.excluded), ("Converted", self.converted)):
+        if self.skipped_on_load:
+            lines.append(f"{len(self.skipped_on_load)} skipped by the loader: unreadable when "
+                         "read (changed since the scan; the next load scans them again).")
+        for title, notes in (("Excluded", self.excluded), ("Converted", self.converted),
+                             ("Skipped on load", self.skipped_on_load)):
             for n in notes[:examples]:
                 lines.append(f"  {title}: {n.path}: {n.reason}")
             if len(notes) > examples:
@@ -490,8 +499,8 @@ def scan(root: Path, rel_paths, dataset: str, standin_data: bool, progress: bool
     """Check every listed image once; return (readable relative paths, report).
 
     Results are remembered in ``<root>/.tlcourse-scan.json`` (or this user's
-    cache when ``root`` is read-only) keyed by size and modification time, so
-    only new or changed files are decoded again."""
+    cache when ``root`` is read-only) keyed by size, modification and change
+    time, so only new or changed files are decoded again."""
     from tqdm.auto import tqdm
 
     root = Path(root)
@@ -503,7 +512,8 @@ def scan(root: Path, rel_paths, dataset: str, standin_data: bool, progress: bool
     def stat_key(rel):
         try:
             st = (root / rel).stat()
-            return f"{st.st_size}:{st.st_mtime_ns}"
+            # ctime too: a file damaged in place with its size and mtime put back is checked again
+            return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
         except FileNotFoundError:
             return "missing"
 
@@ -537,6 +547,24 @@ def scan(root: Path, rel_paths, dataset: str, standin_data: bool, progress: bool
     report = ScanReport(dataset, len(rel_paths), tuple(excluded), tuple(converted),
                               standin_data, str(root))
     return good, report
+
+
+def load_split_image(split: Split, path: str):
+    """``load_rgb(path)``, or None for a file the scan kept that can no longer be
+    read (damaged in place, deleted): both frameworks' loaders skip it, so an
+    epoch never stops on one file.  It is noted once in
+    ``split.scan_report.skipped_on_load`` and warned about (from a DataLoader
+    worker process only the warning reaches the user)."""
+    try:
+        return load_rgb(path)
+    except (UnreadableImage, OSError) as exc:
+        report = split.scan_report
+        rel = os.path.relpath(path, split.root) if split.root else str(path)
+        if report is None or all(n.path != rel for n in report.skipped_on_load):
+            if report is not None:
+                report.skipped_on_load.append(FileNote(rel, str(exc)))
+            warnings.warn(f"skipped {path}: {exc}", stacklevel=2)
+        return None
 
 
 # ---------------------------------------------------------------------------

@@ -7,13 +7,15 @@
 
 Files are decoded by PIL inside ``tf.numpy_function`` (parallel map): unlike
 ``tf.io.decode_jpeg`` it reads every file the quarantine kept (CMYK JPEGs,
-PNGs and GIFs named .jpg) exactly as the PyTorch pipeline does.  Training:
+PNGs and GIFs named .jpg) exactly as the PyTorch pipeline does, and like it
+skips a file that became unreadable since the scan (``datasets.load_split_image``).  Training:
 random resized crop + horizontal flip (``tlcourse.augment``, a port of
 torchvision's).  Evaluation: exactly ``to_batch``; the resized uint8 crops are
 cached in memory when the split is small, so later epochs skip decoding.
 """
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -22,8 +24,8 @@ import tensorflow as tf
 from tlcourse import plots
 from tlcourse.augment import train_augment
 from tlcourse.contract import PUBLIC_API, loader_defaults
-from tlcourse.datasets import Split
-from tlcourse.images import load_rgb, resize_center_crop
+from tlcourse.datasets import Split, load_split_image
+from tlcourse.images import resize_center_crop
 from tlcourse.preprocess import Preprocess
 
 __all__ = PUBLIC_API["data"]
@@ -73,13 +75,17 @@ def make_loader(split: Split, preprocess: Preprocess, train: bool, batch_size: i
     size = preprocess.size
     transform = _make_transform(preprocess, train, seed)
 
-    def read(path) -> np.ndarray:
-        return transform.pixels(load_rgb(path.decode()))
+    def read(path):
+        # the path travels as bytes: a file name that is not UTF-8 has no tf.string text form
+        im = load_split_image(split, os.fsdecode(path))
+        if im is None:      # unreadable since the scan: dropped by the filter below
+            return np.zeros((size, size, 3), np.uint8), False
+        return transform.pixels(im), True
 
     def load(path, label):
-        x = tf.numpy_function(read, [path], tf.uint8, stateful=train)
+        x, ok = tf.numpy_function(read, [path], (tf.uint8, tf.bool), stateful=train)
         x.set_shape((size, size, 3))
-        return x, label
+        return x, label, ok
 
     mean = tf.constant(preprocess.mean, tf.float32)
     std = tf.constant(preprocess.std, tf.float32)
@@ -88,11 +94,12 @@ def make_loader(split: Split, preprocess: Preprocess, train: bool, batch_size: i
         y = (tf.cast(x, tf.float32) / 255.0 - mean) / std
         return (y[..., ::-1] if preprocess.bgr else y), label
 
-    ds = tf.data.Dataset.from_tensor_slices((list(split.paths),
-                                             np.asarray(split.labels, dtype=np.int64)))
+    paths = np.array([os.fsencode(p) for p in split.paths], dtype=object)
+    ds = tf.data.Dataset.from_tensor_slices((paths, np.asarray(split.labels, dtype=np.int64)))
     if shuffle:
         ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
     ds = ds.map(load, num_parallel_calls=parallel, deterministic=not train)
+    ds = ds.filter(lambda x, label, ok: ok).map(lambda x, label, ok: (x, label))
     if cache and not train:
         ds = ds.cache()
     loader = ds.batch(batch_size).map(norm, num_parallel_calls=parallel).prefetch(tf.data.AUTOTUNE)

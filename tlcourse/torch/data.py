@@ -19,8 +19,8 @@ from torchvision.transforms import v2 as T
 
 from tlcourse import plots
 from tlcourse.contract import PUBLIC_API, loader_defaults
-from tlcourse.datasets import Split
-from tlcourse.images import load_rgb
+from tlcourse.datasets import Split, load_split_image
+from tlcourse.images import UnreadableImage
 from tlcourse.preprocess import Preprocess, pixels_array
 
 __all__ = [*PUBLIC_API["data"], "SplitDataset", "torchvision_pets"]
@@ -59,7 +59,9 @@ def make_transform(preprocess: Preprocess, train: bool):
 
 class SplitDataset(Dataset):
     """(image tensor, label) pairs of a Split; images read with ``load_rgb``
-    (grayscale, CMYK, RGBA and palette files converted to RGB)."""
+    (grayscale, CMYK, RGBA and palette files converted to RGB).  A file that
+    cannot be read any more gives None, which the loader's batches leave out
+    (``datasets.load_split_image`` notes it in the scan report)."""
 
     def __init__(self, split: Split, transform, cache: bool = False):
         self.split, self.transform = split, transform
@@ -72,7 +74,10 @@ class SplitDataset(Dataset):
         if self._cache is not None and i in self._cache:
             x = self._cache[i]
         else:
-            x = self.transform(load_rgb(self.split.paths[i]))
+            im = load_split_image(self.split, self.split.paths[i])
+            if im is None:
+                return None
+            x = self.transform(im)
             if self._cache is not None:
                 self._cache[i] = x
         return x, self.split.labels[i]
@@ -104,6 +109,10 @@ def make_loader(split: Split, preprocess: Preprocess, train: bool, batch_size: i
 
 
 def _collate(items):
+    items = [item for item in items if item is not None]    # files unreadable since the scan
+    if not items:
+        raise UnreadableImage("every image of this batch failed to load; see the scan report's "
+                              "skipped_on_load")
     xs, ys = zip(*items)
     return torch.stack(xs), torch.as_tensor(ys, dtype=torch.int64)
 
