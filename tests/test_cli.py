@@ -1,7 +1,10 @@
 """The command line: every bad argument is one line naming the value, exit status 2,
 and is caught before any model loads (issue: 16-37-line tracebacks before)."""
+import signal
+import struct
 import subprocess
 import sys
+import zlib
 
 import pytest
 
@@ -25,6 +28,11 @@ def bad_files(tmp_path_factory):
     d = tmp_path_factory.mktemp("bad")
     (d / "notes.txt").write_text("not an image")
     (d / "folder.jpg").mkdir()
+    # a PNG whose header says 10000 x 10000: refused for its size before any pixel is read
+    ihdr = struct.pack(">IIBBBBB", 10000, 10000, 8, 2, 0, 0, 0)
+    chunk = lambda kind, data: (struct.pack(">I", len(data)) + kind + data
+                                + struct.pack(">I", zlib.crc32(kind + data)))
+    (d / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
     return d
 
 
@@ -42,6 +50,11 @@ def _usage_cases(chelsea, bad):
         "eps nan": ["attack", chelsea, "--target", "tabby", "--eps", "nan"],
         "eps 300": ["attack", chelsea, "--target", "tabby", "--eps", "300"],
         "eps 0": ["attack", chelsea, "--target", "tabby", "--eps", "0"],
+        "eps 1e309 (beyond a float)": ["attack", chelsea, "--target", "tabby", "--eps", "1e309"],
+        "eps 1e9999999": ["attack", chelsea, "--target", "tabby", "--eps", "1e9999999"],
+        "eps inf": ["attack", chelsea, "--target", "tabby", "--eps", "inf"],
+        "grade student timeout 1e309": ["grade", "--student-timeout", "1e309"],
+        "image of 100 megapixels": ["classify", str(bad / "huge.png")],
         "steps 0": ["attack", chelsea, "--target", "tabby", "--steps", "0"],
         "out a directory": ["attack", chelsea, "--target", "tabby", "--out", str(bad)],
         "out in a missing folder": ["attack", chelsea, "--target", "tabby",
@@ -61,7 +74,7 @@ def _usage_cases(chelsea, bad):
 def test_every_bad_argument_is_one_line_and_exit_2(chelsea, bad_files):
     problems = []
     for case, args in _usage_cases(chelsea, bad_files).items():
-        proc = tlcourse(*args)
+        proc = tlcourse(*args, timeout=60)      # at once: "1e9999999" once took 10 s to parse
         err = proc.stderr.strip()
         # argparse may print its usage block first; the error itself is one line
         errors = [line for line in err.splitlines() if "error:" in line]
@@ -77,6 +90,28 @@ def test_bad_timeout_variable_is_a_usage_error():
                           env=dict(os.environ, TLCOURSE_URL_TIMEOUT="soon"))
     assert proc.returncode == 2 and "TLCOURSE_URL_TIMEOUT='soon'" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_out_of_range_and_oversized_values_say_why(chelsea, bad_files):
+    err = tlcourse("attack", chelsea, "--target", "tabby", "--eps", "1e309").stderr
+    assert "1e309" in err and "out of range" in err
+    err = tlcourse("classify", str(bad_files / "huge.png")).stderr
+    assert "10000x10000 = 100 megapixels" in err and "Resize it" in err, err
+
+
+def test_ctrl_c_is_one_line_and_exit_130():
+    code = ("import sys, time; from tlcourse import cli, datasets\n"
+            "def slow(*args, **kwargs):\n"
+            "    print('started', flush=True); time.sleep(60)\n"
+            "datasets.prepare = slow\n"
+            "sys.exit(cli.main(['fetch', 'cats_dogs', '--standin']))\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "started"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert err.strip() == ("tlcourse fetch: interrupted; run the same command again to resume")
 
 
 def test_bad_value_is_named(chelsea, bad_files):

@@ -23,7 +23,6 @@ build on this module, so the two frameworks share
 from __future__ import annotations
 
 import dataclasses
-import fractions
 import math
 import time
 from typing import Callable, Sequence
@@ -45,15 +44,21 @@ def parse_eps(spec) -> float:
 
     A bare number above 1 is read as grey levels ("4" -> 4/255), since a
     budget of more than the whole pixel range means nothing."""
-    if isinstance(spec, str):
-        text = spec.strip()
-        try:
-            value = float(fractions.Fraction(text))
-        except (ValueError, ZeroDivisionError):
-            raise ValueError(f"epsilon {spec!r} is not a number or fraction; write it like "
-                             "'4/255' (four grey levels) or 0.0157") from None
-    else:
-        value = float(spec)
+    # floats, not fractions.Fraction: "1e9999999" would make a 10-million-digit
+    # integer (seconds) and "1e309" overflow; each part is parsed as a float
+    # and must be finite, and a quotient of two floats is correctly rounded
+    try:
+        parts = [float(p) for p in spec.strip().split("/")] if isinstance(spec, str) \
+            else [float(spec)]
+        if len(parts) > 2 or (len(parts) == 2 and parts[1] == 0):
+            raise ValueError
+    except (ValueError, TypeError, OverflowError):
+        raise ValueError(f"epsilon {spec!r} is not a number or fraction; write it like "
+                         "'4/255' (four grey levels) or 0.0157") from None
+    if not all(math.isfinite(p) for p in parts):
+        raise ValueError(f"epsilon {spec!r} is out of range (not a finite number); give a "
+                         "budget between 0 and 1, e.g. '4/255'")
+    value = parts[0] / parts[1] if len(parts) == 2 else parts[0]
     if value > 1:
         value = value / 255.0
     if not 0 <= value <= 1 or math.isnan(value):

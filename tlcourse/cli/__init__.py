@@ -9,6 +9,7 @@ Each subcommand module (``build``, ``run``, ``fetch``, ``classify``, ``attack``,
   loading any model or dataset;
 * a failure the user can act on (an asset that cannot be had, an unreadable
   image, a dataset problem, a full disk) is one line, exit status 1;
+* Ctrl-C is one line and exit status 130 (128 + SIGINT, as shells report it);
 * anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
@@ -44,6 +45,11 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
+    except KeyboardInterrupt:
+        # every write is atomic and downloads resume: the rerun picks up from here
+        print(f"tlcourse {args.command}: interrupted; run the same command again to resume",
+              file=sys.stderr)
+        return 130
     except UsageError as exc:
         print(f"tlcourse {args.command}: error: {exc}", file=sys.stderr)
         return 2

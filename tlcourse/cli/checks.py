@@ -2,6 +2,7 @@
 raises ``UsageError`` naming the bad value and what is allowed."""
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -23,6 +24,8 @@ def image_file(value: str) -> Path:
     try:
         load_rgb(path)
     except UnreadableImage as exc:
+        if exc.__cause__ is None:    # refused before decoding (too many pixels): its own reason
+            raise UsageError(f"image {value!r}: {str(exc).removeprefix(f'{path}: ')}") from None
         raise UsageError(f"image {value!r} cannot be read as an image ({exc.__cause__}); "
                          "give a JPEG or PNG file") from None
     return path
@@ -61,6 +64,13 @@ def int_in_range(value: int, name: str, low: int, high: int | None = None) -> in
     if value < low or (high is not None and value > high):
         allowed = f"from {low} to {high}" if high is not None else f"{low} or more"
         raise UsageError(f"{name} {value} is out of range: give a whole number {allowed}")
+    return value
+
+
+def seconds(value: float | None, name: str) -> float | None:
+    """A finite number of seconds above 0 (argparse's float() takes "1e309" as inf)."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise UsageError(f"{name} {value} must be a number of seconds above 0 (and finite)")
     return value
 
 

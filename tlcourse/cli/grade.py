@@ -1,7 +1,8 @@
 """`tlcourse grade [ASSIGNMENT]`: autograde submitted/<student>/<assignment>/, print a table."""
 from __future__ import annotations
 
-from tlcourse.cli.checks import UsageError, int_in_range
+from tlcourse.cli import checks
+from tlcourse.cli.checks import int_in_range
 
 
 def add_parser(sub):
@@ -29,8 +30,7 @@ def run(args) -> int:
     if args.cell_timeout is not None:
         int_in_range(args.cell_timeout, "--cell-timeout", 1)
     int_in_range(args.workers, "--workers", 1, 64)
-    if args.student_timeout is not None and not args.student_timeout > 0:
-        raise UsageError(f"--student-timeout {args.student_timeout} must be a number of seconds above 0")
+    checks.seconds(args.student_timeout, "--student-timeout")
     return grade.main(args.assignment, students=args.student or None,
                       cell_timeout=args.cell_timeout, student_timeout=args.student_timeout,
                       feedback=not args.no_feedback, sandbox=not args.no_sandbox,
