@@ -117,6 +117,9 @@ def test_the_audit_hook_notes_code_writes_and_trace_hooks_from_student_code():
     monitor.audit("object.__setattr__", (lambda: 0, "__code__", None))    # a student's own
     exec(compile("monitor.audit('sys.settrace', ())", "/tmp/ipykernel_0/cell.py", "exec"),
          {"monitor": monitor})
+    # a library setting its own functions' defaults at import (pyparsing does) is not evidence
+    exec(compile("monitor.audit('object.__setattr__', (f, '__kwdefaults__', None))",
+                 pets.__file__, "exec"), {"monitor": monitor, "f": pets.check_close})
     assert monitor.evidence == ["tlcourse.pets.check_close.__code__ was changed",
                                 "sys.settrace was called by <module> in /tmp/ipykernel_0/cell.py"]
 

@@ -13,8 +13,8 @@ student can reach them: make ``own_code.__enter__`` a no-op, replace
   code object; modules imported later (the framework adapter, torch.testing) are
   recorded when first seen, and must hold the package's own code then;
 * a permanent audit hook (``sys.addaudithook``: Python code cannot remove one)
-  records ``sys.settrace``/``sys.setprofile`` from student code and writes to a
-  package function's ``__code__``/``__defaults__``;
+  records ``sys.settrace``/``sys.setprofile`` and writes to a package function's
+  ``__code__``/``__defaults__``, made by code outside the installed packages;
 * after every cell, ``attest`` compares the machinery with the record and
   publishes what changed so far (``MIME``, one output per cell, no text a
   reader sees).  The grader (``tlcourse.course.tampering``) strips these
@@ -176,7 +176,9 @@ class Monitor:
             caller = sys._getframe(1).f_code
             if not is_package_file(caller.co_filename):     # the own_code guard's are fine
                 self.note(f"{event} was called by {caller.co_name} in {caller.co_filename}")
-        elif event in ("object.__setattr__", "object.__delattr__") and len(args) >= 2:
+        elif event in ("object.__setattr__", "object.__delattr__") and len(args) >= 2 \
+                and not is_package_file(sys._getframe(1).f_code.co_filename):
+            # (libraries set their own functions' defaults at import: pyparsing does)
             target, name = args[0], args[1]
             if name in ("__code__", "__defaults__", "__kwdefaults__") \
                     and isinstance(target, types.FunctionType) \
