@@ -321,3 +321,36 @@ print(sorted(good), [n.path for n in report.excluded])
     proc = in_namespace(small_disk(disk, "256k"), [sys.executable, "-c", code], env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "['good.jpg', 'gray.jpg'] ['broken.jpg']" in proc.stdout
+
+
+DOWNLOAD = """
+import hashlib, sys
+from tlcourse import assets
+body = hashlib.sha256(b"seed").digest() * 8192
+assets.REGISTRY["big"] = assets.Asset(name="big", filename="big.bin", location="downloads",
+    hash=assets.sha256(hashlib.sha256(body).hexdigest()), size=None,   # size unknown: no check first
+    sources=(assets.Url(sys.argv[1]), assets.Url(sys.argv[1])))
+try:
+    assets.fetch("big", progress=False, log=lambda *_: None)
+except assets.AssetError as exc:
+    print("ERROR", exc)
+"""
+
+
+@needs_namespace
+def test_a_disk_that_fills_during_a_download_is_one_line(tmp_path):
+    from test_cache_faults import BODY, RawServer, static
+    server = RawServer()
+    try:
+        server.routes["/f"] = static(BODY)
+        cache_root = tmp_path / "cache"
+        env = class_env(cache_root, tmp_path / "user")
+        proc = in_namespace(small_disk(cache_root, "64k"),
+                            [sys.executable, "-c", DOWNLOAD, server.url + "/f"], env)
+    finally:
+        server.close()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    error = proc.stdout.strip()
+    assert error.startswith(f"ERROR not enough space in {cache_root / 'partial'}"), error
+    assert "\n" not in error and "MB free" in error and "resumes" in error
+    assert len(server.requests) == 1          # the second source was not tried on a full disk

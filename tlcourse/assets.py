@@ -57,6 +57,10 @@ class AssetError(RuntimeError):
     """An asset could not be had; the message says what was tried and what to do."""
 
 
+class OutOfSpace(AssetError):
+    """The disk (or quota) is full: one line naming the folder and the free space."""
+
+
 def get(name: str) -> Asset:
     try:
         return REGISTRY[name]
@@ -266,7 +270,12 @@ def _fetch_locked(asset: Asset, progress: bool, log: Callable[[str], None]) -> P
             else:  # pragma: no cover - a programming error
                 raise TypeError(source)
             return path
+        except OutOfSpace:
+            raise           # every other source would meet the same full disk
         except (AssetError, OSError) as exc:
+            if cache.is_out_of_space(exc):
+                raise OutOfSpace(cache.no_room(path.parent, None, f"fetch {asset.filename}")) \
+                    from None
             errors.append(f"  - {source.describe()}: {exc}")
     raise AssetError(
         f"Could not fetch asset {asset.name!r} ({asset.filename}).\n"
@@ -372,6 +381,9 @@ def _receive(url: str, part: Path, size: int | None, progress: bool, timeout: fl
             return      # nothing after our bytes: the part is complete (or too long)
         raise AssetError(_failure(url, exc, part, guard)) from None
     except (OSError, http.client.HTTPException) as exc:
+        if cache.is_out_of_space(exc):     # our disk, not the source: the bytes so far are kept
+            raise OutOfSpace(cache.no_room(part.parent, None, f"download {part.stem}")
+                             + " The download resumes from there.") from None
         raise AssetError(_failure(url, exc, part, guard)) from None
     if too_long or (length is not None and received == length):
         return
