@@ -139,6 +139,7 @@ def test_fetch_stamps_what_it_fetched(class_cache):
 def test_fetch_check_writes_nothing_and_names_what_is_missing(class_cache, tmp_path):
     partial = tmp_path / "partial"
     shutil.copytree(class_cache / "photos", partial / "photos")
+    shutil.copytree(class_cache / "datasets", partial / "datasets")     # new ctimes: rescan
     before = snapshot(partial)
     proc = subprocess.run(tlcourse("fetch", "--check"), env=class_env(partial, partial),
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -149,7 +150,8 @@ def test_fetch_check_writes_nothing_and_names_what_is_missing(class_cache, tmp_p
                for l in lines)
     assert any(l.startswith("NOT OK") and "mobilenet_v2_torch" in l and "missing" in l
                for l in lines)
-    assert any(l.startswith("NOT OK") and "cats_dogs" in l for l in lines)
+    assert any(l.startswith("NOT OK") and "cats_dogs" in l and "out of date" in l
+               for l in lines)
     assert snapshot(partial) == before
 
 

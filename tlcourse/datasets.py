@@ -283,8 +283,11 @@ def not_ready(name: str, use_standin: bool = False) -> str | None:
     lacks = LAYOUTS[name](root)
     if lacks:
         return f"incomplete: no {lacks}"
-    if not _read_scan_record(root / SCAN_FILE):
+    record = _read_scan_record(root / SCAN_FILE)
+    if not record:
         return "not scanned: every user's first load scans it into their own cache"
+    if any(r["key"] != _stat_key(root, rel) for rel, r in record.items()):
+        return "scan record out of date: every user's first load scans again"
     return None
 
 
@@ -461,6 +464,16 @@ def _odd_reason(fmt: str, mode: str) -> str | None:
     return ", ".join(parts) + "; converted to RGB on load" if parts else None
 
 
+def _stat_key(root: Path, rel: str) -> str:
+    """What a scan record remembers a file by: any change to it changes this."""
+    try:
+        st = (root / rel).stat()
+        # ctime too: a file damaged in place with its size and mtime put back is checked again
+        return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+    except FileNotFoundError:
+        return "missing"
+
+
 def _user_scan_record(root: Path) -> Path:
     """This user's scan record of the dataset folder ``root`` (``<datasets>/standin/x``
     -> ``<user cache>/scans/standin-x.json``)."""
@@ -509,15 +522,7 @@ def scan(root: Path, rel_paths, dataset: str, standin_data: bool, progress: bool
     memo.update(_read_scan_record(_user_scan_record(root)))
     rel_paths = list(rel_paths)
 
-    def stat_key(rel):
-        try:
-            st = (root / rel).stat()
-            # ctime too: a file damaged in place with its size and mtime put back is checked again
-            return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
-        except FileNotFoundError:
-            return "missing"
-
-    keys = {rel: stat_key(rel) for rel in rel_paths}
+    keys = {rel: _stat_key(root, rel) for rel in rel_paths}
     todo = [rel for rel in rel_paths if memo.get(rel, {}).get("key") != keys[rel]]
 
     def check(rel):
