@@ -460,6 +460,8 @@ display(HTML('<script>window.{PWNED}=1</script>'))
 display(HTML('<img src=x onerror="window.{PWNED}=2">'))
 display(HTML('<a href="javascript:window.{PWNED}=3">pwn link</a>'))
 display(Javascript('window.{PWNED}=4'))"""
+TAMPERER = "trudy"
+TAMPERING = "import builtins\nbuiltins.abs = lambda x: x"
 ATTACK_MARKDOWN = (f'My answer.\n\n<script>window.{PWNED}=5</script>\n\n'
                    f'<img src=y onerror="window.{PWNED}=6">')
 
@@ -481,7 +483,13 @@ def attacked_course(tmp_path_factory) -> Path:
                  nbformat.v4.new_code_cell(ATTACK_CODE)]
     nbformat.write(nb, tmp / f"{tiny.NOTEBOOK}.ipynb")
     grading.submit(course, STUDENT, tiny.ASSIGNMENT, [tmp / f"{tiny.NOTEBOOK}.ipynb"])
-    for done in (grading.autograde(course, tiny.ASSIGNMENT, STUDENT),
+    # and a classmate who tampers with the machinery before the tests (test_tampering.py)
+    nb = tiny.notebook()
+    nb.cells.insert(2, nbformat.v4.new_code_cell(TAMPERING))
+    (tmp / TAMPERER).mkdir()
+    nbformat.write(nb, tmp / TAMPERER / f"{tiny.NOTEBOOK}.ipynb")
+    grading.submit(course, TAMPERER, tiny.ASSIGNMENT, [tmp / TAMPERER / f"{tiny.NOTEBOOK}.ipynb"])
+    for done in (grading.autograde(course, tiny.ASSIGNMENT),
                  grading.generate_feedback(course, tiny.ASSIGNMENT)):
         assert done.returncode == 0, done.stderr[-3000:]
     return course
@@ -537,3 +545,33 @@ def test_formgrader_submission_page_runs_no_student_script(page, attacked_course
     prepare(page, url)
     page.goto(f"{url}/formgrader/submissions/{submission}?token={token}")
     assert_student_script_did_not_run(page, "formgrader-attacked")
+
+
+def test_formgrader_lists_a_tampered_submission_for_manual_grading_and_says_why(
+        page, attacked_course, formgrader):
+    """What tlcourse.course.tampering records is what the instructor meets in formgrader:
+    the tampered submission needs manual grading (the honest one does not), and its
+    page shows the reason under the test cells it scored 0."""
+    from nbgrader.api import Gradebook
+    from playwright.sync_api import expect
+
+    from tlcourse.course import gradebook, tiny
+
+    url, token = formgrader
+    with Gradebook(gradebook.url(attacked_course)) as gb:
+        ids = {s: gb.find_submission_notebook(tiny.NOTEBOOK, tiny.ASSIGNMENT, s).id
+               for s in (STUDENT, TAMPERER)}
+    page.goto(f"{url}/formgrader/gradebook/{tiny.ASSIGNMENT}/{tiny.NOTEBOOK}?token={token}")
+
+    def row(student):
+        return page.locator("tr", has=page.locator(
+            f"a[href$='/formgrader/submissions/{ids[student]}']").first)
+
+    expect(row(TAMPERER).locator(".needs-manual-grade")).to_have_attribute(
+        "data-search", "needs manual grade", timeout=30_000)
+    expect(row(STUDENT).locator(".needs-manual-grade")).to_have_attribute("data-search", "")
+    shot(page, "formgrader-tampered-list")
+    page.goto(f"{url}/formgrader/submissions/{ids[TAMPERER]}?token={token}")
+    expect(page.get_by_text("TamperingDetected").first).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("builtins.abs was replaced").first).to_be_visible()
+    shot(page, "formgrader-tampered-submission")

@@ -24,9 +24,9 @@ How a forbidden function is caught:
   block, by a guarded wrapper in every loaded ``tlcourse`` module and in the
   notebook's namespace; and a student function that *is* one of them (an alias,
   a ``functools.partial``) fails at the start of the block;
-* whatever object runs it, the answer's *code* is recognised: while the block
-  runs, a profile hook compares every function that starts with the answers'
-  code fingerprints (bytecode, names and non-text constants: see
+* whatever object runs it, the answer's *code* is recognised: while the
+  student's functions under test run, a trace hook compares every function that
+  starts with the answers' code fingerprints (bytecode, names and non-text constants: see
   ``fingerprint``), so the decorator's ``__wrapped__``, a second import of the
   module from its file, a new function around the same code object, or the
   source copied into a cell are refused like the function itself.  A student
@@ -212,6 +212,7 @@ class _Activation:
         self.forbidden: dict[int, str] = {}     # id(original function) -> its dotted name
         self.codes: dict[tuple, tuple] = {}     # fingerprint -> (name, verbatim one, code object)
         self.unset_expected = False             # the hook raised: CPython removes it
+        self.hook = self.on_call                # one bound method: sys.gettrace() is it
         self.shapes: set[tuple] = set()         # their _shape
         self.seen: dict[int, tuple] = {}        # id(code) -> (code, name or None): the hook's memo
         self.swaps: list[tuple[object, str, object]] = []   # (namespace, name, original)
@@ -245,9 +246,11 @@ class _Activation:
         if not direct_call_allowed and caller.f_code.co_filename == self.filename:
             raise self.refuse(name, " (test code gets it through exercises.reference)")
 
-    def profile(self, frame, event, arg):
-        """``sys.setprofile`` hook for the block: code with an answer's fingerprint runs
-        only for the test code and the package's checks, whatever object runs it."""
+    def on_call(self, frame, event, arg):
+        """``sys.settrace`` hook for the block, called as each Python function starts
+        (returning None traces nothing inside it: cheaper than a profile hook, which
+        also sees every return and every C call): code with an answer's fingerprint
+        runs only for the test code and the package's checks, whatever object runs it."""
         if event != "call":
             return
         code = frame.f_code
@@ -268,6 +271,8 @@ class _Activation:
             else:
                 how = (" (its code, reached through another object)" if code is original
                        else " (its code, from a second import of its module)")
+                if frame.f_back.f_code is _TRACED_CODE:    # it *is* the student's function
+                    raise self.refuse(name, how)
                 try:
                     self.check(name, frame.f_back, direct_call_allowed=False)
                 except NotOwnCode:
@@ -306,6 +311,27 @@ def _guarded(fn: Callable) -> Callable:
         return fn(*args, **kwargs)
     guarded.__tlcourse_reference__ = fn
     return guarded
+
+
+def _traced(act: _Activation, fn: Callable) -> Callable:
+    """``fn`` (a student's function under test) run with ``act``'s trace hook on."""
+    @functools.wraps(fn)
+    def traced(*args, **kwargs):
+        if sys.gettrace() is act.hook:          # a student function calling another
+            return fn(*args, **kwargs)
+        sys.settrace(act.hook)
+        threading.settrace(act.hook)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            sys.settrace(None)
+            threading.settrace(None)
+    return traced
+
+
+# the code of ``traced``: a frame of it calling an answer's code means the student's
+# function under test is that code (on_call)
+_TRACED_CODE = next(c for c in _traced.__code__.co_consts if isinstance(c, types.CodeType))
 
 
 def reference_answer(fn: Callable) -> Callable:
@@ -356,11 +382,20 @@ class own_code:   # noqa: N801  (used like a function: `with exercises.own_code(
             if fn is not None and id(_original(fn)) in act.forbidden:
                 raise act.refuse(act.forbidden[id(_original(fn))], f" ({function} is it)")
         self._swap_in_guards(act)
+        self._trace_students(act)
         _active = self.act = act
-        # every function the block runs, in this thread and in threads it starts
-        threading.setprofile(act.profile)
-        sys.setprofile(act.profile)
         return self
+
+    @staticmethod
+    def _trace_students(act: _Activation) -> None:
+        """The student's functions under test run with the trace hook on (and threads
+        they start): every function they run is checked, while the test's own calls
+        into the package (training a model, loading weights) run at full speed."""
+        for function in act.exercise.delegations:
+            fn = act.frame.f_globals.get(function)
+            if callable(fn):
+                act.swaps.append((act.frame.f_globals, function, fn))
+                act.frame.f_globals[function] = _traced(act, fn)
 
     @staticmethod
     def _swap_in_guards(act: _Activation) -> None:
@@ -384,8 +419,6 @@ class own_code:   # noqa: N801  (used like a function: `with exercises.own_code(
         if sys._getframe(1) is not act.frame:      # the student's code ending the block early
             integrity.note(f"own_code({act.exercise.grade_id!r}) was ended from outside its test")
             raise act.refuse("the guard", " (the test's block was ended from your code)")
-        sys.setprofile(None)
-        threading.setprofile(None)
         if _active is not act:
             integrity.note(f"the guard of {act.exercise.grade_id} was switched off during its test")
         _active = None

@@ -171,8 +171,9 @@ class Monitor:
     def audit(self, event: str, args: tuple) -> None:
         """sys.addaudithook: evidence no later state check could see."""
         if event in ("sys.settrace", "sys.setprofile"):
-            if getattr(getattr(sys.getprofile(), "__self__", None), "unset_expected", False):
-                return      # CPython removing the guard's profile hook after it refused
+            if any(getattr(getattr(hook, "__self__", None), "unset_expected", False)
+                   for hook in (sys.gettrace(), sys.getprofile())):
+                return      # CPython removing the guard's trace hook after it refused
             caller = sys._getframe(1).f_code
             if not is_package_file(caller.co_filename):     # the own_code guard's are fine
                 self.note(f"{event} was called by {caller.co_name} in {caller.co_filename}")
