@@ -33,12 +33,18 @@ def cache_dir() -> Path:
     return Path(root).expanduser()
 
 
-def cannot_write(folder: Path) -> str | None:
-    """Why this process may not create files in ``folder`` (made where missing),
-    or None.  ``os.access`` also says no for a read-only mount, even to root."""
+def _nearest_existing(folder: Path) -> Path:
+    """``folder``, or the folder above it that exists: where it would be made."""
     folder = Path(folder).absolute()
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
+    return folder
+
+
+def cannot_write(folder: Path) -> str | None:
+    """Why this process may not create files in ``folder`` (made where missing),
+    or None.  ``os.access`` also says no for a read-only mount, even to root."""
+    folder = _nearest_existing(folder)
     if not folder.is_dir():
         return f"{folder} is a file, not a folder"
     if not os.access(folder, os.W_OK | os.X_OK):
@@ -58,10 +64,7 @@ def fix_for(name: str) -> str:
 
 def free_bytes(folder: Path) -> int:
     """Free bytes on the file system that holds ``folder`` (or would, once made)."""
-    folder = Path(folder).absolute()
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    return shutil.disk_usage(folder).free
+    return shutil.disk_usage(_nearest_existing(folder)).free
 
 
 def is_out_of_space(exc: BaseException) -> bool:
