@@ -460,3 +460,34 @@ def test_each_kernel_starts_with_the_font_lists_made_once(tmp_path):
         assert list(home.rglob("fontlist-*.json")), sorted(home.rglob("*"))
     finally:
         box.close()
+
+
+def test_the_cache_takes_few_mounts_and_locks_are_the_kernels_own(tmp_path):
+    """A data set's folder is one mount; a folder with stamps keeps writable copies of them;
+    the lock files are not shown: the kernel locks (on a miss) in a locks folder of its own."""
+    cache = make_cache(tmp_path)
+    images, stamped = cache / "datasets" / "pets" / "images", cache / "photos"
+    for folder in (images, stamped):
+        folder.mkdir(parents=True)
+        for i in range(sandbox.WHOLE_DIR_FILES + 1):
+            (folder / f"{i}.jpg").write_bytes(b"jpeg")
+    (stamped / ".0.jpg.ok").write_text("verified")
+    (cache / "locks").mkdir()
+    (cache / "locks" / "dataset-pets.lock").touch()
+    binds = sandbox._cache_binds(cache, os.getuid())
+    assert ["tree", str(images)] in binds
+    assert ["file", str(stamped / "0.jpg")] in binds and ["copy", str(stamped / ".0.jpg.ok")] in binds
+    assert ["dir", str(cache / "locks")] in binds
+    assert not [path for _, path in binds if path.startswith(f"{cache / 'locks'}/")]
+    box = sandbox.Sandbox(cache, LIMITS)
+    try:
+        session = box.session()
+        folder = tmp_path / "notebook"
+        folder.mkdir()
+        os.chown(folder, box.uid, box.gid)
+        lock = "from tlcourse import cache\nwith cache.locked('dataset-pets'):\n    print('locked')"
+        proc = sandbox.start(session.spec, str(folder), ["sh", "-c", f'python -c "{lock}" > seen'])
+        assert proc.wait(timeout=60) == 0
+    finally:
+        box.close()
+    assert (folder / "seen").read_text() == "locked\n"
