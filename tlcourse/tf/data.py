@@ -78,13 +78,14 @@ def make_loader(split: Split, preprocess: Preprocess, train: bool, batch_size: i
     def read(path):
         # the path travels as bytes: a file name that is not UTF-8 has no tf.string text form
         im = load_split_image(split, os.fsdecode(path))
-        if im is None:      # unreadable since the scan: dropped by the filter below
+        if im is None:      # unreadable since the scan: dropped from its batch (_without_skipped)
             return np.zeros((size, size, 3), np.uint8), False
         return transform.pixels(im), True
 
     def load(path, label):
         x, ok = tf.numpy_function(read, [path], (tf.uint8, tf.bool), stateful=train)
         x.set_shape((size, size, 3))
+        ok.set_shape(())
         return x, label, ok
 
     mean = tf.constant(preprocess.mean, tf.float32)
@@ -99,12 +100,19 @@ def make_loader(split: Split, preprocess: Preprocess, train: bool, batch_size: i
     if shuffle:
         ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
     ds = ds.map(load, num_parallel_calls=parallel, deterministic=not train)
-    ds = ds.filter(lambda x, label, ok: ok).map(lambda x, label, ok: (x, label))
     if cache and not train:
         ds = ds.cache()
-    loader = ds.batch(batch_size).map(norm, num_parallel_calls=parallel).prefetch(tf.data.AUTOTUNE)
+    loader = (ds.batch(batch_size).map(_without_skipped).map(norm, num_parallel_calls=parallel)
+              .prefetch(tf.data.AUTOTUNE))
     loader.standin = split.standin
     return loader
+
+
+def _without_skipped(x, label, ok):
+    """A batch without the images that failed at load time.  Dropped from their batch,
+    not filtered out before batching: the number of batches stays known (Keras's
+    ``steps_per_epoch`` and progress bars rely on it; a filter makes it unknown)."""
+    return tf.boolean_mask(x, ok), tf.boolean_mask(label, ok)
 
 
 def show_batch(batch, split: Split, preprocess: Preprocess, n: int = 16, predictions=None,
