@@ -37,9 +37,9 @@ PUBLIC_API = {
                     "classify_pixels", "fgsm", "fourier_image", "grow_class_image", "parse_eps",
                     "pgd_step", "pixel_image", "targeted_attack", "total_variation"),
 }
-# submodules the adapter exports whole (tlc.pets.try_load_model), with their own names
+# submodules the adapter exports whole (tlc.pets.unfreeze_top), with their own names
 SUBMODULES = {
-    "pets": ("MODEL_FILE", "try_load_model", "unfreeze_top", "num_outputs", "weights_snapshot"),
+    "pets": ("unfreeze_top", "weights_snapshot"),
 }
 
 

@@ -64,16 +64,27 @@ class Exercise:
     ``delegations``: each student function the test checks, with the one-line
     body that would answer it from the package (the shortcut the guard stops;
     a dict by framework where the two differ).  ``forbids``: dotted names of
-    the package functions that answer it (``tlc.`` = the framework adapter)."""
+    the package functions that answer it (``tlc.`` = the framework adapter).
+    ``runs``: student functions the test also runs, defined in other exercises'
+    cells (the Pets lab's accuracy test trains the student's whole pipeline).
+    A function only one notebook defines has a body for that framework only."""
     assignment: str
     grade_id: str
-    solution: str                               # grade_id of the solution cell
+    solution: str | None                        # grade_id of the solution cell
     delegations: Mapping[str, str | Mapping[str, str]]
     forbids: tuple[str, ...]
+    runs: tuple[str, ...] = ()
 
-    def delegation(self, function: str, framework: str) -> str:
+    def delegation(self, function: str, framework: str) -> str | None:
+        """The delegating body of ``function`` in ``framework``'s notebook (None: that
+        notebook has no such function)."""
         body = self.delegations[function]
-        return body if isinstance(body, str) else body[framework]
+        return body if isinstance(body, str) else body.get(framework)
+
+    @property
+    def students(self) -> tuple[str, ...]:
+        """Every student function the test runs."""
+        return (*self.delegations, *self.runs)
 
 
 def _exercises(*rows: Exercise) -> dict[str, Exercise]:
@@ -109,10 +120,34 @@ EXERCISES = _exercises(
               "stratified_split": "return datasets.stratified_split(labels, "
                                   "(1 - val_fraction, val_fraction), seed)"},
              ("tlcourse.pets.read_list", "tlcourse.datasets.stratified_split")),
-    Exercise("pets_lab", "test_transfer_model", "transfer_model",
-             {"make_head": "return tlc.feature_classifier(feature_dim, num_classes, dropout)",
-              "build_model": "return tlc.with_new_head(base, NUM_CLASSES)"},
-             ("tlc.feature_classifier", "tlc.with_new_head")),
+    Exercise("pets_lab", "test_pipeline", "pipeline",
+             {"make_transform": {"torch": "return tlc.make_transform(prep, train)"},
+              "make_loader": {"torch": "return tlc.make_loader(split, prep, train=shuffle, "
+                                       "batch_size=batch_size)"},
+              "make_dataset": {"tf": "return tlc.make_loader(split, prep, train=shuffle, "
+                                     "batch_size=batch_size)"}},
+             ("tlc.make_transform", "tlc.make_loader")),
+    Exercise("pets_lab", "test_model", "model",
+             {"build_model": "return tlc.with_new_head(base, num_classes, dropout)"},
+             ("tlc.with_new_head", "tlc.feature_classifier", "tlc.freeze")),
+    Exercise("pets_lab", "test_training", "training",
+             {"fit": {"torch": "return tlc.fit(model, train_loader, val_loader, epochs=epochs, "
+                               "lr=optimizer.param_groups[0]['lr'])"},
+              "evaluate": {"torch": "return tlc.evaluate(model, loader)"},
+              "compile_and_fit": {"tf": "return tlc.fit(model, train_ds, val_ds, epochs=epochs, "
+                                        "lr=lr)"}},
+             ("tlc.fit", "tlc.evaluate")),
+    Exercise("pets_lab", "test_finetune", "finetune",
+             {"unfreeze_top": {"torch": "return tlc.pets.unfreeze_top(base, n_blocks)",
+                               "tf": "return tlc.pets.unfreeze_top(base, n_layers)"}},
+             ("tlc.pets.unfreeze_top", "tlc.top_layers")),
+    # the grader trains the student's own pipeline: every answer above is refused there too
+    Exercise("pets_lab", "test_accuracy_target", None, {},
+             ("tlc.make_transform", "tlc.make_loader", "tlc.with_new_head",
+              "tlc.feature_classifier", "tlc.freeze", "tlc.fit", "tlc.evaluate"),
+             runs=("make_transform", "make_loader", "make_dataset", "make_augmentation",
+                   "make_normalization", "build_model", "train_one_epoch", "evaluate", "fit",
+                   "compile_and_fit")),
     Exercise("pets_lab", "test_top_k", "top_k",
              {"top_k_accuracy": "return pets.top_k_accuracy(scores, labels, k)"},
              ("tlcourse.pets.top_k_accuracy",)),
@@ -144,8 +179,7 @@ EXERCISES = _exercises(
 
 # Graded test cells with no package answer to forbid, and why.
 NOTHING_TO_FORBID = {
-    "test_small_cnn": "the package has no small CNN trained from scratch",
-    "test_accuracy_target": "it measures the model itself, however it was built",
+    "test_lr_finder": "the package has no learning-rate range test",
 }
 
 
@@ -227,7 +261,7 @@ class _Activation:
 
     def refuse(self, name: str, why: str = ""):
         ex = self.exercise
-        students = ", ".join(ex.delegations)
+        students = ", ".join(n for n in ex.students if callable(self.frame.f_globals.get(n)))
         error = NotOwnCode(f"{ex.grade_id} asks for your own implementation of {students}: "
                            f"it may not use {name}, the package's answer{why}")
         self.refusals.append(error)      # sticks, even if the student's code catches it
@@ -377,7 +411,7 @@ class own_code:   # noqa: N801  (used like a function: `with exercises.own_code(
             for fn in resolve(name):
                 act.forbid(name, fn)
         # a student function that is itself a package answer fails at once
-        for function in self.exercise.delegations:
+        for function in self.exercise.students:
             fn = act.frame.f_globals.get(function)
             if fn is not None and id(_original(fn)) in act.forbidden:
                 raise act.refuse(act.forbidden[id(_original(fn))], f" ({function} is it)")
@@ -391,7 +425,7 @@ class own_code:   # noqa: N801  (used like a function: `with exercises.own_code(
         """The student's functions under test run with the trace hook on (and threads
         they start): every function they run is checked, while the test's own calls
         into the package (training a model, loading weights) run at full speed."""
-        for function in act.exercise.delegations:
+        for function in act.exercise.students:
             fn = act.frame.f_globals.get(function)
             if callable(fn):
                 act.swaps.append((act.frame.f_globals, function, fn))

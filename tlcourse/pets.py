@@ -21,7 +21,6 @@ import numpy as np
 from tlcourse.exercises import reference_answer
 
 SPECIES = ("cat", "dog")
-MODEL_STEM = "pets_model"   # the saved model a student hands in: pets_model.pt / pets_model.keras
 
 # A file name: breed (letters and underscores), underscore, number, extension.
 _NAME = re.compile(r"^(?P<breed>[A-Za-z]+(?:_[A-Za-z]+)*)_(?P<number>\d+)(?:\.[A-Za-z]+)?$")
@@ -30,27 +29,6 @@ _NAME = re.compile(r"^(?P<breed>[A-Za-z]+(?:_[A-Za-z]+)*)_(?P<number>\d+)(?:\.[A
 # --------------------------------------------------------------------------
 # task 1: the label map from file names
 # --------------------------------------------------------------------------
-def load_saved_model(path, num_classes: int, load_model, num_outputs, log=print):
-    """The model saved at ``path`` (read with the framework's ``load_model``), or
-    None, saying why, when there is no file, it cannot be loaded, or it predicts
-    the wrong number of classes.  Nothing in the file is trusted beyond its
-    weights: the graded test measures the model's accuracy itself."""
-    path = Path(path)
-    if not path.is_file():
-        log(f"no saved model at {path}: training")
-        return None
-    try:
-        model = load_model(path)
-    except Exception as exc:   # a damaged or foreign file is the student's to fix, not fatal
-        log(f"{path} could not be loaded ({type(exc).__name__}: {exc}); training instead")
-        return None
-    if num_outputs(model) != num_classes:
-        log(f"{path} predicts {num_outputs(model)} classes, not {num_classes}; training instead")
-        return None
-    log(f"loaded the saved model {path} (not retrained); the tests re-evaluate it")
-    return model
-
-
 @reference_answer
 def breed_of(filename) -> str:
     """"american_pit_bull_terrier_12.jpg" -> "american_pit_bull_terrier".
@@ -329,12 +307,6 @@ def at_size(preprocess, size: int):
     """``preprocess`` with another input size (the lab's ``P.pets_image_size``)."""
     import dataclasses
     return dataclasses.replace(preprocess, size=int(size))
-
-
-def scratch_preprocess(size: int = 64):
-    """Input for the small CNN trained from scratch: ``size`` pixels, ImageNet mean/std."""
-    from tlcourse.preprocess import Preprocess
-    return Preprocess(int(size))
 
 
 def check_raises(fn, *args, what: str = "", **kwargs) -> None:

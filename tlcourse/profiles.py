@@ -55,7 +55,6 @@ class Profile:
     lr_finetune: float
     ideal_image_steps: int   # gradient steps for an "ideal class" image
     attack_steps: int        # projected steps of the targeted attack (BIM)
-    pets_epochs_scratch: int
     pets_epochs_head: int
     pets_epochs_finetune: int
     pets_min_top1: float     # accuracy the graded Pets lab must clear
@@ -89,7 +88,7 @@ PROFILES = {
         # synthetic breeds (6 training images each) gave a correct solution top-1
         # 0.30-0.38 (torch 0.34, TF 0.30 after fine-tuning; chance 0.027, an untrained
         # head ~0.03), so the graded bar is 0.20
-        pets_epochs_scratch=1, pets_epochs_head=15, pets_epochs_finetune=1,
+        pets_epochs_head=15, pets_epochs_finetune=1,
         pets_min_top1=0.20, num_workers=0,
         pets_base_model="mobilenet_v2", pets_image_size=96, grading_cell_timeout=120,
     ),
@@ -98,7 +97,7 @@ PROFILES = {
         light_model="mobilenet_v2", image_size=224, batch_size=64,
         images_per_class=None, epochs_head=5, epochs_finetune=3,
         lr_head=1e-3, lr_finetune=1e-5, ideal_image_steps=512, attack_steps=40,
-        pets_epochs_scratch=3, pets_epochs_head=5, pets_epochs_finetune=3,
+        pets_epochs_head=5, pets_epochs_finetune=3,
         pets_min_top1=0.90, num_workers=4, epochs_features=20, finetune_blocks=1,
     ),
     # A CPU laptop with internet: the real photos, capped at LAPTOP_IMAGES_PER_CLASS per
@@ -113,7 +112,7 @@ PROFILES = {
         light_model="efficientnet_lite0", image_size=160, batch_size=32,
         images_per_class=400, epochs_head=2, epochs_finetune=1,
         lr_head=1e-3, lr_finetune=1e-4, ideal_image_steps=256, attack_steps=20,
-        pets_epochs_scratch=1, pets_epochs_head=15, pets_epochs_finetune=1,
+        pets_epochs_head=15, pets_epochs_finetune=1,
         pets_min_top1=0.70, num_workers=2, epochs_features=30, finetune_blocks=2,
         pets_base_model="mobilenet_v2", pets_image_size=160, grading_cell_timeout=600,
     ),

@@ -96,19 +96,45 @@ class History:
     def from_dict(cls, d: dict) -> "History":
         return cls(d.get("name", "model"), list(d.get("epochs", [])), bool(d.get("standin")))
 
+    @classmethod
+    def of(cls, record, name: str | None = None, standin: bool = False) -> "History":
+        """A ``History`` from any training record a notebook holds: a ``History``; a
+        dict of per-epoch lists such as ``{"loss": [...], "val_loss": [...],
+        "val_accuracy": [...]}`` (what a hand-written PyTorch loop returns); or a
+        Keras ``History`` (its ``.history`` is such a dict).  Unknown keys (a
+        learning rate) are left out; a metric that is missing is None."""
+        if isinstance(record, History):
+            return record
+        values = getattr(record, "history", record)
+        if not isinstance(values, dict):
+            raise TypeError(f"a training record is a History, a dict of per-epoch lists or a "
+                            f"Keras History, not {type(record).__name__}")
+        columns = {m: list(values[m]) for m in METRICS if m in values}
+        n = max((len(v) for v in columns.values()), default=0)
+        history = cls(name or "model", standin=standin)
+        for i in range(n):
+            history.add(*(columns[m][i] if m in columns and i < len(columns[m]) else None
+                          for m in METRICS))
+        return history
+
 
 # --------------------------------------------------------------------------
 # plots and tables
 # --------------------------------------------------------------------------
-def plot_history(*histories: History, title: str | None = None, standin: bool | None = None):
+def plot_history(*histories, title: str | None = None, standin: bool | None = None,
+                 names: tuple[str, ...] | None = None):
     """Learning curves: loss and accuracy per epoch, train dashed, validation solid.
 
-    Several histories share the axes (one colour each).  Stamped "STAND-IN
-    DATA" when any of them was trained on stand-in data."""
+    Each history is a ``History``, a dict of per-epoch lists or a Keras
+    ``History`` (``History.of``); ``names`` labels them.  Several histories share
+    the axes (one colour each).  Stamped "STAND-IN DATA" when any of them was
+    trained on stand-in data (or ``standin`` says so)."""
     import matplotlib.pyplot as plt
 
     from tlcourse.plots import stamp_standin
 
+    names = names or [None] * len(histories)
+    histories = [History.of(h, name) for h, name in zip(histories, names)]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for k, h in enumerate(histories):
         color = f"C{k}"
@@ -127,6 +153,32 @@ def plot_history(*histories: History, title: str | None = None, standin: bool | 
     axes[1].legend(fontsize=7, loc="lower right")
     standin = any(h.standin for h in histories) if standin is None else standin
     fig.suptitle((title or "Learning curves") + (" (stand-in data)" if standin else ""))
+    fig.tight_layout()
+    return stamp_standin(fig, standin)
+
+
+def plot_lr_finder(lrs, losses, chosen: float | None = None, title: str | None = None,
+                   standin: bool = False):
+    """A learning-rate range test: the loss of each step against its learning rate
+    (log scale), and the rate ``chosen`` from it as a dashed line."""
+    import matplotlib.pyplot as plt
+
+    from tlcourse.plots import stamp_standin
+
+    lrs, losses = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
+    if lrs.shape != losses.shape or lrs.ndim != 1 or not len(lrs):
+        raise ValueError(f"need one loss per learning rate: {lrs.shape} rates, "
+                         f"{losses.shape} losses")
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.plot(lrs, losses, marker="o", ms=2)
+    if chosen is not None:
+        ax.axvline(chosen, color="C3", ls="--", label=f"chosen {chosen:.2g}")
+        ax.legend(fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("training loss")
+    ax.grid(alpha=0.3)
+    ax.set_title((title or "Learning-rate range test") + (" (stand-in data)" if standin else ""))
     fig.tight_layout()
     return stamp_standin(fig, standin)
 

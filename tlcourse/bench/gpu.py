@@ -322,14 +322,14 @@ def estimates(result: dict, P=None) -> dict:
     out = {}
     tl = [(full.epochs_head, epoch("cats_dogs", full.base_model, "inference")),
           (full.epochs_finetune, epoch("cats_dogs", full.base_model, "train"))]
-    pets = [(full.pets_epochs_scratch, epoch("oxford_pets", full.pets_base_model, "train")),
-            (full.pets_epochs_head, epoch("oxford_pets", full.pets_base_model, "inference")),
+    # the lab trains its head through the frozen base (no feature cache): inference passes
+    pets = [(full.pets_epochs_head, epoch("oxford_pets", full.pets_base_model, "inference")),
             (full.pets_epochs_finetune, epoch("oxford_pets", full.pets_base_model, "train"))]
     for key, parts, model, what in (
             ("transfer_learning", tl, full.base_model,
              f"{full.epochs_head} frozen-base + {full.epochs_finetune} fine-tune epochs"),
             ("pets_lab", pets, full.pets_base_model,
-             f"{full.pets_epochs_scratch} scratch + {full.pets_epochs_head} head + "
+             f"{full.pets_epochs_head} head + "
              f"{full.pets_epochs_finetune} fine-tune epochs")):
         if all(s is not None for _, s in parts):
             out[key] = {"model": model, "epochs": what,
