@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 KERNEL_NAME := Transfer learning (PyTorch + TF)
 export TLCOURSE_PROFILE ?= smoke
 
-.PHONY: setup system-deps course test lab build check lock bench test-gpu hub
+.PHONY: setup system-deps course test test-fast lab build check lock bench test-gpu hub
 
 $(STAMP): pyproject.toml requirements-lock.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,13 @@ test: setup system-deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) \
 	  --dist loadscope --no-loadscope-reorder
 
+# For contributors: the unit and behaviour tests only, minutes on 2 cores. Nothing that
+# grades through nbgrader, drives a browser, starts a hub or executes whole notebooks
+# (markers grading, browser, slow; the notebooks/ folder is not collected).
+test-fast: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) \
+	  --dist loadscope tests -m "not grading and not browser and not slow"
+
 # JupyterLab on the course (root: this directory), nbgrader extensions enabled, opening on
 # START_HERE.ipynb; notebooks run on the course kernel. tests/test_browser.py drives this command.
 # The Hindi edition (root editions/hi/, its Hindi START_HERE): make lab EDITION=hi
@@ -49,7 +56,7 @@ EDITION ?=
 lab: setup
 	@# nbgrader 0.9 enables its server and lab extensions on install; show them.
 	@$(BIN)/jupyter server extension list 2>&1 | grep nbgrader | grep -i enabled || true
-	$(BIN)/python -m tlcourse.course.lab $(if $(EDITION),--edition $(EDITION)) $(LAB_ARGS)
+	$(BIN)/tlcourse lab $(if $(EDITION),--edition $(EDITION)) -- $(LAB_ARGS)
 
 build: setup
 	$(BIN)/tlcourse build

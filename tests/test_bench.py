@@ -17,6 +17,7 @@ from course import ROOT
 from tlcourse.bench import harness, report
 from tlcourse.bench import notebooks as notebooks_part
 from tlcourse.bench import suite as bench_suite
+from tlcourse.cli import main as cli_main
 
 SECTION_TITLES = [report.TITLES[p] for p in report.PARTS]
 
@@ -272,10 +273,10 @@ def test_suite_reports_a_failing_part_and_runs_the_rest(tmp_path, monkeypatch):
 
 
 def test_unknown_part_or_model_is_refused(capsys):
-    assert bench_suite.main(["modles"]) == 2
+    assert cli_main(["bench", "modles"]) == 2
     assert "unknown part" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
-        bench_suite.main(["models", "--model", "alexnet"])
+        cli_main(["bench", "models", "--model", "alexnet"])
     assert exit_.value.code == 2 and "alexnet" in capsys.readouterr().err
 
 
@@ -498,7 +499,7 @@ def test_notebooks_part_rounds_swap_the_twins_and_keep_each_notebooks_fastest_ru
 @pytest.mark.parametrize("bad", ["0", "-1", "two", "1.5"])
 def test_bench_rounds_must_be_a_whole_number_of_at_least_one(bad, capsys):
     with pytest.raises(SystemExit) as info:
-        bench_suite.main(["notebooks", "--rounds", bad])
+        cli_main(["bench", "notebooks", "--rounds", bad])
     assert info.value.code == 2
     assert f"--rounds wants a whole number >= 1, not {bad!r}" in capsys.readouterr().err
 

@@ -68,6 +68,11 @@ def _usage_cases(chelsea, bad):
         "run jobs": ["run", "--jobs", "0"],
         "grade cell timeout": ["grade", "--cell-timeout", "0"],
         "framework": ["classify", chelsea, "--framework", "jax"],
+        "i18n unknown edition": ["i18n", "todo", "xx"],
+        "i18n put to no such notebook": ["i18n", "put", "hi", "nope/Nope", "cell"],
+        "lab fresh unknown notebook": ["lab", "--fresh", "nope/Nope"],
+        "lab unknown edition": ["lab", "--edition", "xx"],
+        "bench unknown part": ["bench", "modles"],
     }
 
 
@@ -139,3 +144,24 @@ def test_good_classify_still_works(chelsea):
     assert proc.returncode == 0, proc.stderr
     rows = [l for l in proc.stdout.splitlines() if l.startswith("  ")]
     assert len(rows) == 2 and "cat" in proc.stdout.lower()
+
+
+def test_every_command_goes_through_the_one_parser():
+    """A module users run with `python -m` is a thin call into `tlcourse.cli.main`; only the
+    sandbox's kernel launcher (run by the grading kernelspec, not by people) and the GPU
+    runner's settings (environment variables) stand apart, and nothing reads sys.argv by hand."""
+    import ast
+    launchers = {"tlcourse/course/sandbox.py"}
+    for path in sorted((ROOT / "tlcourse").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith("tlcourse/cli/"):
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Subscript) and ast.unparse(node.value) == "sys.argv":
+                assert ast.unparse(node) == "sys.argv[1:]", f"{rel}: {ast.unparse(node)} read by hand"
+        mains = [n for n in tree.body if isinstance(n, ast.If) and "__name__" in ast.unparse(n.test)]
+        for block in mains:
+            text = ast.unparse(block)
+            assert "cli" in text and "main(" in text or rel in launchers or "argv" not in text, \
+                f"{rel}: its __main__ block should call tlcourse.cli.main"

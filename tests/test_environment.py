@@ -7,9 +7,16 @@ import yaml
 from course import ROOT
 
 
-def pins_pyproject() -> dict:
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    return dict(d.split("==") for d in deps)
+def requirements(extras: bool = True) -> list[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    deps = list(project["dependencies"])
+    if extras:
+        deps += [d for group in project.get("optional-dependencies", {}).values() for d in group]
+    return deps
+
+
+def pins_pyproject(extras: bool = True) -> dict:
+    return dict(d.split("==") for d in requirements(extras))
 
 
 def pins_environment_yml() -> dict:
@@ -28,7 +35,8 @@ def norm(d: dict) -> dict:
 
 
 def test_every_dependency_is_pinned_exactly():
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    deps = requirements()
+    assert len(set(deps)) == len(deps), "a package listed twice"
     assert deps and all(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][^ ;,]*", d) for d in deps), deps
 
 

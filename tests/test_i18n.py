@@ -36,7 +36,7 @@ KEYS = list(i18n.english_notebooks(ROOT))
 @pytest.mark.parametrize("key", KEYS)
 def test_every_markdown_cell_has_a_current_translation(key):
     problems = [p for p in i18n.problems(ROOT, LANG) if p.notebook == key]
-    assert not problems, ("translate these cells (`python -m tlcourse.course.i18n todo` prints "
+    assert not problems, ("translate these cells (`tlcourse i18n todo` prints "
                           "their English):\n" + "\n".join(map(str, problems)))
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import subprocess
 import sys
 import time
@@ -152,12 +151,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "RESULTS.json, e.g. after a change to the report's layout")
 
 
-def main(argv=None, args=None, command: str | None = None) -> int:
-    if args is None:
-        p = argparse.ArgumentParser(prog="tlcourse bench", description=__doc__.split("\n\n")[0])
-        add_arguments(p)
-        args = p.parse_args(argv)
-    if getattr(args, "render", False):
+def main(args, command: str) -> int:
+    """``tlcourse bench``: ``args`` as its parser (``add_arguments``) read them."""
+    if args.render:
         out_dir = Path(args.out_dir)
         results = report.read_results(out_dir / "RESULTS.json")
         if not results["parts"]:
@@ -171,13 +167,10 @@ def main(argv=None, args=None, command: str | None = None) -> int:
     parts = list(dict.fromkeys(args.parts)) or list(PARTS)
     unknown = [x for x in parts if x not in PARTS]
     if unknown:
-        print(f"tlcourse bench: unknown part(s) {', '.join(unknown)}; choose from "
-              f"{', '.join(PARTS)}", file=sys.stderr)
-        return 2
+        from tlcourse.cli.checks import UsageError
+        raise UsageError(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
     args.frameworks = tuple(args.framework or FRAMEWORKS)
     args.models = args.model
-    if command is None:
-        command = "tlcourse bench" + (" " + shlex.join(argv) if argv else "")
     results = run(parts, args, Path(args.out_dir), command=command)
     md = Path(args.out_dir) / "RESULTS.md"
     print()
@@ -189,5 +182,6 @@ def main(argv=None, args=None, command: str | None = None) -> int:
     return 1 if failed else 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":     # `tlcourse bench ...` is the command; this is the same
+    from tlcourse.cli import main as cli_main
+    sys.exit(cli_main(["bench", *sys.argv[1:]]))

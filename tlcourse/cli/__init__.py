@@ -1,7 +1,7 @@
 """The `tlcourse` command line: one parser, one module per subcommand.
 
 Each subcommand module (``build``, ``run``, ``fetch``, ``classify``, ``attack``,
-``bench``, ``grade``, ``hub``) has ``add_parser(subparsers)`` and ``run(args) -> int``.
+``bench``, ``grade``, ``hub``, ``lab``, ``i18n``) has ``add_parser(subparsers)`` and ``run(args) -> int``.
 ``main`` is the one place where failures become messages:
 
 * a bad argument (``UsageError``, or argparse's own) is one line naming the value
@@ -21,7 +21,8 @@ from pathlib import Path
 
 from tlcourse.cli.checks import UsageError
 
-SUBCOMMANDS = ("build", "run", "fetch", "classify", "attack", "bench", "grade", "hub")
+SUBCOMMANDS = ("build", "run", "fetch", "classify", "attack", "bench", "grade", "hub", "lab",
+               "i18n")
 
 
 def expected_failures() -> tuple[type[BaseException], ...]:

@@ -302,36 +302,19 @@ def put(root: Path, lang: str, key: str, cell_id: str, text: str) -> None:
     save_catalog(path, cells)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    root = main_root(repo_root())
-    try:
-        if argv[:1] == ["todo"] and len(argv) <= 2:
-            lang = check_language(argv[1] if len(argv) == 2 else LANGUAGES[0])
-            todo = problems(root, lang)
-            notebooks = english_notebooks(root)
-            for p in todo:
-                print(f"== {p}")
-                if p.kind != "no such markdown cell":
-                    nb = nbformat.read(notebooks[p.notebook], as_version=4)
-                    print(next(c.source for c in nb.cells if c.id == p.cell_id))
-            print(f"{len(todo)} cell(s) to translate or remove in {lang}.")
-            return 1 if todo else 0
-        if argv[:1] == ["lint"] and len(argv) <= 2:
-            findings = lint_all(root, check_language(argv[1] if len(argv) == 2 else LANGUAGES[0]))
-            print("\n".join(findings + [f"{len(findings)} finding(s)."]))
-            return 1 if findings else 0
-        if argv[:1] == ["put"] and len(argv) == 4:
-            put(root, check_language(argv[1]), argv[2], argv[3], sys.stdin.read())
-            return 0
-    except ValueError as exc:
-        print(f"tlcourse i18n: error: {exc}", file=sys.stderr)
-        return 2
-    print("usage: python -m tlcourse.course.i18n todo [LANG] | lint [LANG] | "
-          "put LANG NOTEBOOK CELL_ID < text.md",
-          file=sys.stderr)
-    return 2
+def print_todo(root: Path, lang: str) -> int:
+    """Print the English of every cell ``lang`` lacks or has stale; 1 when there is any."""
+    todo = problems(root, lang)
+    notebooks = english_notebooks(root)
+    for p in todo:
+        print(f"== {p}")
+        if p.kind != "no such markdown cell":
+            nb = nbformat.read(notebooks[p.notebook], as_version=4)
+            print(next(c.source for c in nb.cells if c.id == p.cell_id))
+    print(f"{len(todo)} cell(s) to translate or remove in {lang}.")
+    return 1 if todo else 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":     # `tlcourse i18n ...` is the command; this is the same
+    from tlcourse.cli import main
+    sys.exit(main(["i18n", *sys.argv[1:]]))

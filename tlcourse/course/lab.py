@@ -117,32 +117,18 @@ def command(root: Path = ROOT, *, port: int | None = None, token: str | None = N
     return args + list(extra)
 
 
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    try:
-        lang = None
-        if argv[:1] == ["--edition"]:
-            if len(argv) < 2:
-                raise ValueError("--edition needs a language: --edition hi")
-            lang, argv = argv[1], argv[2:]
-        root = edition_root(lang) if lang or argv[:1] == ["--fresh"] else ROOT
-        if argv[:1] == ["--fresh"]:
-            if len(argv) != 2:
-                raise ValueError("--fresh needs one notebook: --fresh <assignment>/<Notebook>")
-            print(f"fresh copy: {fresh_copy(argv[1], root).relative_to(root)} (yours is unchanged)")
-            return
-    except ValueError as exc:
-        print(f"tlcourse lab: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+def start(root: Path, extra=()) -> None:
+    """Make the student's copies, then replace this process by JupyterLab on ``root``."""
     made = student_copies(root)
     if made:
         print(f"your own copies: {len(made)} new file(s) in {WORK}/ (existing ones are kept)")
     os.chdir(root)
     # the kernels and the nbgrader commands are this environment's
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
-    args = command(root, extra=argv)
+    args = command(root, extra=extra)
     os.execv(args[0], args)
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":     # `tlcourse lab ...` is the command; this is the same
+    from tlcourse.cli import main
+    sys.exit(main(["lab", *sys.argv[1:]]))

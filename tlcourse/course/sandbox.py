@@ -293,7 +293,7 @@ class Session:
         (kernel_dir / "kernel.json").write_text(json.dumps({
             # no history database: the kernel would make one in its fresh home at each start
             "argv": [sys.executable, "-m", "tlcourse.course.sandbox", "--spec", str(spec_path),
-                     "-f", "{connection_file}", "--HistoryManager.hist_file=:memory:"],
+                     "--", "-f", "{connection_file}", "--HistoryManager.hist_file=:memory:"],
             "display_name": "Python 3 (tlcourse grading sandbox)",
             "language": "python",
             # a SIGINT to the launcher's process group would end bwrap, and the kernel with it
@@ -501,6 +501,13 @@ def start(spec: Spec, cwd: str, command: list[str]) -> subprocess.Popen:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 3 or sys.argv[1] != "--spec":
-        sys.exit("usage: python -m tlcourse.course.sandbox --spec SPEC.json -f CONNECTION_FILE")
-    sys.exit(launch(sys.argv[2], sys.argv[3:]))
+    # the kernel launcher the sandboxed kernelspec runs (not a user command)
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m tlcourse.course.sandbox",
+                                     description="start a grading kernel inside bubblewrap")
+    parser.add_argument("--spec", required=True, help="the sandbox's SPEC.json")
+    parser.add_argument("kernel_args", nargs=argparse.REMAINDER,
+                        help="ipykernel's arguments (-f CONNECTION_FILE ...)")
+    args = parser.parse_args()
+    kernel_args = args.kernel_args[1:] if args.kernel_args[:1] == ["--"] else args.kernel_args
+    sys.exit(launch(args.spec, kernel_args))

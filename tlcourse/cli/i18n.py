@@ -1,0 +1,44 @@
+"""`tlcourse i18n todo|lint|put`: the translation catalogs of the course's editions."""
+from __future__ import annotations
+
+import sys
+
+from tlcourse.cli.checks import UsageError
+
+
+def add_parser(sub):
+    p = sub.add_parser("i18n", help="translation catalogs (i18n/<lang>/): what to translate, "
+                                    "checks, and putting a translated cell in")
+    actions = p.add_subparsers(dest="action", required=True)
+    todo = actions.add_parser("todo", help="print the English of every cell missing or stale "
+                                           "in LANG's catalog (exit 1 when there is any)")
+    lint = actions.add_parser("lint", help="check terms, code and numbers of LANG's catalog "
+                                           "(exit 1 on a finding)")
+    for a in (todo, lint):
+        a.add_argument("lang", nargs="?", default=None, help="default: the first edition (hi)")
+    put = actions.add_parser("put", help="store the translation of one markdown cell, read "
+                                         "from standard input")
+    put.add_argument("lang")
+    put.add_argument("notebook", help="<assignment>/<Notebook>, as `todo` names it")
+    put.add_argument("cell_id")
+    return p
+
+
+def run(args) -> int:
+    from tlcourse.course import i18n
+    try:
+        lang = i18n.check_language(args.lang or i18n.LANGUAGES[0])
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    root = i18n.main_root(i18n.repo_root())
+    if args.action == "todo":
+        return i18n.print_todo(root, lang)
+    if args.action == "lint":
+        findings = i18n.lint_all(root, lang)
+        print("\n".join(findings + [f"{len(findings)} finding(s)."]))
+        return 1 if findings else 0
+    try:
+        i18n.put(root, lang, args.notebook, args.cell_id, sys.stdin.read())
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return 0
