@@ -121,27 +121,20 @@ def top_k_accuracy(scores, labels, k=1):
     students["renamed"] = ([write(copy.deepcopy(sol), tmp / "renamed" / f"{NOTEBOOK}-Copy1.ipynb")],
                            FULL, [])
 
-    # a saved model that was never trained (valid file, random head): loaded, not
-    # retrained, and the grader's own measurement on the test split fails it
-    students["fake_model"] = ([SOLUTION, fake_model(tmp / "fake")], FULL - POINTS["test_accuracy_target"],
-                              ["test_accuracy_target"])
+    # a training loop that never steps, and a model file handed in beside the notebook:
+    # the grader trains the student's own pipeline itself, so the file plays no part
+    nb = copy.deepcopy(sol)
+    c = cell(nb, "training")
+    c.source = replace_function(c.source, "train_one_epoch",
+                                "def train_one_epoch(model, loader, loss_fn, optimizer, device):\n"
+                                "    return 1.0")
+    model_file = tmp / "no_training" / "pets_model.pt"
+    model_file.parent.mkdir(parents=True)
+    model_file.write_bytes(b"weights trained on the test split, says the student")
+    students["no_training"] = ([write(nb, tmp / "no_training" / SOLUTION.name), model_file],
+                               FULL - POINTS["test_training"] - POINTS["test_accuracy_target"],
+                               ["test_accuracy_target", "test_training"])
     return students
-
-
-def fake_model(folder):
-    import torch
-    from torch import nn
-
-    from tlcourse import torch as tlc
-
-    torch.manual_seed(0)
-    base, _ = tlc.pretrained(get_profile("smoke").pets_base_model, include_top=False)
-    head = nn.Sequential(nn.Dropout(0.2), nn.Linear(tlc.feature_dim("mobilenet_v2"), 37))
-    with torch.no_grad():
-        head[1].weight.normal_(0, 0.001)   # untrained: about chance
-    model = nn.Sequential(__import__("collections").OrderedDict(base=base, head=head))
-    folder.mkdir(parents=True, exist_ok=True)
-    return tlc.save_model(model, folder / tlc.pets.MODEL_FILE)
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +161,7 @@ def graded(tmp_path_factory):
 
 
 STUDENTS = ["solution", "untouched", "partial", "raises_early", "loops_forever", "edits_tests",
-            "renamed", "fake_model"]
+            "renamed", "no_training"]
 
 
 @pytest.mark.parametrize("student", STUDENTS)
@@ -212,10 +205,12 @@ def test_locked_tests_were_restored(graded):
     assert any(o.get("output_type") == "error" for o in evaluation.outputs)
 
 
-def test_saved_model_was_used_not_retrained(graded):
-    course, _, _ = graded
-    nb = nbformat.read(course / "autograded" / "fake_model" / ASSIGNMENT / f"{NOTEBOOK}.ipynb",
+def test_the_grader_trained_the_students_pipeline_not_their_file(graded):
+    course, _, results = graded
+    nb = nbformat.read(course / "autograded" / "no_training" / ASSIGNMENT / f"{NOTEBOOK}.ipynb",
                        as_version=4)
-    text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
-                     for o in c.outputs)
-    assert "loaded the saved model" in text and "new head, frozen base" not in text
+    accuracy = cell(nb, "test_accuracy_target")
+    errors = [o for o in accuracy.outputs if o.get("output_type") == "error"]
+    assert errors and "below" in errors[0]["evalue"], accuracy.outputs
+    # the solution (no file handed in) cleared the same measurement
+    assert "test_accuracy_target" not in results["solution"].failed
