@@ -18,7 +18,7 @@ import tlcourse.tf  # noqa: F401  (sets KERAS_HOME/TORCH_HOME; imports TensorFlo
 from tlcourse import assets, photos
 from tlcourse.imagenet import softmax
 from tlcourse.preprocess import get_preprocess, pixels_array
-from tlcourse.ports import convert
+from tlcourse.ports import convert, keras_builder
 from tlcourse.tf import models
 from tlcourse.ports.convert import torch_prefix
 from tlcourse.ports.keras_mobilenet_v2 import mobilenet_v2
@@ -134,7 +134,7 @@ def test_layer_names_map_to_torch_keys(name):
         assert rename is convert._rename_lite
         sd = rename_lite_keys(sd)
     prefixes = {k.rsplit(".", 1)[0] for k in sd}
-    weighted = [l.name for l in convert._keras_builder(name)().layers if l.weights]
+    weighted = [l.name for l in keras_builder(name)().layers if l.weights]
     assert {torch_prefix(n) for n in weighted} == prefixes
     assert torch_prefix("features_2_conv_1_0") == "features.2.conv.1.0"
 

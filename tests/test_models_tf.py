@@ -253,10 +253,10 @@ def test_forward_compiles_a_model_once_for_any_batch_size():
     expected = model(x.astype(np.float32)).numpy()
     outs = [models.forward(model, x) for _ in range(models.EAGER_CALLS + 2)]
     assert all(np.allclose(o, expected, atol=1e-6) for o in outs)
-    entry = models._COMPILED[model]
+    entry = models.traced(model)
     assert entry.calls == models.EAGER_CALLS                    # then compiled
     assert models.forward(model, x[:2].astype(np.float32)).shape == (2, 3)
-    assert entry.function.experimental_get_tracing_count() == 1, "one trace, any batch size"
+    assert entry.forward.experimental_get_tracing_count() == 1, "one trace, any batch size"
     # the gradient through the compiled call is the eager one
     xt = tf.constant(x, tf.float32)
     grads = []
@@ -273,7 +273,7 @@ def test_forward_compiles_a_model_once_for_any_batch_size():
     ref = weakref.ref(model)
     del model, entry
     gc.collect()
-    assert ref() is None, "the cache does not keep a model alive"
+    assert ref() is None, "its functions do not keep a model alive"
 
 
 def test_forward_compiles_at_once_for_a_loop_over_a_loader():
@@ -282,57 +282,60 @@ def test_forward_compiles_at_once_for_a_loop_over_a_loader():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     x = np.zeros((2, 4), np.float32)
     models.forward(model, x, calls_ahead=models.EAGER_CALLS + 1)
-    assert models._COMPILED[model].calls == 0
-    assert models._COMPILED[model].function.experimental_get_tracing_count() == 1
+    assert models.traced(model).calls == 0
+    assert models.traced(model).forward.experimental_get_tracing_count() == 1
 
 
-def test_an_eager_tape_on_a_frozen_model_takes_the_compiled_input_gradient():
-    """A frozen model under an eager tape (an attack, a saliency map): the input
-    gradient is the eager one, comes from one traced graph for any batch size,
-    and no weight is recorded; unfrozen, its weights get gradients again."""
+def test_the_traced_input_gradient_is_the_eager_one():
+    """The package's input gradients (attacks, saliency, grown images) come from
+    the model's traced step: the eager tape's gradient, one trace for any batch
+    size and target."""
+    from tlcourse.tf import adversarial as A
     from tlcourse.tf import models
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
                               keras.layers.Dense(3)])
     model.trainable = False
     rng = np.random.default_rng(1)
-    kernel = model.layers[0].kernel
-
-    def gradients(fn, x):
-        x = tf.constant(x, tf.float32)
-        with tf.GradientTape(persistent=True) as tape:
+    for batch, target in ((3, 0), (5, [1, 2])):
+        x = tf.constant(rng.normal(size=(batch, 4)), tf.float32)
+        with tf.GradientTape() as tape:
             tape.watch(x)
-            y = tf.reduce_sum(fn(x) ** 2)
-        return tape.gradient(y, x).numpy(), tape.gradient(y, kernel)
-
-    for _ in range(models.EAGER_CALLS):                  # the eager calls, then compiled
-        models.forward(model, rng.normal(size=(2, 4)))
-    entry = models._COMPILED[model]
-    for batch in (3, 5):
-        x = rng.normal(size=(batch, 4))
-        (compiled, to_weights), (eager, _) = (gradients(lambda t: models.forward(model, t), x),
-                                              gradients(lambda t: model(t, training=False), x))
-        assert np.allclose(compiled, eager, atol=1e-5)
-        assert np.abs(compiled).max() > 0
-        assert to_weights is None, "a frozen model's weights are not recorded"
-    assert entry.input_gradient.experimental_get_tracing_count() == 1, "one trace, any batch"
-    model.trainable = True                                  # fine-tuning: weights train again
-    _, to_weights = gradients(lambda t: models.forward(model, t), rng.normal(size=(3, 4)))
-    assert to_weights is not None and np.abs(to_weights.numpy()).max() > 0
+            want_log_prob = A.logit_score(tf.nn.log_softmax(model(x, training=False)), target)
+            total = tf.reduce_sum(want_log_prob)
+        want = tape.gradient(total, x)
+        log_prob, gain, grad = A.score_gradient(model, x, target)
+        np.testing.assert_allclose(grad, want, atol=1e-5)
+        np.testing.assert_allclose(log_prob, want_log_prob, atol=1e-5)
+        np.testing.assert_allclose(gain, log_prob)
+        assert np.abs(grad.numpy()).max() > 0
+    step = models.traced(model).functions[("score_gradient", "log_prob")]
+    assert step.experimental_get_tracing_count() == 1, "one trace, any batch and target"
+    _, logit, _ = A.score_gradient(model, x, 2, objective="logit")
+    np.testing.assert_allclose(logit, model(x, training=False)[:, 2], atol=1e-5)
 
 
-def test_a_port_reads_its_weights_file_once(monkeypatch):
+def test_an_eager_tape_through_forward_differentiates_inputs_and_weights():
+    """A hand-written loop under a tape (fine-tuning, an exercise's attack): the
+    compiled call gives the eager call's gradients, the weights' too."""
     from tlcourse.tf import models
 
-    first, _ = tlc.pretrained("mobilenet_v2", include_top=False)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    x = tf.constant(np.random.default_rng(2).normal(size=(3, 4)), tf.float32)
+    grads = []
+    for fn in (lambda t: model(t, training=False),
+               lambda t: models.forward(model, t, calls_ahead=models.EAGER_CALLS + 1)):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.reduce_sum(fn(x) ** 2)
+        grads.append(tape.gradient(y, [x, model.layers[0].kernel]))
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, atol=1e-5)
 
-    def no_reading(self, *args, **kwargs):
-        raise AssertionError("the weights file was read again")
-    monkeypatch.setattr(keras.Model, "load_weights", no_reading)
+
+def test_each_pretrained_call_is_a_new_model_with_the_weights():
+    first, _ = tlc.pretrained("mobilenet_v2", include_top=False)
     second, _ = tlc.pretrained("mobilenet_v2", include_top=False)
     assert second is not first
     assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(first.weights, second.weights))
     assert np.abs(second.weights[0].numpy()).max() > 0          # real weights, not the zero init
-    monkeypatch.setattr(models, "_PORT_WEIGHTS", {})             # as for a file changed since
-    with pytest.raises(assets.AssetError, match="read again"):   # it is read again
-        tlc.pretrained("mobilenet_v2", include_top=False)

@@ -119,121 +119,61 @@ def counting_train_steps(model):
     return calls
 
 
-def test_fit_traces_its_step_once_and_runs_a_few_steps_eagerly(base):
+def test_fit_traces_its_step_once_and_runs_a_short_fit_eagerly(base):
     net, _ = base
-    tlc.train._TRAINED_BY_SETUP.entries.clear()   # no twin from another test lends its step
     model = tlc.with_new_head(net, 2)
     calls = counting_train_steps(model)
     # optimizer and metric variables made before the trace: TensorFlow does not trace twice
     tlc.fit(model, random_batches(tlc.train.EAGER_STEPS + 1), None, epochs=1, lr=1e-3,
             progress=False)
     assert len(calls) == 1 and not model.run_eagerly
-    traced = model.train_function
-    calls.clear()
-    tlc.fit(model, random_batches(4), None, epochs=1, steps_per_epoch=2, progress=False)
-    assert len(calls) == 2, "a fit of 2 steps runs each step eagerly"
-    assert not model.run_eagerly and model.train_function is traced, "and leaves the traced step"
     calls.clear()
     tlc.fit(model, random_batches(tlc.train.EAGER_STEPS + 1), None, epochs=1, progress=False)
     assert calls == [], "the model as compiled: its traced step again"
+    tlc.fit(model, random_batches(4), None, epochs=1, steps_per_epoch=2, lr=1e-3,
+            progress=False)
+    assert len(calls) == 2 and model.run_eagerly, "a short fit that compiles runs eagerly"
+    calls.clear()
+    tlc.fit(model, random_batches(tlc.train.EAGER_STEPS + 1), None, epochs=1, lr=1e-3,
+            progress=False)
+    assert len(calls) == 1 and not model.run_eagerly, "compiled again: traced again"
 
 
-def test_fit_hides_the_frozen_weights_from_the_tape_while_training(base):
-    import tensorflow as tf
-
+def test_trainable_changes_before_the_first_fit_after_compile_are_taken(base):
+    """What compiled_with_current_trainable relies on: Keras builds the optimizer
+    and traces the step at the first fit after compile, for the weights trainable
+    then; after that fit a change needs a compile."""
     net, _ = base
     model = tlc.with_new_head(net, 2)
-    tlc.pets.unfreeze_top(net, 1)
-    trainable = {id(v.value) for v in model.trainable_weights}
-    watched = []
-
-    class Watch(keras.callbacks.Callback):
-        def on_train_batch_begin(self, batch, logs=None):
-            x, _ = next(iter(random_batches(1)))
-            with tf.GradientTape() as tape:   # watches every trainable tf.Variable it reads
-                model(x, training=False)
-            watched.append({id(v) for v in tape.watched_variables()})
-
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+    model.compile(optimizer=keras.optimizers.Adam(1e-4),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    with tlc.train._frozen_weights_unwatched(model):
-        model.fit(random_batches(1), epochs=1, verbose=0, callbacks=[Watch()])
-    assert watched and watched[0] == trainable
-    frozen = [v for v in net.weights if id(v.value) not in trainable]
-    assert frozen and all(v.value.trainable for v in frozen if "moving" not in v.path), \
-        "after training every other tape sees the frozen weights again"
-    net.trainable = False
+    top = tlc.pets.unfreeze_top(net, 1)               # after the compile, before the fit
+    assert tlc.compiled_with_current_trainable(model)
+    w = top[0].trainable_weights[0]
+    before = w.numpy().copy()
+    tlc.fit(model, random_batches(1), None, epochs=1, steps_per_epoch=1, progress=False)
+    assert not np.array_equal(before, w.numpy()), "the unfrozen block trained"
+    assert tlc.compiled_with_current_trainable(model)
+    net.trainable = False                               # after a fit: compile again
+    assert not tlc.compiled_with_current_trainable(model)
+    plain = tlc.feature_classifier(4, 2)                # compiled and fitted by Keras alone:
+    plain.compile(optimizer="adam", loss="sparse_categorical_crossentropy")   # unknown: False
+    plain.fit(np.zeros((4, 4), np.float32), np.zeros(4, np.int64), verbose=0)
+    assert not tlc.compiled_with_current_trainable(plain)
+    assert not tlc.compiled_with_current_trainable(tlc.feature_classifier(4, 2))
 
 
-def small_net(base, seed):
-    """``base`` (shared) + a new dropout/dense head, compiled to fine-tune the base's
-    last layer: the shape of section 9's fine-tuning nets."""
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input((8,))
-    outputs = keras.layers.Dense(2)(keras.layers.Dropout(0.2)(base(inputs, training=False)))
-    net = keras.Model(inputs, outputs)
-    for layer in base.layers:
-        layer.trainable = layer is base.layers[-1]
-    net.compile(optimizer=keras.optimizers.Adam(1e-2),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                metrics=["accuracy"])
-    return net
-
-
-def test_a_new_model_of_a_traced_architecture_trains_on_its_twins_step():
-    keras.utils.set_random_seed(0)
-    base = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8, activation="relu"),
-                             keras.layers.BatchNormalization(), keras.layers.Dense(4)])
-    X, y = blobs(64, dim=8)
-    loader = lambda: tlc.array_loader(X, y, 16, shuffle=True, seed=1)
-    assert 2 * len(list(loader())) > tlc.train.EAGER_STEPS   # not a short (eager) fit
-    twin = small_net(base, seed=1)
-    tlc.fit(twin, loader(), epochs=2, progress=False)   # traced: it lends its step from now on
-    assert twin.train_function is not None
-    twin_weights = [w.numpy().copy() for w in twin.weights]
-    base_start = [w.numpy().copy() for w in base.weights]
-
-    model = small_net(base, seed=2)
-    calls = counting_train_steps(model)
-    history = tlc.fit(model, loader(), epochs=2, progress=False, name="borrowed")
-    assert calls == [] and model.train_function is None, "no trace of its own"
-    assert history.name == "borrowed" and len(history.epochs) == 2
-    borrowed = [w.numpy().copy() for w in model.weights]
-    head_of = lambda net: [w.numpy() for w in net.layers[-1].weights]
-    # the lender has its own head back; the base both nets share kept the training
-    assert all(np.array_equal(a, b) for a, b in zip(head_of(twin), twin_weights[-2:]))
-    assert not np.array_equal(base.layers[-1].weights[0].numpy(), base_start[-2])
-
-    # the same model trained on a step of its own: the same numbers
-    for w, value in zip(base.weights, base_start):
-        w.assign(value)
-    tlc.train._TRAINED_BY_SETUP.entries.clear()
-    own = small_net(base, seed=2)
-    tlc.fit(own, loader(), epochs=2, progress=False)
-    assert own.train_function is not None, "traced its own step"
-    for a, b in zip(borrowed, [w.numpy() for w in own.weights]):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-
-
-def test_a_loop_borrows_the_graph_of_a_compiled_twin():
-    from tlcourse.tf import models
-
+def test_predict_of_a_second_model_of_one_architecture_is_its_own():
+    """Two models of one architecture: each predicts with its own weights."""
     def net(seed):
         keras.utils.set_random_seed(seed)
         return keras.Sequential([keras.Input((16,)), keras.layers.Dense(8, activation="relu"),
                                  keras.layers.Dense(2)])
     X, y = blobs(96)
     loader = tlc.array_loader(X, y, 16)   # 6 batches: a loop worth compiling
-    twin, model = net(1), net(2)
-    tlc.evaluate(twin, loader)
-    assert models._COMPILED[twin].function.experimental_get_tracing_count() == 1
-    twin_weights = [w.numpy().copy() for w in twin.weights]
-    probs, labels = tlc.predict(model, loader)
-    assert model not in models._COMPILED or \
-        models._COMPILED[model].function.experimental_get_tracing_count() == 0, "no own trace"
-    expected = keras.ops.softmax(model(X, training=False)).numpy()
-    np.testing.assert_allclose(probs, expected, rtol=1e-5, atol=1e-6)
-    assert np.array_equal(labels, y)
-    assert all(np.array_equal(w.numpy(), v) for w, v in zip(twin.weights, twin_weights))
-    other = keras.Sequential([keras.Input((16,)), keras.layers.Dense(4), keras.layers.Dense(2)])
-    assert models.architecture(other) != models.architecture(model)
+    first, second = net(1), net(2)
+    for model in (first, second):
+        probs, labels = tlc.predict(model, loader)
+        expected = keras.ops.softmax(model(X, training=False)).numpy()
+        np.testing.assert_allclose(probs, expected, rtol=1e-5, atol=1e-6)
+        assert np.array_equal(labels, y)

@@ -33,7 +33,9 @@ if "tensorflow" in sys.modules and "torchvision" not in sys.modules:
 import torch  # noqa: E402,F401  (first: see the module docstring)
 import torchvision  # noqa: E402,F401
 
-import numpy as np
+import numpy as np  # noqa: E402
+
+from tlcourse.ports import keras_builder  # noqa: E402  (imports Keras only when called)
 
 # Largest |logit difference| accepted between torch and the port on the
 # self-check input; float32 through ~50 layers differs by ~1e-5 here.
@@ -115,12 +117,6 @@ def _rename_lite(sd):
     return rename_lite_keys(sd)
 
 
-def _keras_builder(name):
-    # imported here: tlcourse.tf.models imports keras/TensorFlow, which must come after torch
-    from tlcourse.tf.models import _port_builder
-    return _port_builder(name)
-
-
 # port name -> (torch asset, Keras asset, torch reference network, key renaming)
 PORTS = {
     "mobilenet_v2": ("mobilenet_v2_torch", "mobilenet_v2_keras", _torchvision_mobilenet_v2, None),
@@ -165,7 +161,7 @@ def convert(name: str, progress: bool = True):
     dest = assets.get(keras_asset).path
     state_dict = load_torch_state_dict(src, rename)
 
-    model = _keras_builder(name)(include_top=True)
+    model = keras_builder(name)(include_top=True)   # imports Keras: after torch
     set_weights_from_torch(model, state_dict)
     diff = self_check(model, torch_reference(src))
     if not diff <= SELF_CHECK_TOL:

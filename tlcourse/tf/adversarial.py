@@ -18,12 +18,18 @@ Random starts and random transforms are drawn with numpy in the core
 same numbers; the loops of ``grow_class_image``, ``targeted_attack`` and
 ``attack_photos`` are the core's too, given TensorFlow's steps here.  Tensors
 are NHWC here, NCHW in PyTorch.
+
+The input gradients of the attacks, the saliency maps and the grown images
+come from one traced step per model and objective (``score_gradient``: a
+``tf.function`` with ``GradientTape(watch_accessed_variables=False)`` and
+``tape.watch(x)``, so no weight gradient is computed), for any batch size and
+target.
 """
 from __future__ import annotations
 
 import functools
-import weakref
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -32,7 +38,7 @@ from tlcourse.adversarial import (STANDARD_TRANSFORMS, AttackResult, ClassImage,
                                   Transforms, parse_eps)
 from tlcourse.contract import PUBLIC_API
 from tlcourse.imagenet import parse_class
-from tlcourse.tf.models import forward, normalize, to_pixels
+from tlcourse.tf.models import forward, normalize, to_pixels, traced
 from tlcourse.exercises import reference_answer
 
 __all__ = PUBLIC_API["adversarial"]
@@ -74,7 +80,7 @@ def _log_prob_of_logits(logits, target) -> tf.Tensor:
 
 def _class_log_mask(target, classes: int) -> tf.Tensor:
     """0 for the target's classes, -inf for the others: (classes,).  As a tensor, the
-    target of a traced step can change without a new trace (``_Grower``)."""
+    target of a traced step can change without a new trace (``score_gradient``)."""
     mask = np.full(classes, -np.inf, np.float32)
     mask[core.class_list(target)] = 0.0
     return tf.constant(mask)
@@ -83,6 +89,50 @@ def _class_log_mask(target, classes: int) -> tf.Tensor:
 def _masked_logsumexp(scores, log_mask) -> tf.Tensor:
     """Per row: the logsumexp of the scores the log-mask keeps."""
     return tf.reduce_logsumexp(scores + tf.cast(log_mask, scores.dtype), axis=1)
+
+
+def _score_gradient_function(model_ref, spec, objective: str):
+    """A model's traced step: for a model input batch ``x`` and a class log-mask,
+    (log p(target) per image, the objective per image, d sum(objective) / d x).
+    The tape watches ``x`` only: the model's weights (trainable or not as
+    TensorFlow sees them) get no gradient computed."""
+    def step(x, log_mask):
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(x)
+            logits = tf.cast(model_ref()(x, training=False), tf.float32)
+            log_prob = _masked_logsumexp(tf.nn.log_softmax(logits, axis=-1), log_mask)
+            gain = log_prob if objective == "log_prob" else _masked_logsumexp(logits, log_mask)
+            total = tf.reduce_sum(gain)
+        return log_prob, gain, tape.gradient(total, x)
+
+    signature = None if spec is None else [spec, tf.TensorSpec([None], tf.float32)]
+    return tf.function(step, input_signature=signature, reduce_retracing=True, autograph=False)
+
+
+def score_gradient(model, x, target, objective: str = "log_prob"):
+    """(log p(target | x), the objective, d sum(objective) / d x) for a batch ``x`` of
+    model inputs (normalised), by the model's own traced step (one trace per
+    objective, any batch size, any target).  ``objective``: "log_prob", or
+    "logit" (the target's logit; several targets: the logsumexp of theirs).
+    ``target``: class index(es), or a log-mask tensor from ``_class_log_mask``."""
+    core.check_objective(objective)
+    step = traced(model).function(("score_gradient", objective),
+                                  functools.partial(_score_gradient_function,
+                                                    objective=objective))
+    log_mask = target if isinstance(target, tf.Tensor) else \
+        _class_log_mask(target, model.outputs[0].shape[-1])
+    return step(tf.convert_to_tensor(x, tf.float32), log_mask)
+
+
+def pixel_score_gradient(model, preprocess, x01, target, objective: str = "log_prob"):
+    """``score_gradient`` for [0, 1] pixels: the gradient is with respect to the
+    pixels (through ``normalize``, differentiated eagerly: a few operations)."""
+    x01 = tf.convert_to_tensor(x01, tf.float32)
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(x01)
+        x = normalize(preprocess, x01)
+    log_prob, gain, grad = score_gradient(model, x, target, objective)
+    return log_prob, gain, tape.gradient(x, x01, output_gradients=grad)
 
 
 def classify_pixels(model, preprocess, pixels) -> np.ndarray:
@@ -216,97 +266,45 @@ def grow_class_image(model, preprocess, target, image="pixels", steps: int = 128
     ``image``: "pixels", "fourier", or a parameterisation object (its
     ``variables`` are optimised with Adam).  Returns a ``ClassImage``.
 
-    One step is compiled with ``tf.function`` (eager Keras pays a Python call
-    per layer and was ~3x slower here); the random transform of each step is
-    drawn in numpy outside it and passed in as tensors.  Images grown by name
-    with the same parameterisation, size, rate, transforms and objective reuse
-    one compiled step, whatever their class and penalty (``_Grower``): a trace
-    of MobileNetV2's step cost 1-3 s, as much as 30-60 steps."""
+    Each step: the parameterisation, the random transform (drawn in numpy) and
+    the penalty run eagerly under a gradient tape (a few operations); the
+    network's part is the model's traced ``score_gradient`` (eager Keras pays a
+    Python call per layer and was ~3x slower), whose gradient the tape carries
+    back to the variables.  Every image grown on a model, whatever its class,
+    penalty or parameterisation, uses that one trace."""
     core.check_objective(objective)
     kinds = {"pixels": pixel_image, "fourier": fourier_image}
     param = core.parameterisation(image, kinds, size, seed)
-    if isinstance(image, str):
-        growers = _GROWERS.setdefault(model, {})
-        settings = (image, size, lr, transforms, objective, preprocess)
-        grower = growers.get(settings)
-        if grower is None:
-            grower = growers[settings] = _Grower(model, preprocess, param, lr, transforms,
-                                                 objective)
-        else:
-            grower.restart(param)
-    else:
-        grower = _Grower(model, preprocess, param, lr, transforms, objective)
-    # the target and the penalty enter the step as tensors: one trace serves every class
+    opt = keras.optimizers.Adam(learning_rate=lr)
     log_mask = _class_log_mask(target, model.outputs[0].shape[-1])
-    tv = tf.constant(float(tv_weight))
     rng = np.random.default_rng(seed)
 
-    def step() -> float:   # a new random transform each step, drawn outside the trace
-        plan = () if transforms is None else \
-            tuple(map(tf.constant, _draw_plan(transforms, rng, size)))
-        return float(grower.compiled_step(plan, log_mask, tv))
+    def step() -> float:
+        with tf.GradientTape() as tape:   # the parameterisation's variables only
+            x = param()
+            seen = apply_transforms(x, transforms, rng)   # a new random transform each step
+            model_input = normalize(preprocess, seen)
+            penalty = float(tv_weight) * total_variation(x)
+        log_prob, _, grad = score_gradient(model, model_input, log_mask, objective)
+        # loss = -mean(objective) + penalty: the network's part enters as its input gradient
+        grads = tape.gradient([model_input, penalty], param.variables,
+                              output_gradients=[-grad / float(grad.shape[0]),
+                                                tf.ones_like(penalty)])
+        opt.apply_gradients(zip(grads, param.variables))
+        return float(tf.reduce_mean(tf.exp(log_prob)))
 
-    return core.run_growth(grower.param, step,
-                           functools.partial(classify_pixels, model, preprocess),
+    return core.run_growth(param, step, functools.partial(classify_pixels, model, preprocess),
                            _first_image, target=target, steps=steps, progress=progress,
                            label=label)
-
-
-class _Grower:
-    """A parameterisation, its Adam and the compiled step that updates them:
-    ``restart`` starts a new image on the same graph.  The step takes the
-    target as a log-mask over the classes (0 for a target class, -inf for the
-    others) and the total-variation weight as a tensor."""
-
-    def __init__(self, model, preprocess, param, lr, transforms, objective):
-        import keras
-
-        self.param = param
-        self.opt = keras.optimizers.Adam(learning_rate=lr)
-        self.opt.build(param.variables)   # optimizer state is created outside the traced step
-        self.lr = lr
-
-        @tf.function(autograph=False)   # plain Python around TF ops: nothing to convert
-        def compiled_step(plan, log_mask, tv_weight):
-            with tf.GradientTape() as tape:
-                x = param()
-                seen = x if transforms is None else _bilinear_sample(
-                    _pad_grey(x, transforms.pad), *plan)
-                logits = forward(model, normalize(preprocess, seen))
-                logp = _masked_logsumexp(tf.nn.log_softmax(logits, axis=-1), log_mask)
-                gain = logp if objective == "log_prob" else _masked_logsumexp(logits, log_mask)
-                loss = -tf.reduce_mean(gain) + tv_weight * total_variation(x)
-            grads = tape.gradient(loss, param.variables)
-            self.opt.apply_gradients(zip(grads, param.variables))
-            return tf.reduce_mean(tf.exp(logp))
-
-        self.compiled_step = compiled_step
-
-    def restart(self, start) -> None:
-        """The variables take ``start``'s values (a new parameterisation of the same
-        shape) and Adam starts afresh: as a new grower would, without a new trace."""
-        for variable, value in zip(self.param.variables, start.variables):
-            variable.assign(value)
-        for variable in self.opt.variables:   # step count, moments (and the rate, set again)
-            variable.assign(tf.zeros_like(variable))
-        self.opt.learning_rate = self.lr
-
-
-# model -> {settings: _Grower}; a grower's step holds its model, so a model grown on
-# stays alive with its growers (a few per notebook)
-_GROWERS = weakref.WeakKeyDictionary()
 
 
 # --------------------------------------------------------------------------
 # attacks
 # --------------------------------------------------------------------------
 def _grad_log_prob(model, preprocess, x01, target):
-    x = tf.convert_to_tensor(x01, tf.float32)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        logp = class_log_prob(model, preprocess, x, target)
-        total = tf.reduce_sum(logp)
-    return logp, tape.gradient(total, x)
+    """(log p(target) per image, its gradient with respect to the pixels)."""
+    log_prob, _, grad = pixel_score_gradient(model, preprocess, x01, target)
+    return log_prob, grad
 
 
 def fgsm(model, preprocess, x01, target: int, eps) -> tf.Tensor:

@@ -19,35 +19,24 @@ and returns logits (no softmax), like the torch models.
 Inference (``forward``, which every prediction of this adapter goes through):
 a Keras model called eagerly pays a Python call per layer and per operation
 (MobileNetV2, 16 images at 96 px: about 0.3 s, against 0.05 s as one compiled
-graph on 2 cores).  ``forward`` compiles each model once (``tf.function``, any
-batch size) when it is called repeatedly, and runs it eagerly while it is not:
-a trace costs about as much as a few eager calls.
-
-One graph per architecture (``same_architecture``, ``lent_weights``): a
-lesson that builds several models of one architecture (the same network on
-three data sizes) would pay a trace for each (MobileNetV2 + head: about 0.7 s
-for inference, 1.5 s for a training step, on 2 cores).  A loop over a loader
-(``inference_loop``) with a new model of an architecture already compiled runs
-on the compiled model's graph instead: that model's variables take the new
-one's values for the loop (a swap of values: tens of milliseconds) and get
-their own back afterwards.  To lend its graph the last compiled model of each
-of the last ``TWINS_KEPT`` architectures is kept alive (the training step's
-twins likewise, in ``tlcourse.tf.train``); not models over ``TWIN_MAX_MB``.
+graph on 2 cores).  ``forward`` gives each model one
+``tf.function(reduce_retracing=True)`` (any batch size) once it is called
+repeatedly, and runs it eagerly while it is not: a trace costs about as much as
+a few eager calls.  Each model has its own functions (``traced``); nothing is
+shared between models.
 """
 from __future__ import annotations
 
-import collections
-import contextlib
 import weakref
 
 import numpy as np
 
 import keras
 import tensorflow as tf
-from tensorflow.python.eager import record   # stop_recording: no public equivalent
 
 from tlcourse import assets, imagenet
 from tlcourse.contract import PUBLIC_API
+from tlcourse.ports import keras_builder
 from tlcourse.preprocess import (KERAS_CAFFE, MODELS, PREPROCESS, Preprocess,  # noqa: F401
                                  check_model_name, feature_dim, pixels_array)
 
@@ -97,37 +86,16 @@ def pretrained(name: str, include_top: bool = True, trainable: bool = False):
     return model, KERAS_CAFFE.get(name) or PREPROCESS[name]
 
 
-def _port_builder(name: str):
-    if name == "mobilenet_v2":
-        from tlcourse.ports.keras_mobilenet_v2 import mobilenet_v2
-        return mobilenet_v2
-    from tlcourse.ports.keras_efficientnet_lite import efficientnet_lite0
-    return efficientnet_lite0
-
-
-_PORT_WEIGHTS: dict = {}   # (weights file, its mtime and size) -> the weights as read
-
-
 def _port(name: str, include_top: bool) -> keras.Model:
-    """One of our ports of a torch network, with its converted weights.
-
-    The weights read from a file are kept in memory (MobileNetV2: 14 MB): a
-    lesson asks for the same network several times, and ``set_weights`` takes a
-    fifth of the time Keras's ``load_weights`` takes to read the file again."""
+    """One of our ports of a torch network (``tlcourse.ports``), with its converted weights."""
     path = assets.fetch(PORTS[name])   # converted from the torch file on first use
-    full = _port_builder(name)(include_top=True, initializer="zeros")   # weights come next
-    stat = path.stat()
-    key = (str(path), stat.st_mtime_ns, stat.st_size)
-    if key in _PORT_WEIGHTS:
-        full.set_weights(_PORT_WEIGHTS[key])
-    else:
-        try:
-            full.load_weights(path)
-        except Exception as exc:   # a stale or foreign file: say which and how to rebuild it
-            raise assets.AssetError(
-                f"{path} could not be loaded into the Keras {name} port ({exc}). Delete it "
-                f"and run `tlcourse fetch {PORTS[name]}` to convert it again.") from exc
-        _PORT_WEIGHTS[key] = full.get_weights()
+    full = keras_builder(name)(include_top=True, initializer="zeros")   # weights come next
+    try:
+        full.load_weights(path)
+    except Exception as exc:   # a stale or foreign file: say which and how to rebuild it
+        raise assets.AssetError(
+            f"{path} could not be loaded into the Keras {name} port ({exc}). Delete it "
+            f"and run `tlcourse fetch {PORTS[name]}` to convert it again.") from exc
     if include_top:
         return full
     # The base shares the full model's (already loaded) layers up to the pooling.
@@ -153,228 +121,82 @@ def count_params(model) -> tuple[int, int]:
 # --------------------------------------------------------------------------
 # inference: one compiled graph per model
 # --------------------------------------------------------------------------
-class _Compiled:
-    """A model's inference as a ``tf.function``, and how many eager calls it has had."""
+class Traced:
+    """A model's own ``tf.function`` objects: ``forward`` (inference, any batch size),
+    those other modules add with ``function`` (the input gradient of a class
+    score), and how many eager calls ``forward`` has made.  They hold the model
+    weakly: a model is not kept alive by its functions."""
 
     def __init__(self, model):
         self.calls = 0
-        self.layers = len(model.layers)   # a Sequential that gains a layer needs a new trace
-        ref = weakref.ref(model)          # the cache must not keep the model alive
-        self.spec = _batch_spec(model, "inputs")
-        self.function = tf.function(lambda x: ref()(x, training=False),
-                                    input_signature=None if self.spec is None else [self.spec],
-                                    reduce_retracing=True, autograph=False)
-        # the gradient of an eager call is taken by a compiled graph of its own
-        # (``call_with_input_gradient``)
-        out_spec = _batch_spec(model, "outputs")
-        self.input_gradient = tf.function(
-            self._input_gradient, reduce_retracing=True, autograph=False,
-            input_signature=None if self.spec is None or out_spec is None
-            else [self.spec, out_spec])
+        self.layers = len(model.layers)   # a Sequential that gains a layer needs new traces
+        self.model = weakref.ref(model)
+        self.spec = batch_spec(model)
+        self.forward = tf.function(lambda x: self.model()(x, training=False),
+                                   input_signature=None if self.spec is None else [self.spec],
+                                   reduce_retracing=True, autograph=False)
+        self.functions = {}
 
-    def _input_gradient(self, x, upstream):
-        """The gradient of ``upstream . model(x)`` with respect to ``x``, traced: its
-        backward pass is that of ``function``'s graph, built once for both eager
-        tapes and traced steps (``grow_class_image``)."""
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            logits = self.function(x)
-        return tape.gradient(logits, x, output_gradients=upstream)
-
-    def call_with_input_gradient(self, x):
-        """``function(x)`` for eager code under a gradient tape (an attack, a saliency
-        map), with ``input_gradient`` as its gradient.  Without this an eager tape
-        builds a second backward graph (about 1.5 s for MobileNetV2 on 2 cores) and
-        records the gradients of every weight TensorFlow sees as trainable (a frozen
-        Keras model's variables still are), a third slower per step.  For models
-        with no trainable weights: gradients flow to the input only."""
-        @tf.custom_gradient
-        def call(x):
-            def grad(upstream, variables=None):
-                gx = self.input_gradient(x, upstream)
-                return (gx, [None] * len(variables)) if variables else gx
-            with record.stop_recording():   # the tape records ``call``, not the graph inside
-                return self.function(x), grad
-        return call(x)
+    def function(self, key, make):
+        """The model's function ``key``, made once by ``make(model_ref, spec)`` (a
+        ``tf.function``; ``model_ref()`` is the model)."""
+        if key not in self.functions:
+            self.functions[key] = make(self.model, self.spec)
+        return self.functions[key]
 
 
-_COMPILED = weakref.WeakKeyDictionary()   # model -> _Compiled
-TWINS_KEPT = 4       # architectures whose last traced model is kept alive to lend its graph
-TWIN_MAX_MB = 100    # larger models are not kept (VGG-16 with its top: 528 MB)
+_TRACED = weakref.WeakKeyDictionary()   # model -> its Traced (weak: dies with the model)
 
 
-class RecentModels:
-    """The last traced model (and a value) per key, for at most ``TWINS_KEPT`` keys,
-    kept alive: a model built inside a function (one per data size) is gone by
-    the time the next one needs its graph.  Models over ``TWIN_MAX_MB`` of
-    variables are not kept (nor lend their graph)."""
-
-    def __init__(self):
-        self.entries = collections.OrderedDict()
-
-    def get(self, key):
-        if key not in self.entries:
-            return None, None
-        self.entries.move_to_end(key)
-        return self.entries[key]
-
-    def put(self, key, model, value=None):
-        size = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in model.variables)
-        if size > TWIN_MAX_MB * 2 ** 20:
-            return
-        self.entries[key] = (model, value)
-        self.entries.move_to_end(key)
-        while len(self.entries) > TWINS_KEPT:
-            self.entries.popitem(last=False)
+def traced(model) -> Traced:
+    """``model``'s own traced functions (made on first use, again when it gains layers)."""
+    entry = _TRACED.get(model)
+    if entry is None or entry.layers != len(model.layers):
+        entry = _TRACED[model] = Traced(model)
+    return entry
 
 
-_COMPILED_BY_ARCHITECTURE = RecentModels()   # architecture(model) -> a compiled model
-
-
-def _batch_spec(model, which: str) -> tf.TensorSpec | None:
-    """The model's one input (``which`` = "inputs") or output ("outputs") with any
-    batch size, or None (several, or a subclassed model that declares none:
-    traced per shape then)."""
-    tensors = getattr(model, which, None)
+def batch_spec(model) -> tf.TensorSpec | None:
+    """The model's one input with any batch size, or None (several inputs, or a
+    subclassed model that declares none: traced per shape then)."""
+    tensors = getattr(model, "inputs", None)
     if not tensors or len(tensors) != 1:
         return None
     return tf.TensorSpec((None, *tensors[0].shape[1:]), tensors[0].dtype)
 
 
-def model_state(model) -> list:
-    """The variables a forward or training pass of ``model`` reads and writes: weights,
-    BatchNorm statistics and random-seed state, not the metrics of the model or of
-    models nested in it (which differ with whether and how those were trained)."""
-    metrics = {id(v) for layer in model._flatten_layers()
-               for v in getattr(layer, "metrics_variables", ())}
-    return [v for v in model.variables if id(v) not in metrics]
-
-
-def architecture(model, trainable: bool = False) -> str:
-    """What a traced graph of ``model`` depends on, independent of which model it is:
-    its config (layer names, which Keras numbers per model, replaced by their
-    position; nested models' compile settings left out), its variables' shapes
-    and dtypes, and with ``trainable`` which of them train (what a training
-    step, unlike inference, depends on)."""
-    layers = list(model._flatten_layers())
-    position = {layer.name: f"<layer {i}>" for i, layer in enumerate(layers)}
-
-    def canonical(value):
-        if isinstance(value, dict):   # a nested model's compile settings do not enter its graph
-            return {k: canonical(v) for k, v in value.items() if k != "compile_config"}
-        if isinstance(value, (list, tuple)):
-            return [canonical(v) for v in value]
-        return position.get(value, value) if isinstance(value, str) else value
-
-    try:
-        config = canonical(model.get_config())
-    except NotImplementedError:   # a subclassed model without get_config: never shared
-        return f"<unshareable {id(model)}>"
-    variables = [(tuple(v.shape), str(v.dtype), trainable and v.trainable)
-                 for v in model_state(model)]
-    return repr((type(model).__name__, [type(layer).__name__ for layer in layers],
-                 config, variables))
-
-
-def _shareable_pairs(owner_variables, variables) -> list | None:
-    """The (owner's, model's) variable pairs to swap, those the two models do not
-    share (a base two models wrap); None when they do not correspond one to one."""
-    if len(owner_variables) != len(variables):
-        return None
-    pairs = [(a, b) for a, b in zip(owner_variables, variables) if a is not b]
-    own = {id(a) for a, _ in pairs}
-    if any(id(b) in own or tuple(a.shape) != tuple(b.shape) for a, b in pairs):
-        return None   # a variable of one is a different variable of the other
-    return pairs
-
-
-def _exchange(pairs) -> None:
-    """Swap the values of each pair of variables (plain TensorFlow ops: a Keras
-    ``assign`` costs several times more)."""
-    for a, b in pairs:
-        a_value = a.value.read_value()
-        a.value.assign(b.value.read_value(), read_value=False)
-        b.value.assign(a_value, read_value=False)
-
-
-@contextlib.contextmanager
-def lent_weights(owner_variables, variables):
-    """For the block, ``owner_variables`` hold the values of ``variables`` (in the
-    same order); afterwards ``variables`` take the values the block left in the
-    owner's (what a training step wrote) and the owner's get their own back.
-    (Two swaps: in the block ``variables`` hold the owner's values.)"""
-    pairs = _shareable_pairs(owner_variables, variables)
-    if pairs is None:
-        raise ValueError("the two models' variables do not correspond one to one")
-    _exchange(pairs)
-    try:
-        yield
-    finally:
-        _exchange(pairs)
-
-
-def _compiled_twin(model):
-    """A live model of ``model``'s architecture whose inference graph is traced, or None."""
-    key = architecture(model)
-    twin, _ = _COMPILED_BY_ARCHITECTURE.get(key)
-    entry = _COMPILED.get(twin) if twin is not None else None
-    if twin is None or twin is model or entry is None or entry.layers != len(twin.layers) \
-            or entry.function.experimental_get_tracing_count() == 0 \
-            or _shareable_pairs(model_state(twin), model_state(model)) is None:
-        return None, key
-    return twin, key
+def as_model_input(model, x):
+    """``x`` as a tensor of the model's input dtype (float64 numpy: cast), or None when
+    the model's input does not accept its shape."""
+    spec = traced(model).spec
+    if spec is None or spec.is_compatible_with(x):
+        return x
+    x = tf.convert_to_tensor(x)
+    if x.dtype.is_floating and x.dtype != spec.dtype:
+        x = tf.cast(x, spec.dtype)
+    return x if spec.is_compatible_with(x) else None
 
 
 def forward(model, x, calls_ahead: int = 1) -> tf.Tensor:
-    """``model(x, training=False)``, computed by one compiled graph per model.
+    """``model(x, training=False)``, computed by the model's ``tf.function``.
 
     A model's first ``EAGER_CALLS`` calls run eagerly (a model called once is
-    not worth a trace); later calls, and calls inside a traced function, go
-    through one graph traced for any batch size, gradients included (the
-    gradient of a compiled call is compiled too; for a frozen model under an
-    eager tape, the input's only: ``_Compiled.call_with_input_gradient``).
-    ``calls_ahead``: the calls the caller is about to make, this one included
-    (the batches of a loader): more than ``EAGER_CALLS`` compile the model at
-    once (``inference_loop`` may borrow a compiled twin's graph instead).  Inputs the model's input does not
-    accept go to the model itself, for Keras's error message."""
-    entry = _COMPILED.get(model)
-    if entry is None or entry.layers != len(model.layers):
-        entry = _COMPILED[model] = _Compiled(model)
-    if entry.spec is not None and not entry.spec.is_compatible_with(x):
-        x = tf.convert_to_tensor(x)
-        if x.dtype.is_floating and x.dtype != entry.spec.dtype:   # e.g. float64 numpy
-            x = tf.cast(x, entry.spec.dtype)
-        if not entry.spec.is_compatible_with(x):
-            return model(x, training=False)
-    if not tf.executing_eagerly():
-        return entry.function(x)
+    not worth a trace); later calls go through one graph traced for any batch
+    size.  Inside a traced function the model is called directly (it becomes
+    part of that graph).  ``calls_ahead``: the calls the caller is about to
+    make, this one included (the batches of a loader): more than
+    ``EAGER_CALLS`` compile the model at once.  Inputs the model's input does
+    not accept go to the model itself, for Keras's error message.  Under a
+    gradient tape TensorFlow differentiates the traced call like the eager one
+    (the package's own input gradients use ``tlcourse.tf.adversarial``'s traced step)."""
+    entry = traced(model)
+    ready = as_model_input(model, x)
+    if ready is None or not tf.executing_eagerly():
+        return model(x if ready is None else ready, training=False)
     if entry.calls + calls_ahead <= EAGER_CALLS:
         entry.calls += 1
-        return model(x, training=False)
-    if not model.trainable_weights:
-        return entry.call_with_input_gradient(x)
-    return entry.function(x)
-
-
-@contextlib.contextmanager
-def inference_loop(model, calls: int):
-    """``forward`` for a loop of ``calls`` inference calls (the batches of a loader),
-    as a function of the batch.  A model of an architecture already compiled
-    (``architecture``) borrows that model's graph for the loop: its weights are
-    lent for the loop (two swaps, milliseconds) instead of a trace of its own.
-    Loops run outside gradient tapes, which would watch the lender's variables."""
-    entry = _COMPILED.get(model)
-    untraced = entry is None or entry.layers != len(model.layers) \
-        or entry.function.experimental_get_tracing_count() == 0
-    if tf.executing_eagerly() and untraced and calls + (entry.calls if entry else 0) \
-            > EAGER_CALLS:
-        twin, key = _compiled_twin(model)
-        if twin is not None:
-            with lent_weights(model_state(twin), model_state(model)):
-                yield lambda x: forward(twin, x, calls_ahead=calls)
-            return
-        _COMPILED_BY_ARCHITECTURE.put(key, model)   # compiled in this loop: it lends next
-    yield lambda x: forward(model, x, calls_ahead=calls)
+        return model(ready, training=False)
+    return entry.forward(ready)
 
 
 # --------------------------------------------------------------------------

@@ -19,8 +19,8 @@ import numpy as np
 import tensorflow as tf
 
 from tlcourse.contract import PUBLIC_API
-from tlcourse.tf.adversarial import as_pixels, logit_score
-from tlcourse.tf.models import forward, normalize
+from tlcourse.tf.adversarial import as_pixels, logit_score, pixel_score_gradient
+from tlcourse.tf.models import normalize
 
 __all__ = PUBLIC_API["saliency"]
 
@@ -42,12 +42,10 @@ def _class_score(logits, target) -> tf.Tensor:
 
 def input_saliency(model, preprocess, pixels, target) -> np.ndarray:
     """|d score / d pixel| for [0, 1] pixels (NHWC), the largest over the colour
-    channels: (N, H, W) numpy."""
-    x = as_pixels(pixels)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        score = _class_score(forward(model, normalize(preprocess, x)), target)
-    return tf.reduce_max(tf.abs(tape.gradient(score, x)), axis=-1).numpy()
+    channels: (N, H, W) numpy.  The gradient comes from the model's traced step
+    (``tlcourse.tf.adversarial.score_gradient``, the attacks' too)."""
+    _, _, grad = pixel_score_gradient(model, preprocess, as_pixels(pixels), target, "logit")
+    return tf.reduce_max(tf.abs(grad), axis=-1).numpy()
 
 
 def grad_cam(model, preprocess, pixels, target, layer=None) -> np.ndarray:
@@ -56,8 +54,8 @@ def grad_cam(model, preprocess, pixels, target, layer=None) -> np.ndarray:
     layer = layer or last_conv_block(model)
     probe = keras.Model(model.inputs, [layer.output, model.outputs[0]])
     x = as_pixels(pixels)
-    with tf.GradientTape() as tape:
-        tape.watch(x)   # frozen weights are not watched: follow the gradient from the input
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(x)   # the gradient flows from the input; the weights get none
         acts, logits = probe(normalize(preprocess, x), training=False)
         score = _class_score(logits, target)
     grads = tape.gradient(score, acts)

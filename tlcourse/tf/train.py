@@ -13,19 +13,16 @@ must be compiled again (``fit`` compiles when given ``lr=`` or a new
 ``optimizer=``).  Everything here is stock Keras: one learning rate per
 optimizer, as in the guide (fine-tuning recompiles with one low rate).
 
-Traces: ``fit`` runs Keras's ``fit``, whose training step TensorFlow traces
-once per compiled model (1-2 s for MobileNetV2 on 2 cores).  A model whose
-architecture and compile settings (``training_setup``) match a model traced
-before trains on that model's traced step instead: the traced model holds the
-new one's weights and optimizer state during the fit and hands them back
-(``models.lent_weights``), so a study that trains the same network on three
-data sizes traces it once.
+``fit`` is Keras's ``compile`` and ``fit`` with a progress bar and a
+``History``; Keras traces the training step once per compile (1-2 s for
+MobileNetV2 on 2 cores), so a fit of at most ``EAGER_STEPS`` steps that
+compiles runs eagerly instead (``compile(run_eagerly=True)``).
 """
 from __future__ import annotations
 
-import contextlib
 import re
 import time
+import weakref
 from pathlib import Path
 
 import keras
@@ -37,8 +34,7 @@ from tlcourse import train as core
 from tlcourse.contract import PUBLIC_API
 from tlcourse.preprocess import Preprocess
 from tlcourse.exercises import reference_answer
-from tlcourse.tf.models import (RecentModels, _shareable_pairs, architecture, forward,
-                                inference_loop, lent_weights, model_state, to_batch)
+from tlcourse.tf.models import forward, to_batch
 
 __all__ = list(PUBLIC_API["train"])
 
@@ -115,13 +111,32 @@ def adam(model, lr: float) -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(learning_rate=float(lr))
 
 
+_FITTED = weakref.WeakKeyDictionary()   # model -> (its optimizer, what trained) at tlc.fit
+
+
+def _trainable_ids(model) -> frozenset:
+    return frozenset(id(v) for v in model.trainable_weights)
+
+
 def compiled_with_current_trainable(model) -> bool:
-    """True when the model was compiled after its layers' ``trainable`` flags last
-    changed (Keras uses the flags as they were at compile time)."""
-    state = getattr(model, "_compiled_trainable_state", None)
-    if not getattr(model, "compiled", False) or state is None:
+    """True when the model's next ``fit`` trains exactly the weights that are
+    trainable now (Keras needs a compile after ``trainable`` changes).
+
+    Keras builds a compiled model's optimizer for the weights trainable at the
+    first ``fit`` after ``compile``: until then (``model.optimizer.built`` is
+    False) any change is still taken.  Once built, the optimizer keeps those
+    weights, and ``fit`` trains them until the next ``compile``: this function
+    compares them with the trainable weights now, as ``tlc.fit`` recorded them
+    (a model trained by Keras's own ``fit`` since its last ``compile``: False,
+    compile to be sure)."""
+    optimizer = getattr(model, "optimizer", None)
+    if not getattr(model, "compiled", False) or optimizer is None:
         return False
-    return all(state.get(layer) == layer.trainable for layer in model._flatten_layers())
+    if not optimizer.built:
+        return True
+    fitted_optimizer, trained = _FITTED.get(model, (None, None))
+    return fitted_optimizer is not None and fitted_optimizer() is optimizer \
+        and trained == _trainable_ids(model)
 
 
 # --------------------------------------------------------------------------
@@ -165,28 +180,6 @@ def _cardinality(ds) -> int | None:
     return n if n >= 0 else None
 
 
-@contextlib.contextmanager
-def _frozen_weights_unwatched(model):
-    """While training: the model's frozen weights hidden from TensorFlow's gradient tape.
-
-    Keras's ``trainable = False`` is a Keras flag: the TensorFlow variables under
-    it stay trainable, and a tape records every operation that reads one.  Keras's
-    training step then differentiates through the whole frozen base (traced, then
-    pruned from the graph; computed for real when eager), although it only asks for
-    the trainable weights' gradients: a frozen MobileNetV2 + head fit took 2.5 s of
-    CPU for its trace and first step, 1.4 s without.  The flags are put back
-    afterwards, for any other tape."""
-    trainable = {id(v) for v in model.trainable_weights}
-    hidden = [v.value for v in model.weights if id(v) not in trainable and v.value.trainable]
-    for variable in hidden:
-        variable._trainable = False     # what tf.Variable(trainable=False) sets
-    try:
-        yield
-    finally:
-        for variable in hidden:
-            variable._trainable = True
-
-
 def _build_training_state(model, data) -> None:
     """Create the optimizer's, loss's and metrics' variables before ``fit`` traces its step.
 
@@ -200,53 +193,11 @@ def _build_training_state(model, data) -> None:
     label_spec = data.element_spec[1]
     y_true = tf.zeros([1, *label_spec.shape[1:]], label_spec.dtype)
     y_pred = tf.zeros([1, *outputs[0].shape[1:]], outputs[0].dtype)
-    model.optimizer.build(model.trainable_variables)
+    if not model.optimizer.built:   # (an optimizer compiled again keeps what it has)
+        model.optimizer.build(model.trainable_variables)
     model.compute_loss(y=y_true, y_pred=y_pred)
     model.compute_metrics(None, y_true, y_pred, sample_weight=None)
     model.reset_metrics()
-
-
-_TRAINED_BY_SETUP = RecentModels()   # training_setup(model) -> a model and its traced step
-
-
-def training_setup(model) -> str | None:
-    """What Keras's traced training step of ``model`` depends on: its architecture
-    and which variables train (``models.architecture``) and its compile settings
-    (the learning rate is a variable, read at run time: not part of it).  None when
-    the step cannot be shared (a learning-rate schedule, gradient accumulation)."""
-    optimizer = model.optimizer
-    rate = getattr(optimizer, "_learning_rate", None)
-    if not isinstance(rate, keras.Variable) or optimizer.gradient_accumulation_steps:
-        return None
-    config = model.get_compile_config()
-    config["optimizer"]["config"] = {k: v for k, v in config["optimizer"]["config"].items()
-                                     if k not in ("name", "learning_rate")}
-    return repr((architecture(model, trainable=True), config))
-
-
-def _traced_twin(model, setup):
-    """A live model with the same ``training_setup`` whose training step Keras traced
-    (and that has not been compiled again since), or None."""
-    twin, step = _TRAINED_BY_SETUP.get(setup)
-    if twin is None or twin is model or twin.train_function is not step or not twin.compiled:
-        return None
-    model.optimizer.build(model.trainable_variables)   # the state the twin's step updates
-    if _shareable_pairs(model_state(twin) + twin.optimizer.variables,
-                        model_state(model) + model.optimizer.variables) is None:
-        return None
-    return twin
-
-
-@contextlib.contextmanager
-def _on_twin(twin, model):
-    """For the block, ``twin`` trains as ``model``: it holds the model's weights,
-    random-seed state and optimizer state, which go back to the model afterwards."""
-    if twin is None:
-        yield model
-        return
-    with lent_weights(model_state(twin) + twin.optimizer.variables,
-                      model_state(model) + model.optimizer.variables):
-        yield twin
 
 
 def fit(model, train_loader, val_loader=None, epochs: int = 1, lr: float | None = None,
@@ -258,40 +209,27 @@ def fit(model, train_loader, val_loader=None, epochs: int = 1, lr: float | None 
     Compiles the model with ``optimizer`` or ``keras.optimizers.Adam(lr)``;
     with neither, or with the optimizer the model was already compiled with,
     it trains as compiled.  ``steps_per_epoch`` caps the batches per epoch.
-    A model with the ``training_setup`` of one traced before trains on that
-    one's traced step (see the module's docstring); otherwise a fit of at most
-    ``EAGER_STEPS`` steps runs eagerly: tracing Keras's training step costs
-    several seconds, an eager step a fraction of one."""
+    A fit that compiles and runs at most ``EAGER_STEPS`` steps in all compiles
+    with ``run_eagerly=True``: tracing Keras's training step costs several
+    seconds, an eager step a fraction of one (the model then stays eager until
+    it is compiled again)."""
+    data = train_loader.take(steps_per_epoch) if steps_per_epoch else train_loader
+    steps = _cardinality(data)
+    short = steps is not None and steps * epochs <= EAGER_STEPS
     if optimizer is not None and getattr(model, "optimizer", None) is optimizer \
             and getattr(model, "compiled", False):
         pass                                   # compiled by the caller: keep it
     elif optimizer is not None or lr is not None:
         model.compile(optimizer=optimizer if optimizer is not None else adam(model, lr),
-                      loss=_loss(), metrics=["accuracy"])
+                      loss=_loss(), metrics=["accuracy"], run_eagerly=short)
     elif not getattr(model, "compiled", False):
         raise ValueError("fit needs lr= or optimizer= (or a model compiled already)")
-    data = train_loader.take(steps_per_epoch) if steps_per_epoch else train_loader
-    steps = _cardinality(data)
     epochs_log = _Epochs(epochs, steps, progress, val_loader)
-    setup = None if model.run_eagerly or model.train_function is not None \
-        else training_setup(model)
-    twin = _traced_twin(model, setup) if setup is not None else None
-    eager = twin is None and steps is not None and steps * epochs <= EAGER_STEPS \
-        and not model.run_eagerly
-    traced_step = model.train_function
-    if eager:
-        model.run_eagerly, model.train_function = True, None
-    elif twin is None:
+    if not model.run_eagerly:
         _build_training_state(model, data)
-    try:
-        with _on_twin(twin, model) as trainer, _frozen_weights_unwatched(trainer):
-            logs = trainer.fit(data, epochs=epochs, verbose=0, shuffle=False,   # loaders
-                               callbacks=[epochs_log]).history   # shuffle themselves
-    finally:
-        if eager:   # later fits use the traced step again (or trace one)
-            model.run_eagerly, model.train_function = False, traced_step
-    if setup is not None and twin is None and not eager:   # its step may serve its twins
-        _TRAINED_BY_SETUP.put(setup, model, model.train_function)
+    logs = model.fit(data, epochs=epochs, verbose=0, shuffle=False,   # loaders shuffle
+                     callbacks=[epochs_log]).history                  # themselves
+    _FITTED[model] = (weakref.ref(model.optimizer), _trainable_ids(model))
     if standin is None:
         standin = bool(getattr(train_loader, "standin", False))
     history = core.History(name or model.name, standin=standin)
@@ -310,9 +248,9 @@ def fit(model, train_loader, val_loader=None, epochs: int = 1, lr: float | None 
 
 
 def _logits_and_labels(model, loader):
-    with inference_loop(model, _cardinality(loader) or 1) as run:
-        for x, y in loader:
-            yield run(x), np.asarray(y)
+    batches = _cardinality(loader) or 1
+    for x, y in loader:
+        yield forward(model, x, calls_ahead=batches), np.asarray(y)
 
 
 def evaluate(model, loader) -> tuple[float, float]:
@@ -372,11 +310,10 @@ def extract_features(model, loader, cache_key: str | None = None,
     def compute():
         xs, ys = [], []
         batches = _cardinality(loader)
-        with inference_loop(model, batches or 1) as run:
-            for x, y in tqdm(loader, desc="features", unit="batch", disable=not progress,
-                             total=batches, leave=False):
-                xs.append(np.asarray(run(x), np.float32))
-                ys.append(np.asarray(y))
+        for x, y in tqdm(loader, desc="features", unit="batch", disable=not progress,
+                         total=batches, leave=False):
+            xs.append(np.asarray(forward(model, x, calls_ahead=batches or 1), np.float32))
+            ys.append(np.asarray(y))
         return np.concatenate(xs), np.concatenate(ys)
     return core.cached_features(cache_key, compute)
 

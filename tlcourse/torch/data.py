@@ -144,8 +144,15 @@ def torchvision_pets(split: Split, preprocess: Preprocess | None = None, train: 
         raise ValueError(f"torchvision_pets needs an Oxford-IIIT Pet split, not {split.dataset!r}")
     transform = make_transform(preprocess, train) if preprocess is not None else None
     root = Path(split.root).parent          # torchvision appends "oxford-iiit-pet"
-    ds = OxfordIIITPet(root, split="test" if split.name == "test" else "trainval",
-                       transform=transform, download=False)
+    listed = "test" if split.name == "test" else "trainval"
+    ds = OxfordIIITPet(root, split=listed, transform=transform, download=False)
+    # The dataset's items follow its list file (annotations/<list>.txt: "<image id> <class>
+    # <species> <breed id>" per line), which torchvision reads; read it here too.
+    lines = (root / "oxford-iiit-pet" / "annotations" / f"{listed}.txt").read_text().split("\n")
+    image_ids = [line.split()[0] for line in lines if line.strip()]
+    if len(image_ids) != len(ds):
+        raise ValueError(f"{listed}.txt lists {len(image_ids)} images, torchvision's dataset "
+                         f"has {len(ds)}: the two no longer read the list alike")
     wanted = {Path(p).name for p in split.paths}
-    keep = [i for i, p in enumerate(ds._images) if Path(p).name in wanted]
+    keep = [i for i, image_id in enumerate(image_ids) if f"{image_id}.jpg" in wanted]
     return Subset(ds, keep)
