@@ -84,11 +84,12 @@ PROFILES = {
         light_model="efficientnet_lite0", image_size=160, batch_size=16,
         images_per_class=None, epochs_head=2, epochs_finetune=1,
         lr_head=1e-3, lr_finetune=1e-4, ideal_image_steps=128, attack_steps=20,
-        # Pets head: 15 epochs on cached features take seconds.  The stand-in's 37
-        # synthetic breeds (6 training images each) gave a correct solution top-1
-        # 0.30-0.38 (torch 0.34, TF 0.30 after fine-tuning; chance 0.027, an untrained
-        # head ~0.03), so the graded bar is 0.20
-        pets_epochs_head=15, pets_epochs_finetune=1,
+        # Pets head: the student's own loop trains it through the frozen base (no feature
+        # cache), about 5 s an epoch here, and the grader trains it once more for the
+        # accuracy test, so 8 epochs.  On the stand-in's 37 synthetic breeds (8 training
+        # images each) the PyTorch solution's top-1 was 0.40 after 15 epochs, with
+        # validation accuracy 0.41 by epoch 10 (chance 0.027); the graded bar is 0.20
+        pets_epochs_head=8, pets_epochs_finetune=1,
         pets_min_top1=0.20, num_workers=0,
         pets_base_model="mobilenet_v2", pets_image_size=96, grading_cell_timeout=120,
     ),
