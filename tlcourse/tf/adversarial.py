@@ -266,32 +266,42 @@ def grow_class_image(model, preprocess, target, image="pixels", steps: int = 128
     ``image``: "pixels", "fourier", or a parameterisation object (its
     ``variables`` are optimised with Adam).  Returns a ``ClassImage``.
 
-    Each step: the parameterisation, the random transform (drawn in numpy) and
-    the penalty run eagerly under a gradient tape (a few operations); the
-    network's part is the model's traced ``score_gradient`` (eager Keras pays a
-    Python call per layer and was ~3x slower), whose gradient the tape carries
-    back to the variables.  Every image grown on a model, whatever its class,
-    penalty or parameterisation, uses that one trace."""
+    One step is one ``tf.function`` (eager, the parameterisation and the
+    transforms cost a Python call per operation): the parameterisation, the
+    random transform (drawn in numpy outside the trace and passed in as
+    tensors, a new one each step), the penalty and Adam's update are traced for
+    each image (a fraction of a second); the network's part is the model's
+    traced ``score_gradient``, called from it, whose one trace serves every
+    image grown on the model, whatever its class, penalty or parameterisation."""
     core.check_objective(objective)
     kinds = {"pixels": pixel_image, "fourier": fourier_image}
     param = core.parameterisation(image, kinds, size, seed)
     opt = keras.optimizers.Adam(learning_rate=lr)
+    opt.build(param.variables)   # optimizer state is created outside the traced step
     log_mask = _class_log_mask(target, model.outputs[0].shape[-1])
+    tv = tf.constant(float(tv_weight))
     rng = np.random.default_rng(seed)
 
-    def step() -> float:
+    @tf.function(autograph=False)   # plain Python around TF ops: nothing to convert
+    def traced_step(plan):
         with tf.GradientTape() as tape:   # the parameterisation's variables only
             x = param()
-            seen = apply_transforms(x, transforms, rng)   # a new random transform each step
+            seen = x if transforms is None else _bilinear_sample(
+                _pad_grey(x, transforms.pad), *plan)
             model_input = normalize(preprocess, seen)
-            penalty = float(tv_weight) * total_variation(x)
+            penalty = tv * total_variation(x)
         log_prob, _, grad = score_gradient(model, model_input, log_mask, objective)
         # loss = -mean(objective) + penalty: the network's part enters as its input gradient
+        n = tf.cast(tf.shape(grad)[0], tf.float32)
         grads = tape.gradient([model_input, penalty], param.variables,
-                              output_gradients=[-grad / float(grad.shape[0]),
-                                                tf.ones_like(penalty)])
+                              output_gradients=[-grad / n, tf.ones_like(penalty)])
         opt.apply_gradients(zip(grads, param.variables))
-        return float(tf.reduce_mean(tf.exp(log_prob)))
+        return tf.reduce_mean(tf.exp(log_prob))
+
+    def step() -> float:   # a new random transform each step, drawn outside the trace
+        plan = () if transforms is None else \
+            tuple(map(tf.constant, _draw_plan(transforms, rng, size)))
+        return float(traced_step(plan))
 
     return core.run_growth(param, step, functools.partial(classify_pixels, model, preprocess),
                            _first_image, target=target, steps=steps, progress=progress,
