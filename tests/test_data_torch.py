@@ -88,7 +88,8 @@ def test_pets_through_torchvision_match_our_split(data):
     tv = tdata.torchvision_pets(pets.test, PREP)
     assert tv.dataset.classes == list(pets.class_names)
     assert len(tv) == len(pets.test)
-    assert [tv.dataset._labels[i] for i in tv.indices] == list(pets.test.labels)
+    plain = tdata.torchvision_pets(pets.test)          # (PIL image, label) items: public API only
+    assert [label for _, label in plain] == list(pets.test.labels)
     x, y = tv[0]
     assert x.shape == (3, 224, 224) and y == pets.test.labels[0]
     trainval = tdata.torchvision_pets(pets.train)

@@ -44,11 +44,7 @@ KNOWN_PRIVATE = {"_trainable", "_flatten_layers", "_compiled_trainable_state", "
 ADAPTERS = ("tlcourse.tf", "tlcourse.torch")
 # Known and not this test's to fix: {(file relative to tlcourse/, what): why}.  Each entry
 # must still be found (the last test): remove it when the code is fixed.
-KNOWN_EXCEPTIONS = {
-    ("torch/train.py", "nn.modules.batchnorm._BatchNorm"):
-        "torch's private BatchNorm base class; public: isinstance(m, (nn.BatchNorm1d, "
-        "nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)) (issue 27, for the lead)",
-}
+KNOWN_EXCEPTIONS: dict = {}
 
 
 def is_private(name: str) -> bool:

@@ -145,10 +145,13 @@ def compiled_with_current_trainable(model) -> bool:
 # --------------------------------------------------------------------------
 # training and evaluation
 # --------------------------------------------------------------------------
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
 def _frozen_batchnorm_to_inference_mode(model: nn.Module) -> None:
     """After ``model.train()``: BatchNorm layers with no trainable weight back to ``eval()``."""
     for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and \
+        if isinstance(m, BATCH_NORMS) and \
                 not any(p.requires_grad for p in m.parameters()):
             m.eval()
 
