@@ -5,6 +5,7 @@ Names and signatures are read in one process per framework (JSON).  The
 behaviour suite runs each test against both adapters in this process: conftest
 imports torch first, and TensorFlow after torch is safe (the reverse is not).
 """
+import ast
 import dataclasses
 import json
 import subprocess
@@ -91,11 +92,38 @@ def test_adapters_have_the_same_signatures_and_submodules():
         assert not differ, f"{sub}: signatures differ (torch, tf): {differ}"
 
 
-def test_export_refuses_an_adapter_that_lacks_a_declared_name(monkeypatch):
-    monkeypatch.setitem(contract.PUBLIC_API, "models",
-                        contract.PUBLIC_API["models"] + ("no_such_helper",))
-    with pytest.raises(ImportError, match="tlcourse.torch.models lacks no_such_helper"):
-        contract.export({}, "torch")
+def adapter_imports(framework: str) -> dict[str, set[str]]:
+    """{module of the adapter: the names its __init__.py imports from it}, read as text."""
+    tree = ast.parse((ROOT / "tlcourse" / framework / "__init__.py").read_text())
+    imports = {}
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(f"tlcourse.{framework}"):
+            module = node.module.removeprefix(f"tlcourse.{framework}").lstrip(".")
+            for alias in node.names:
+                key = (module, alias.name) if module else (alias.name, None)
+                imports.setdefault(key[0], set()).add(key[1])
+    return imports
+
+
+@pytest.mark.parametrize("framework", contract.FRAMEWORKS)
+def test_adapter_init_imports_exactly_the_contract(framework):
+    """The adapter's names are plain imports (editors see them); they are PUBLIC_API's."""
+    found = adapter_imports(framework)
+    want = {part: set(names) for part, names in contract.PUBLIC_API.items()}
+    want.update({sub: {None} for sub in contract.SUBMODULES})
+    assert found == want, f"tlcourse/{framework}/__init__.py imports {found}, the contract says {want}"
+
+
+@pytest.mark.parametrize("framework", contract.FRAMEWORKS)
+def test_static_completion_lists_every_contract_name(framework, tmp_path):
+    """jedi only parses files: what it completes after `tlc.` is what an editor offers."""
+    import jedi
+    code = f"from tlcourse import {framework} as tlc\ntlc."
+    project = jedi.Project(ROOT, added_sys_path=[str(ROOT)], smart_sys_path=False)
+    names = {c.name for c in jedi.Script(code, path=tmp_path / "nb.py", project=project)
+             .complete(2, 4)}
+    missing = sorted(set(contract.public_names()) - names)
+    assert not missing, f"static completion of tlc. misses {missing}"
 
 
 def test_unknown_framework_is_a_clear_error():

@@ -4,9 +4,10 @@ adapters export, and how to get one adapter.
 ``tlcourse.torch`` and ``tlcourse.tf`` offer the same public names with the same
 signatures (as ``from d2l import torch as d2l`` does).  ``PUBLIC_API`` declares
 those names once, grouped by the adapter module that defines them; each
-adapter's ``__init__`` fills itself from it with ``export`` (so a declared name
-an adapter lacks fails at import), and tests/test_contract.py checks that both
-export exactly these names with the same signatures and behave alike.
+adapter's ``__init__`` imports them one by one (so editors and static tools see
+them, and a declared name an adapter lacks fails at import), and
+tests/test_contract.py checks that those imports are exactly ``PUBLIC_API``, that
+both adapters export these names with the same signatures, and behave alike.
 
 The few rules both adapters apply to their arguments live here too
 (``loader_defaults``), so they cannot drift apart.
@@ -54,23 +55,6 @@ def adapter(framework: str):
     if framework not in FRAMEWORKS:
         raise ValueError(f"framework must be one of {', '.join(FRAMEWORKS)}, not {framework!r}")
     return importlib.import_module(f"tlcourse.{framework}")
-
-
-def export(namespace: dict, framework: str) -> tuple[str, ...]:
-    """Fill an adapter package's ``namespace`` (its ``globals()``) with the
-    names ``PUBLIC_API`` declares, taken from ``tlcourse.<framework>.<module>``,
-    and the ``SUBMODULES``; return its ``__all__``."""
-    for part, names in PUBLIC_API.items():
-        module = importlib.import_module(f"tlcourse.{framework}.{part}")
-        missing = [n for n in names if not hasattr(module, n)]
-        if missing:
-            raise ImportError(f"{module.__name__} lacks {', '.join(missing)}, which "
-                              "tlcourse.contract.PUBLIC_API declares for both adapters")
-        namespace.update((n, getattr(module, n)) for n in names)
-    for sub in SUBMODULES:
-        namespace[sub] = importlib.import_module(f"tlcourse.{framework}.{sub}")
-    namespace["FRAMEWORK"] = framework
-    return public_names()
 
 
 CACHE_BELOW = 4000   # make_loader keeps evaluation splits smaller than this in memory

@@ -156,7 +156,7 @@ def _build(root: Path, check: bool) -> int:
                     print(f"  {rel}")
             if problems:
                 print("Translations to write (the edition shows these cells in English; "
-                      "`python -m tlcourse.course.i18n todo` prints their text):")
+                      "`tlcourse i18n todo` prints their text):")
                 for problem in problems:
                     print(f"  {problem}")
             if stale or problems:
