@@ -126,7 +126,8 @@ EXERCISES = _exercises(
                                        "batch_size=batch_size)"},
               "make_dataset": {"tf": "return tlc.make_loader(split, prep, train=shuffle, "
                                      "batch_size=batch_size)"}},
-             ("tlc.make_transform", "tlc.make_loader")),
+             ("tlc.make_transform", "tlc.make_loader"),
+             runs=("make_augmentation", "make_normalization")),
     Exercise("pets_lab", "test_model", "model",
              {"build_model": "return tlc.with_new_head(base, num_classes, dropout)"},
              ("tlc.with_new_head", "tlc.feature_classifier", "tlc.freeze")),
@@ -136,11 +137,11 @@ EXERCISES = _exercises(
               "evaluate": {"torch": "return tlc.evaluate(model, loader)"},
               "compile_and_fit": {"tf": "return tlc.fit(model, train_ds, val_ds, epochs=epochs, "
                                         "lr=lr)"}},
-             ("tlc.fit", "tlc.evaluate")),
+             ("tlc.fit", "tlc.evaluate"), runs=("train_one_epoch",)),
     Exercise("pets_lab", "test_finetune", "finetune",
              {"unfreeze_top": {"torch": "return tlc.pets.unfreeze_top(base, n_blocks)",
                                "tf": "return tlc.pets.unfreeze_top(base, n_layers)"}},
-             ("tlc.pets.unfreeze_top", "tlc.top_layers")),
+             ("tlc.pets.unfreeze_top", "tlc.top_layers"), runs=("finetune_optimizer", "recompile")),
     # the grader trains the student's own pipeline: every answer above is refused there too
     Exercise("pets_lab", "test_accuracy_target", None, {},
              ("tlc.make_transform", "tlc.make_loader", "tlc.with_new_head",

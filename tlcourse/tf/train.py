@@ -5,10 +5,12 @@
     history = fit(model, train_loader, val_loader, epochs=3, lr=1e-3)
 
 Models output logits; the loss is sparse categorical cross-entropy.
-BatchNorm: ``with_new_head`` calls the base with ``training=False``, so its
-BatchNorm layers run in inference mode (running statistics used, never
-updated) even after the base is unfrozen for fine-tuning, as the Keras
-transfer-learning guide advises.  After changing ``trainable`` a Keras model
+BatchNorm: ``with_new_head`` calls the base with ``training=False``, as the Keras
+transfer-learning guide advises, so a frozen base's BatchNorm layers run in
+inference mode.  Keras 3 passes the outer model's training flag on to a nested
+model under ``fit`` (keras-team/keras#20285), so a *trainable* BatchNorm would
+update its statistics all the same: ``pets.unfreeze_top`` keeps the BatchNorm
+layers frozen (statistics ImageNet's), in both adapters.  After changing ``trainable`` a Keras model
 must be compiled again (``fit`` compiles when given ``lr=`` or a new
 ``optimizer=``).  Everything here is stock Keras: one learning rate per
 optimizer, as in the guide (fine-tuning recompiles with one low rate).
@@ -93,7 +95,7 @@ def with_new_head(base, num_classes: int, dropout: float = 0.2, feature_dim: int
     dense layer (logits).  A functional ``keras.Model``."""
     freeze(base)
     inputs = keras.Input(shape=base.input_shape[1:], name="image")
-    x = base(inputs, training=False)      # BatchNorm stays in inference mode
+    x = base(inputs, training=False)      # frozen BatchNorm: inference mode
     outputs = feature_classifier(feature_dim or base.output_shape[-1], num_classes, dropout)(x)
     return keras.Model(inputs, outputs, name=f"{base.name}_new_head")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from torch import nn
 
 from tlcourse.contract import SUBMODULES
-from tlcourse.torch.train import top_layers
+from tlcourse.torch.train import BATCH_NORMS, top_layers
 from tlcourse.exercises import reference_answer
 
 __all__ = list(SUBMODULES["pets"])   # the contract declares them for both adapters
@@ -18,14 +18,16 @@ __all__ = list(SUBMODULES["pets"])   # the contract declares them for both adapt
 @reference_answer
 def unfreeze_top(base: nn.Module, n_blocks: int) -> list:
     """Make the top ``n_blocks`` blocks of ``base`` trainable (the rest stays frozen);
-    returns their modules.  BatchNorm in the base still uses its running statistics
-    (``fit`` keeps the ``base`` in inference mode)."""
-    for p in base.parameters():
-        p.requires_grad_(False)
+    returns their modules.  Their BatchNorm layers stay frozen, so ``fit`` keeps them
+    in inference mode with ImageNet's statistics: the same as ``tlcourse.tf.pets``
+    (where Keras 3 would update a trainable BatchNorm's statistics under ``fit``)."""
+    base.requires_grad_(False)
     mods = top_layers(base, n_blocks)
     for m in mods:
-        for p in m.parameters():
-            p.requires_grad_(True)
+        m.requires_grad_(True)
+        for layer in m.modules():
+            if isinstance(layer, BATCH_NORMS):
+                layer.requires_grad_(False)
     return mods
 
 
