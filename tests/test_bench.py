@@ -18,6 +18,7 @@ from tlcourse.bench import harness, report
 from tlcourse.bench import notebooks as notebooks_part
 from tlcourse.bench import suite as bench_suite
 from tlcourse.cli import main as cli_main
+from tlcourse.contract import adapter
 
 SECTION_TITLES = [report.TITLES[p] for p in report.PARTS]
 
@@ -273,8 +274,9 @@ def test_suite_reports_a_failing_part_and_runs_the_rest(tmp_path, monkeypatch):
 
 
 def test_unknown_part_or_model_is_refused(capsys):
-    assert cli_main(["bench", "modles"]) == 2
-    assert "unknown part" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:     # argparse's one line, as for --model
+        cli_main(["bench", "modles"])
+    assert exit_.value.code == 2 and "unknown part 'modles'" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
         cli_main(["bench", "models", "--model", "alexnet"])
     assert exit_.value.code == 2 and "alexnet" in capsys.readouterr().err
@@ -386,11 +388,28 @@ def test_models_forward_throughput_torch_helper_and_bare_agree():
     model, prep = tlc.pretrained("mobilenet_v2")
     assert result["params"] == tlc.count_params(model)[1]
     # the bare network is the same network as the helper's
-    bare = bench_models.bare_network("torch", "mobilenet_v2",
-                                     assets.get("mobilenet_v2_torch").path)
+    plain = adapter("torch", "bench")
+    bare = plain.plain_network("mobilenet_v2", assets.get("mobilenet_v2_torch").path)
     x = tlc.to_batch(prep, photos.chelsea())
     with torch.no_grad():
-        torch.testing.assert_close(bare(x), model(x))
+        torch.testing.assert_close(plain.plain_forward(bare, x), model(x))
+    assert result["threads"] == plain.threads() and "compiled_images_per_s" not in result
+
+
+def test_models_plain_reference_is_the_adapters_and_not_the_students():
+    """The bench's framework code is the adapter's ``bench`` module, reached through
+    ``contract.adapter``; ``tlc.`` and the contract do not offer it."""
+    import tlcourse.torch.bench
+    from tlcourse import contract
+    from tlcourse import torch as tlc
+
+    assert adapter("torch", "bench") is tlcourse.torch.bench
+    assert adapter("torch") is tlc and "bench" not in tlc.__all__
+    assert "bench" not in contract.PUBLIC_API and "bench" not in contract.SUBMODULES
+    with pytest.raises(ValueError, match="'jax'"):
+        adapter("jax", "bench")
+    with pytest.raises(ValueError, match="module name"):
+        adapter("torch", "../bench")
 
 
 # --------------------------------------------------------------------------

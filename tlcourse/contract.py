@@ -50,11 +50,19 @@ def public_names() -> tuple[str, ...]:
     return ("FRAMEWORK", *(n for names in PUBLIC_API.values() for n in names), *SUBMODULES)
 
 
-def adapter(framework: str):
-    """``tlcourse.torch`` or ``tlcourse.tf``, imported on first use."""
+def adapter(framework: str, part: str | None = None):
+    """``tlcourse.torch`` or ``tlcourse.tf``, imported on first use; with ``part``,
+    that module of the adapter (``adapter("tf", "bench")`` is ``tlcourse.tf.bench``,
+    the benchmark's plain-Keras reference, which ``tlc.`` does not export).
+
+    Tooling that serves both frameworks imports framework code only through this
+    (tests/test_layout.py: no framework import in bench/, cli/, course/, and no
+    import by string elsewhere but the few it names, with why)."""
     if framework not in FRAMEWORKS:
         raise ValueError(f"framework must be one of {', '.join(FRAMEWORKS)}, not {framework!r}")
-    return importlib.import_module(f"tlcourse.{framework}")
+    if part is not None and not part.isidentifier():
+        raise ValueError(f"part must be a module name of the adapter, not {part!r}")
+    return importlib.import_module(f"tlcourse.{framework}" + (f".{part}" if part else ""))
 
 
 CACHE_BELOW = 4000   # make_loader keeps evaluation splits smaller than this in memory

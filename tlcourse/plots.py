@@ -23,8 +23,9 @@ def stamp_standin(fig, standin: bool = True):
     return fig
 
 
-def _to_image(item):
-    """A path, PIL image or array -> something imshow accepts."""
+def image_array(item):
+    """A path, PIL image or array -> an array imshow accepts (also for the
+    figures in ``train``)."""
     from pathlib import Path
 
     if isinstance(item, (str, Path)):
@@ -53,7 +54,7 @@ def show_images(images, labels=None, class_names=None, standin: bool = False, pr
         ax.axis("off")
         if k >= n:
             continue
-        ax.imshow(_to_image(images[k]))
+        ax.imshow(image_array(images[k]))
         text, color = "", "black"
         if labels is not None:
             lab = int(labels[k])

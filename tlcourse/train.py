@@ -233,7 +233,7 @@ def show_feature_maps(maps: list, image=None, channels: int = 8, title: str | No
     ``feature_maps`` return; ``image`` (optional) is shown on the left."""
     import matplotlib.pyplot as plt
 
-    from tlcourse.plots import _to_image
+    from tlcourse.plots import image_array
 
     ncols = channels + (1 if image is not None else 0)
     fig, axes = plt.subplots(len(maps), ncols, figsize=(1.5 * ncols, 1.6 * len(maps)),
@@ -242,7 +242,7 @@ def show_feature_maps(maps: list, image=None, channels: int = 8, title: str | No
         fmap = np.asarray(fmap)
         cells = list(row)
         if image is not None:
-            cells[0].imshow(_to_image(image))
+            cells[0].imshow(image_array(image))
             cells[0].set_title("input", fontsize=7)
             cells = cells[1:]
         # the most active channels say most about what the layer responds to

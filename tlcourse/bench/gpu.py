@@ -16,7 +16,8 @@ One short, offline run on the machine in question (a CUDA GPU, no internet):
      pipeline): inference (``probabilities``) and full training (every weight
      trainable, Adam, ``fit``): MobileNetV2 and EfficientNet-Lite0 with their
      offline ImageNet weights (``pretrained``), **VGG-16 and ResNet-50
-     randomly initialised** (``bench.models.bare_network``; their weights need
+     randomly initialised** (the adapter's plain network,
+     ``contract.adapter(framework, "bench").plain_network``; their weights need
      internet; the arithmetic, hence the time, is the same);
    * each dataset's input pipeline alone (the course's ``make_loader``, training
      augmentation, the full profile's batch size and workers);
@@ -48,7 +49,7 @@ import time
 from pathlib import Path
 
 from tlcourse.bench import harness, report
-from tlcourse.bench.models import bare_network, weights_status
+from tlcourse.bench.models import weights_status
 from tlcourse.contract import FRAMEWORKS, adapter
 from tlcourse.preprocess import MODELS
 
@@ -122,9 +123,9 @@ def settings_from_env() -> tuple[Size, list[str], list[str]]:
 def _pool(looks, n, rng):
     from tlcourse import standin
 
-    return [standin._jpeg_bytes(standin._animal(looks[int(rng.integers(len(looks)))],
-                                                PHOTO_SIZES[int(rng.integers(len(PHOTO_SIZES)))],
-                                                rng), rng) for _ in range(n)]
+    return [standin.picture_jpeg(looks[int(rng.integers(len(looks)))],
+                                 PHOTO_SIZES[int(rng.integers(len(PHOTO_SIZES)))], rng)
+            for _ in range(n)]
 
 
 def write_cats_dogs(root: Path, images: int, pool: int, seed: int = 0) -> Path:
@@ -211,7 +212,8 @@ def model_throughput(framework: str, name: str, size: Size) -> dict:
     if weights_status(name, framework)[0] == "offline":
         net, prep = tlc.pretrained(name, trainable=True)
     else:
-        net, prep = bare_network(framework, name, image_size=size.image_size), get_preprocess(name)
+        net = adapter(framework, "bench").plain_network(name, image_size=size.image_size)
+        prep = get_preprocess(name)
     prep = dataclasses.replace(prep, size=size.image_size)
     rng = np.random.default_rng(0)
     pictures = rng.integers(0, 256, (size.batch, size.image_size, size.image_size, 3), np.uint8)

@@ -5,13 +5,17 @@ over the same ready batch (the sample photos, made once by ``to_batch``):
 
 * helper: the model the adapter's ``pretrained`` returns, called through its
   ``probabilities`` (the forward + softmax that ``predict_topk`` uses);
-* bare: the same network built here with plain torchvision / Keras calls and
-  the same weights file, no tlcourse helper code: the benchmark's reference.
+* bare: the same network built with plain torchvision / Keras calls and the
+  same weights file, no tlcourse helper code: the benchmark's reference.  That
+  framework code lives in the adapter (``tlcourse.torch.bench``,
+  ``tlcourse.tf.bench``: ``plain_network``, ``plain_forward``, ``threads``,
+  ``traced_forward``), reached through ``contract.adapter(framework, "bench")``;
+  no bench module imports a framework (tests/test_layout.py).
 
 The paths are timed interleaved (median), with a second bare copy as an A/A
 control of the ratio's noise; the helper may be at most 5% slower.  In
 TensorFlow both paths are eager calls; the same network in a ``tf.function``
-is reported beside them.  Each (framework, model) runs in its own process
+(the adapter's ``traced_forward``) is reported beside them.  Each (framework, model) runs in its own process
 (``harness.call_in_subprocess``), with no GPU visible; models whose weights are neither cached nor
 to be had offline are reported "not cached", never downloaded for a benchmark.
 """
@@ -38,61 +42,6 @@ def weights_status(name: str, framework: str) -> tuple[str, bool]:
     return ("offline" if asset.offline else "online"), asset.offline or assets.is_cached(asset)
 
 
-def bare_network(framework: str, name: str, weights_path=None, image_size: int = 224):
-    """The ImageNet classifier ``name`` (logits) built with plain torchvision /
-    Keras calls and our ports' builders: with ``weights_path`` loaded, else
-    randomly initialised (Keras then builds it for ``image_size`` inputs).
-    A torch network comes in eval mode."""
-    if framework == "torch":
-        import torch
-        import torchvision
-
-        from tlcourse.ports.torch_efficientnet_lite import efficientnet_lite0
-
-        if name == "efficientnet_lite0":   # torchvision has no Lite0: our port itself
-            return efficientnet_lite0(weights_path).eval()
-        net = getattr(torchvision.models, name)(weights=None)
-        if weights_path is not None:
-            net.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
-        return net.eval()
-    import keras
-
-    if name in ("mobilenet_v2", "efficientnet_lite0"):
-        if name == "mobilenet_v2":
-            from tlcourse.ports.keras_mobilenet_v2 import mobilenet_v2 as builder
-        else:
-            from tlcourse.ports.keras_efficientnet_lite import efficientnet_lite0 as builder
-        net = builder(include_top=True)
-        if weights_path is not None:
-            net.load_weights(weights_path)
-        return net
-    application = {"vgg16": keras.applications.VGG16, "resnet50": keras.applications.ResNet50}[name]
-    if weights_path is not None:
-        return application(weights=str(weights_path), classifier_activation=None)
-    return application(weights=None, input_shape=(image_size, image_size, 3),
-                       classifier_activation=None)
-
-
-def bare_forward(framework: str, net, x) -> object:
-    """One inference forward of a bare network, waited for."""
-    if framework == "torch":
-        import torch
-
-        with torch.inference_mode():
-            return net(x)
-    return net(x, training=False).numpy()   # .numpy() waits for the result
-
-
-def _threads(framework: str):
-    if framework == "torch":
-        import torch
-
-        return torch.get_num_threads()
-    import tensorflow as tf
-
-    return tf.config.threading.get_intra_op_parallelism_threads() or "auto"
-
-
 def forward_throughput(framework: str, name: str, batch: int = 32,
                        budget_s: float = 40.0) -> dict:
     """Images/s through the helper's path and through a bare forward, in this
@@ -100,21 +49,19 @@ def forward_throughput(framework: str, name: str, batch: int = 32,
     the registry's ``AssetError`` when the weights are missing."""
     from tlcourse import assets, photos
 
-    tlc = adapter(framework)
+    tlc, plain = adapter(framework), adapter(framework, "bench")
     model, prep = tlc.pretrained(name)
     weights = assets.get(name + ASSET_SUFFIX[framework]).path
-    bare = bare_network(framework, name, weights)
-    bare_copy = bare_network(framework, name, weights)   # A/A control: the ratio's noise
+    bare = plain.plain_network(name, weights)
+    bare_copy = plain.plain_network(name, weights)   # A/A control: the ratio's noise
     paths = [p for p, _ in photos.imagenet_samples()]
     x = tlc.to_batch(prep, list(itertools.islice(itertools.cycle(paths), batch)))
     fns = {"helper": lambda: tlc.probabilities(model, x),
-           "bare": lambda: bare_forward(framework, bare, x),
-           "bare_copy": lambda: bare_forward(framework, bare_copy, x)}
-    if framework == "tf":   # for comparison only: a traced graph instead of eager calls
-        import tensorflow as tf
-
-        traced = tf.function(lambda b: bare(b, training=False))
-        fns["compiled"] = lambda: traced(x).numpy()
+           "bare": lambda: plain.plain_forward(bare, x),
+           "bare_copy": lambda: plain.plain_forward(bare_copy, x)}
+    traced = plain.traced_forward(bare)   # for comparison only (TF: a graph, not eager calls)
+    if traced is not None:
+        fns["compiled"] = lambda: traced(x)
     first = harness.time_interleaved({"helper": fns["helper"]}, rounds=1, warmup=1)["helper"][0]
     times = harness.time_interleaved(fns, rounds=harness.rounds_for(len(fns) * first, budget_s,
                                                                     lo=5), warmup=1)
@@ -123,7 +70,7 @@ def forward_throughput(framework: str, name: str, batch: int = 32,
            "time_ratio": harness.paired_time_ratio(times["helper"], times["bare"]),
            "aa_ratio": harness.paired_time_ratio(times["bare_copy"], times["bare"]),
            "params": tlc.count_params(model)[1], "rounds": len(times["helper"]),
-           "threads": _threads(framework)}
+           "threads": plain.threads()}
     if "compiled" in times:
         out["compiled_images_per_s"] = harness.throughput(batch, times["compiled"])
         out["note"] = (f"helper and bare are eager Keras calls; the same network in a "

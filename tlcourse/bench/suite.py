@@ -123,8 +123,15 @@ def parse_rounds(text: str) -> int:
     return int(text)
 
 
+def part_name(text: str) -> str:
+    """A PART argument: one of ``PARTS`` (a bad one is argparse's one-line error, exit 2)."""
+    if text not in PARTS:
+        raise argparse.ArgumentTypeError(f"unknown part {text!r}; choose from {', '.join(PARTS)}")
+    return text
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("parts", nargs="*", metavar="PART",
+    p.add_argument("parts", nargs="*", metavar="PART", type=part_name,
                    help=f"what to measure: {', '.join(PARTS)} (default: all)")
     p.add_argument("--framework", action="append", choices=FRAMEWORKS,
                    help="only this framework (repeatable; default both)")
@@ -164,11 +171,7 @@ def main(args, command: str) -> int:
         _update_readme(out_dir, results)
         print(report.summary_table(results))
         return 0
-    parts = list(dict.fromkeys(args.parts)) or list(PARTS)
-    unknown = [x for x in parts if x not in PARTS]
-    if unknown:
-        from tlcourse.cli.checks import UsageError
-        raise UsageError(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+    parts = list(dict.fromkeys(args.parts)) or list(PARTS)   # part_name checked each one
     args.frameworks = tuple(args.framework or FRAMEWORKS)
     args.models = args.model
     results = run(parts, args, Path(args.out_dir), command=command)

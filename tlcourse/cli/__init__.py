@@ -15,14 +15,18 @@ Each subcommand module (``build``, ``run``, ``fetch``, ``classify``, ``attack``,
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
 
 from tlcourse.cli.checks import UsageError
 
-SUBCOMMANDS = ("build", "run", "fetch", "classify", "attack", "bench", "grade", "hub", "lab",
-               "i18n")
+
+def subcommands() -> tuple:
+    """The subcommand modules, in the order ``tlcourse --help`` lists them: plain
+    imports (editors follow them), made when the parser is built, not when
+    ``tlcourse.cli`` is imported."""
+    from tlcourse.cli import attack, bench, build, classify, fetch, grade, hub, i18n, lab, run
+    return (build, run, fetch, classify, attack, bench, grade, hub, lab, i18n)
 
 
 def expected_failures() -> tuple[type[BaseException], ...]:
@@ -36,8 +40,7 @@ def expected_failures() -> tuple[type[BaseException], ...]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tlcourse", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in SUBCOMMANDS:
-        module = importlib.import_module(f"tlcourse.cli.{name}")
+    for module in subcommands():
         module.add_parser(sub).set_defaults(run=module.run)
     return parser
 
