@@ -307,6 +307,7 @@ def test_scaling_part_tiny_real_run(tmp_path):
     assert "| PyTorch | 60 |" in section(md, report.TITLES["scaling"])
 
 
+@pytest.mark.slow
 def test_gpu_check_runs_end_to_end_at_tiny_size(tmp_path):
     """benchmarks/gpu_check.sh as a GPU runner would run it, at the tiny size on this CPU."""
     out = tmp_path / "gpu_check.json"

@@ -149,6 +149,7 @@ EXPECTED = [("s1", 3.0, 3.0, [], "ok"), ("s2", 0.0, 3.0, ["test_double", "test_n
             ("s3", 2.0, 3.0, ["test_negative"], "ok"), ("s4", 3.0, 3.0, [], "ok")]
 
 
+@pytest.mark.grading
 def test_parallel_grading_gives_the_serial_scores_on_sqlite_and_postgresql(tmp_path, db_url,
                                                                              monkeypatch):
     from tlcourse.course.grade import grade_class, scores

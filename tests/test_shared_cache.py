@@ -87,6 +87,7 @@ def class_cache(tmp_path_factory) -> Path:
 
 
 @needs_namespace
+@pytest.mark.slow
 def test_a_class_works_from_a_read_only_cache_filled_by_fetch(class_cache, tmp_path):
     student = tmp_path / "student-cache"
     env = class_env(class_cache, student)
@@ -105,9 +106,12 @@ def test_a_class_works_from_a_read_only_cache_filled_by_fetch(class_cache, tmp_p
 
     load = ("from tlcourse import datasets; import tlcourse.torch as tlc\n"
             "data = datasets.oxford_pets('smoke', progress=False)\n"
-            "_, prep = tlc.pretrained('mobilenet_v2', include_top=False)\n"
+            "base, prep = tlc.pretrained('mobilenet_v2', include_top=False)\n"
             "x, y = next(iter(tlc.make_loader(data.train, prep, train=True)))\n"
-            "print('batch', tuple(x.shape), len(data.train))\n")
+            "print('batch', tuple(x.shape), len(data.train))\n"
+            "few = data.val.subset(1)\n"
+            "tlc.extract_features(base, tlc.make_loader(few, prep, train=False),\n"
+            "                     tlc.features_key('mobilenet_v2', few, prep))\n")
     proc = in_namespace(ro, [sys.executable, "-c", load], env)
     assert proc.returncode == 0 and "batch" in proc.stdout, proc.stderr[-3000:]
 

@@ -67,12 +67,14 @@ def test_notebook_imports_one_framework(path):
     assert not (uses_torch and uses_tf), f"{path} imports both frameworks"
 
 
+@pytest.mark.slow
 def test_generated_copies_in_sync():
     proc = subprocess.run([sys.executable, "-m", "tlcourse.cli", "build", "--check"],
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_hand_edit_to_generated_copy_is_caught(tmp_path):
     from tlcourse.course.build import build
 
