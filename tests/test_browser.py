@@ -122,7 +122,7 @@ def test_landing_start_over_puts_a_fresh_copy_beside_the_students(tmp_path):
 
 def test_landing_fresh_command_is_a_usage_error_for_an_unknown_notebook():
     import sys
-    done = subprocess.run([sys.executable, "-m", "tlcourse.course.lab", "--fresh", "nope/Nope"],
+    done = subprocess.run([sys.executable, "-m", "tlcourse.cli", "lab", "--fresh", "nope/Nope"],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "'nope/Nope': no such notebook" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr

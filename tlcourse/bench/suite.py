@@ -183,8 +183,3 @@ def main(args, command: str) -> int:
     if failed:
         print(f"failed or partly failed: {', '.join(failed)}")
     return 1 if failed else 0
-
-
-if __name__ == "__main__":     # `tlcourse bench ...` is the command; this is the same
-    from tlcourse.cli import main as cli_main
-    sys.exit(cli_main(["bench", *sys.argv[1:]]))

@@ -37,7 +37,6 @@ import hashlib
 import json
 import os
 import re
-import sys
 import tempfile
 from pathlib import Path
 
@@ -313,8 +312,3 @@ def print_todo(root: Path, lang: str) -> int:
             print(next(c.source for c in nb.cells if c.id == p.cell_id))
     print(f"{len(todo)} cell(s) to translate or remove in {lang}.")
     return 1 if todo else 0
-
-
-if __name__ == "__main__":     # `tlcourse i18n ...` is the command; this is the same
-    from tlcourse.cli import main
-    sys.exit(main(["i18n", *sys.argv[1:]]))

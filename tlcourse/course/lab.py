@@ -1,7 +1,7 @@
 """JupyterLab on the course: what `make lab` starts, and what the browser tests drive.
 
-    python -m tlcourse.course.lab [--edition hi] [extra jupyter-lab options]
-    python -m tlcourse.course.lab [--edition hi] --fresh <assignment>/<Notebook>
+    tlcourse lab [--edition hi] [-- extra jupyter-lab options]
+    tlcourse lab [--edition hi] --fresh <assignment>/<Notebook>
 
 The first form gives the student their own copies of the release notebooks in
 ``my-work/<assignment>/`` (git-ignored; the layout ``nbgrader fetch_assignment``
@@ -127,8 +127,3 @@ def start(root: Path, extra=()) -> None:
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
     args = command(root, extra=extra)
     os.execv(args[0], args)
-
-
-if __name__ == "__main__":     # `tlcourse lab ...` is the command; this is the same
-    from tlcourse.cli import main
-    sys.exit(main(["lab", *sys.argv[1:]]))
