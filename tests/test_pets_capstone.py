@@ -19,6 +19,7 @@ import pytest
 
 from course import ROOT, nbgrader_meta, read
 from tlcourse.course import grade as grading
+from tlcourse.course.tampering import dotted_name
 from tlcourse.profiles import get_profile
 
 ASSIGNMENT = "pets_lab"
@@ -53,16 +54,6 @@ def package_names(tree: ast.AST) -> set[str]:
     return names
 
 
-def dotted(node) -> str | None:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        return ".".join([node.id, *reversed(parts)])
-    return None
-
-
 def package_uses(nb) -> list[str]:
     """Every package name used in the notebook's code cells, as written
     (``tlc.pretrained``), the longest dotted chain of each use.  A reference answer
@@ -75,11 +66,11 @@ def package_uses(nb) -> list[str]:
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute):
                 inner.add(id(node.value))
-            if isinstance(node, ast.Call) and dotted(node.func) == "exercises.reference":
+            if isinstance(node, ast.Call) and dotted_name(node.func) == "exercises.reference":
                 inner |= {id(n) for arg in node.args for n in ast.walk(arg)}
         for node in ast.walk(tree):
             if isinstance(node, (ast.Attribute, ast.Name)) and id(node) not in inner:
-                name = dotted(node)
+                name = dotted_name(node)
                 if name and name.split(".")[0] in roots and "." in name:
                     uses.append(name)
     return uses

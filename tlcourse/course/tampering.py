@@ -82,7 +82,7 @@ def _tail(node) -> str:
     return ".".join(reversed(parts))
 
 
-def _dotted(node) -> str | None:
+def dotted_name(node) -> str | None:
     """``a.b.c`` for a chain of names and attributes, else None."""
     parts = []
     while isinstance(node, ast.Attribute):
@@ -108,7 +108,7 @@ class _Scanner(ast.NodeVisitor):
         return f"{base}.{rest}" if base and rest else base or None
 
     def is_machinery(self, target) -> bool:
-        name = self.full(_dotted(target))
+        name = self.full(dotted_name(target))
         return bool(name) and (name.partition(".")[0] in _MACHINERY_MODULES
                                or name.startswith(_MACHINERY_PATHS))
 
@@ -133,9 +133,9 @@ class _Scanner(ast.NodeVisitor):
                 self._assigned(t, how)
         elif isinstance(target, ast.Attribute):
             if target.attr in _CODE_ATTRIBUTES:
-                self.changes.append(f"{how} {_dotted(target) or '...'}")
+                self.changes.append(f"{how} {dotted_name(target) or '...'}")
             elif self.is_machinery(target.value):
-                self.changes.append(f"{how} {self.full(_dotted(target))}")
+                self.changes.append(f"{how} {self.full(dotted_name(target))}")
 
     def visit_Assign(self, node):
         for target in node.targets:
@@ -152,9 +152,9 @@ class _Scanner(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Call(self, node):
-        func = self.full(_dotted(node.func)) or _dotted(node.func)
+        func = self.full(dotted_name(node.func)) or dotted_name(node.func)
         if func in ("setattr", "delattr") and node.args and self.is_machinery(node.args[0]):
-            self.changes.append(f"{func}() on {self.full(_dotted(node.args[0]))}")
+            self.changes.append(f"{func}() on {self.full(dotted_name(node.args[0]))}")
         elif func and tuple(func.rsplit(".", 1)) in _HOOKS:
             self.changes.append(f"calls {func}")
         elif _tail(node.func) in ("events.register", "events.unregister"):
@@ -166,7 +166,7 @@ class _Scanner(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Attribute(self, node):
-        name = self.full(_dotted(node)) or ""
+        name = self.full(dotted_name(node)) or ""
         if node.attr in _DYNAMIC_ATTRIBUTES:
             self.reviews.append(f"uses .{node.attr}")
         elif any(name == n or name.startswith(n + ".") for n in _DYNAMIC_NAMES):
