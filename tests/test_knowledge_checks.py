@@ -27,7 +27,7 @@ def answered_name(test_cell) -> str:
 def questions():
     """(notebook path, grade id, {"options": cell or None, "answer": cell, "test": cell}): for
     each quiz test cell, the nearest solution cell before it that assigns its variable, and for
-    multiple choice the nearest cell before it that defines the options its test reads."""
+    multiple choice the nearest cell before it that prints its options (``quiz.ask("<grade id>", ...)``)."""
     found = []
     for path in source_notebooks():
         cells = read(path).cells
@@ -39,10 +39,8 @@ def questions():
             name = answered_name(cell)
             answer = next(c for c in before if nbgrader_meta(c).get("solution")
                           and re.search(rf"^{name}\s*=", c.source, re.M))
-            options = re.search(r"quiz\.letter\([^,]+,\s*(\w+)", cell.source)
-            if options:
-                options = next(c for c in before if c.cell_type == "code"
-                               and re.search(rf"^{options.group(1)}\s*=", c.source, re.M))
+            options = next((c for c in before if c.cell_type == "code" and re.search(
+                rf"quiz\.ask\(\s*['\"]{meta['grade_id']}['\"]", c.source)), None)
             found.append((path, meta["grade_id"], {"options": options or None, "answer": answer,
                                                    "test": cell}))
     return found

@@ -20,10 +20,10 @@ def test_wrong_or_unusable_answers_do_not_count(form):
 
 
 def test_integers_are_exact():
-    assert quiz.same_number(2562, 2562) and quiz.same_number("2,562", 2562)
-    assert quiz.same_number(2562.0, 2562) and quiz.same_number(np.int64(2562), 2562)
-    assert not quiz.same_number(2561, 2562) and not quiz.same_number(2562.5, 2562)
-    assert not quiz.same_number(1281001.0, 1281000), "a float off by one is still wrong"
+    assert quiz.same_number(4321, 4321) and quiz.same_number("4,321", 4321)
+    assert quiz.same_number(4321.0, 4321) and quiz.same_number(np.int64(4321), 4321)
+    assert not quiz.same_number(4320, 4321) and not quiz.same_number(4321.5, 4321)
+    assert not quiz.same_number(7654321.0, 7654320), "a float off by one is still wrong"
     assert quiz.same_number(0.1 + 0.2, "3/10"), "floating-point rounding is not an error"
 
 
@@ -42,17 +42,12 @@ def test_unusable_answer_says_what_to_do():
 OPTIONS = ["the base", "the head", "both the same", "neither"]
 
 
-def test_multiple_choice_order_is_fixed_and_seeded_by_question(capsys):
+def test_multiple_choice_prints_the_options_in_the_stored_order(capsys):
+    """The printed order is the stored one: the package cannot know (or leak) which is right."""
     quiz.ask("quiz_demo", OPTIONS)
     printed = capsys.readouterr().out.splitlines()
-    assert len(printed) == 4 and printed[0].startswith("  a) ")
-    order = [line.split(") ", 1)[1] for line in printed]
-    assert sorted(order) == sorted(OPTIONS)
-    assert order == quiz.shuffled("quiz_demo", OPTIONS)   # same on every call
-    orders = {tuple(quiz.shuffled(f"quiz_{i}", OPTIONS)) for i in range(20)}
-    assert len(orders) > 3, "the order must depend on the question"
-    for option in OPTIONS:
-        assert order["abcd".index(quiz.letter("quiz_demo", OPTIONS, option))] == option
+    assert printed == [f"  {mark}) {option}" for mark, option in zip("abcd", OPTIONS)]
+    assert not hasattr(quiz, "letter") and not hasattr(quiz, "shuffled")
 
 
 @pytest.mark.parametrize("form,ok", [("b", True), ("B", True), ("(b)", True), (" b) ", True),
@@ -64,5 +59,5 @@ def test_choice_forms(form, ok):
 def test_bad_options_are_refused():
     with pytest.raises(ValueError, match="distinct"):
         quiz.ask("quiz_x", ["a", "a"])
-    with pytest.raises(ValueError, match="not one of the options"):
-        quiz.letter("quiz_x", OPTIONS, "the optimiser")
+    with pytest.raises(ValueError, match="distinct"):
+        quiz.ask("quiz_x", ["only one"])

@@ -1,4 +1,4 @@
-"""Knowledge checks: a student's answer in any correct form, and shuffled multiple choice.
+"""Knowledge checks: a student's answer in any correct form, and multiple choice.
 
 A knowledge check is a graded notebook cell whose ``grade_id`` starts with
 ``quiz_``: the student assigns a value in a solution cell (``q1 = ...``), and
@@ -8,18 +8,17 @@ The package never holds an answer; it only reads forms::
     quiz.same_number("1/2", 0.5)   # True: 0.5, "0.5", "1/2", "50%", Fraction(1, 2) all count
     quiz.same_choice(" (b) ", "b")  # True
 
-Multiple choice: ``ask(question_id, options)`` prints the options in an order
-shuffled by a seed derived from the question id, so the student, the solution
-and the grader see the same letters on every run and machine;
-``letter(question_id, options, correct)`` is the letter the grader expects.
+Multiple choice: ``ask(question_id, options)`` prints the options as a) b) c) in
+the order the notebook stores them.  The notebook's author places the correct
+option where the instructor's seed (``source/quiz_seed.txt``) says, and the hidden
+test names its letter; ``tlcourse build`` checks both (``course.release_checks``).
+Nothing here can tell which option is right.
 """
 from __future__ import annotations
 
 import math
 import numbers
-import random
 import re
-import zlib
 from fractions import Fraction
 from typing import Sequence
 
@@ -66,7 +65,7 @@ def as_number(answer) -> Fraction | float:
 
 def same_number(answer, expected, rel: float = 1e-9, abs_tol: float = 0.0) -> bool:
     """Whether ``answer`` means ``expected``: exactly for fractions ("1/3"), within
-    floating-point rounding for decimals (so 1281001.0 is not 1281000), or within a
+    floating-point rounding for decimals (so 1001.0 is not 1000), or within a
     tolerance the question states (``rel``, ``abs_tol``)."""
     try:
         value = as_number(answer)
@@ -78,27 +77,12 @@ def same_number(answer, expected, rel: float = 1e-9, abs_tol: float = 0.0) -> bo
     return math.isclose(float(value), float(expected), rel_tol=rel, abs_tol=abs_tol)
 
 
-def shuffled(question_id: str, options: Sequence[str]) -> list[str]:
-    """``options`` in the question's fixed order (the same on every machine and run)."""
-    order = list(options)
-    random.Random(zlib.crc32(question_id.encode())).shuffle(order)
-    return order
-
-
 def ask(question_id: str, options: Sequence[str]) -> None:
-    """Print the options as a) b) c) ..., in the question's shuffled order."""
+    """Print the options as a) b) c) ..., in the order given."""
     if len(set(options)) != len(options) or not 2 <= len(options) <= len(LETTERS):
         raise ValueError(f"{question_id}: give 2-{len(LETTERS)} distinct options")
-    for mark, option in zip(LETTERS, shuffled(question_id, options)):
+    for mark, option in zip(LETTERS, options):
         print(f"  {mark}) {option}")
-
-
-def letter(question_id: str, options: Sequence[str], correct: str) -> str:
-    """The letter ``ask`` printed for the option ``correct``."""
-    order = shuffled(question_id, options)
-    if correct not in order:
-        raise ValueError(f"{question_id}: {correct!r} is not one of the options")
-    return LETTERS[order.index(correct)]
 
 
 def same_choice(answer, expected_letter: str) -> bool:
