@@ -48,15 +48,16 @@ test-fast: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) \
 	  --dist loadscope tests -m "not grading and not browser and not slow"
 
-# JupyterLab on the course (root: this directory), nbgrader extensions enabled, opening on
-# START_HERE.ipynb; notebooks run on the course kernel. tests/test_browser.py drives this command.
+# JupyterLab, opening on the landing page (a copy in my-work/, never the tracked START_HERE.ipynb);
+# your own copies of the notebooks are made first in my-work/. The student's view (default): my-work/
+# only, nbgrader's Validate button, no Formgrader or Create Assignment. The instructor's view, the
+# whole course and every nbgrader tool: make lab ROLE=instructor. tests/test_browser.py drives both.
 # The Hindi edition (root editions/hi/, its Hindi START_HERE): make lab EDITION=hi
 # (EDITION, not LANG: LANG is the locale every program here reads.)
 EDITION ?=
+ROLE ?= student
 lab: setup
-	@# nbgrader 0.9 enables its server and lab extensions on install; show them.
-	@$(BIN)/jupyter server extension list 2>&1 | grep nbgrader | grep -i enabled || true
-	$(BIN)/tlcourse lab $(if $(EDITION),--edition $(EDITION)) -- $(LAB_ARGS)
+	$(BIN)/tlcourse lab --role $(ROLE) $(if $(EDITION),--edition $(EDITION)) -- $(LAB_ARGS)
 
 build: setup
 	$(BIN)/tlcourse build
