@@ -1,5 +1,6 @@
 """The command line: every bad argument is one line naming the value, exit status 2,
 and is caught before any model loads (issue: 16-37-line tracebacks before)."""
+import shutil
 import signal
 import struct
 import subprocess
@@ -67,6 +68,7 @@ def _usage_cases(chelsea, bad):
         "run timeout": ["run", "--timeout", "0"],
         "run jobs": ["run", "--jobs", "0"],
         "grade cell timeout": ["grade", "--cell-timeout", "0"],
+        "grade unknown assignment": ["grade", "nope"],
         "framework": ["classify", chelsea, "--framework", "jax"],
         "i18n unknown edition": ["i18n", "todo", "xx"],
         "i18n put to no such notebook": ["i18n", "put", "hi", "nope/Nope", "cell"],
@@ -86,6 +88,58 @@ def test_every_bad_argument_is_one_line_and_exit_2(chelsea, bad_files):
         if proc.returncode != 2 or len(errors) != 1 or "Traceback" in err:
             problems.append(f"{case}: exit {proc.returncode}, stderr {err!r}")
     assert not problems, "\n".join(problems)
+
+
+def test_grade_help_says_where_submissions_go_what_it_writes_and_how():
+    """An instructor learns from --help alone: the course root (or the edition's), the
+    layout nbgrader collect makes, feedback by default and how to skip it, an example."""
+    proc = tlcourse("grade", "--help", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    text = " ".join(proc.stdout.split())          # argparse wraps lines
+    for needed in ("submitted/<student>/<assignment>/<Notebook>.ipynb", "course root",
+                   "editions/hi/", "nbgrader collect", "by default, feedback",
+                   "--no-feedback skips it", "sandbox", "examples: tlcourse grade pets_lab",
+                   "exit status: 0", "1 no submissions found", "2 a bad argument"):
+        assert needed in text, f"{needed!r} is not in tlcourse grade --help:\n{proc.stdout}"
+
+
+def _course_without_submissions(tmp_path):
+    """A course root (nbgrader_config.py, source/<assignment>/) with nothing handed in, or
+    only other assignments / other students."""
+    for name in ("pets_lab", "adversarial_cat"):
+        (tmp_path / "source" / name).mkdir(parents=True)
+        (tmp_path / "source" / name / "Nb.ipynb").write_text("{}")
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n")
+    return tmp_path
+
+
+def test_grade_without_submissions_says_so_at_once_in_one_line(tmp_path):
+    import time
+    course = _course_without_submissions(tmp_path)
+
+    def grade(*args):
+        start = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "tlcourse.cli", "grade", *args], cwd=course,
+                              capture_output=True, text=True, timeout=120)
+        return proc, time.monotonic() - start
+
+    # alice handed in adversarial_cat only: nothing for pets_lab, nothing of bob's
+    (course / "submitted" / "alice" / "adversarial_cat").mkdir(parents=True)
+    cases = {("pets_lab",): "submitted/<student>/pets_lab/",
+             ("adversarial_cat", "--student", "bob"): "submitted/bob/adversarial_cat/"}
+    for args, where in cases.items():
+        proc, seconds = grade(*args)
+        assert proc.returncode == 1, (args, proc.stdout, proc.stderr)
+        assert proc.stderr.strip() == (f"tlcourse grade: no submissions found under {where} in "
+                                       f"{course} (`nbgrader collect` puts them there; "
+                                       "see tlcourse grade --help)"), (args, proc.stderr)
+        assert proc.stdout == "", "nothing else before it (no profile line, no table)"
+        # before nbgrader, the gradebook or the sandbox: nothing written, seconds not minutes
+        assert not (course / "gradebook.db").exists() and seconds < 30, (args, seconds)
+    shutil.rmtree(course / "submitted")
+    proc, _ = grade()
+    assert proc.returncode == 1 and "no submissions found under submitted/<student>/<assignment>/" \
+        in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
 def test_bad_timeout_variable_is_a_usage_error():
