@@ -8,6 +8,14 @@ output is then normalised (no outputs, no execution counts, stable JSON) so a
 rebuild of an unchanged source changes nothing in git, and ``--check`` can
 compare byte for byte.  ``--check`` also names every markdown cell whose translation is
 missing or stale (notebook and cell id): the edition shows those cells in English.
+
+Both also run the release checks (``tlcourse.course.release_checks``) over every notebook of
+every edition as just generated, and refuse the release on any finding (a prompt lost in a
+written-answer cell, a knowledge-check answer a student can read, a misplaced or readable
+multiple-choice option, a figure or profile number the course does not have): one line per
+finding naming the file, the cell and the rule, and exit status 1.  The build still writes
+release/, notebooks/ and editions/ (they stay in sync with source/, so the fix is made in
+source/ and checked by the next build); only its exit status refuses.
 """
 from __future__ import annotations
 
@@ -23,7 +31,7 @@ from pathlib import Path
 
 import nbformat
 
-from tlcourse.course import i18n
+from tlcourse.course import i18n, release_checks
 from tlcourse.course.paths import main_root, repo_root  # noqa: F401  (callers import them from here)
 
 GENERATED = ("release", "notebooks")
@@ -149,6 +157,8 @@ def _build(root: Path, check: bool) -> int:
                  for rel in differences(fresh / out, root / out)]
         translations = (f"editions: {', '.join(i18n.languages(root)) or 'none'}; "
                         f"{len(problems)} markdown cell(s) untranslated or stale")
+        # what the release would show: the notebooks just generated, every edition
+        findings = release_checks.check_course(root, generated=fresh)
         if check:
             if stale:
                 print("Out of sync with source/ (run `tlcourse build`, never edit these by hand):")
@@ -159,10 +169,12 @@ def _build(root: Path, check: bool) -> int:
                       "`tlcourse i18n todo` prints their text):")
                 for problem in problems:
                     print(f"  {problem}")
-            if stale or problems:
+            _report(findings)
+            if stale or problems or findings:
                 return 1
             print(f"release/, notebooks/ and {i18n.EDITIONS}/ are in sync with source/ "
-                  f"({len(assignments(root))} assignments); {translations}.")
+                  f"({len(assignments(root))} assignments); {translations}; release checks "
+                  f"passed.")
             return 0
         for out in outputs:
             # generated output, owned by the build (an edition's gradebook or my-work/ is not)
@@ -173,4 +185,15 @@ def _build(root: Path, check: bool) -> int:
             print(f"  {rel}")
         for problem in problems:
             print(f"  {problem}")
-        return 0
+        _report(findings)
+        return 1 if findings else 0
+
+
+def _report(findings: list[release_checks.Finding]) -> None:
+    """The release checks' findings, one a line; nothing when there are none."""
+    if not findings:
+        return
+    print(f"Release refused: {len(findings)} finding(s) of the release checks "
+          f"(tlcourse/course/release_checks.py; fix them in source/, the catalogs or the package):")
+    for finding in findings:
+        print(finding)
