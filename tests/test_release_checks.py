@@ -240,6 +240,14 @@ def test_a_claim_of_gpu_figures_where_there_are_none_is_found(tmp_path):
     assert findings(make_course(tmp_path, [INTRO, CLAIM], files)) == [("recorded-figures", "claim")]
 
 
+def test_a_saved_report_of_these_checks_is_not_a_gpu_figure(tmp_path):
+    files = {"results/RESULTS.md": "- CPU: 2 cores; GPU: none\n\naccuracy 0.97\n",
+             "results/release_checks_before.txt":
+                 "source/a/N.ipynb cell claim [recorded-figures]: says figures measured on GPU "
+                 "are 'recorded in `results/`', but results/ holds no GPU figures\n"}
+    assert findings(make_course(tmp_path, [INTRO, CLAIM], files)) == [("recorded-figures", "claim")]
+
+
 def test_a_claim_of_a_missing_path_is_found(tmp_path):
     assert findings(make_course(tmp_path, [INTRO, CLAIM])) == [("recorded-figures", "claim")]
 

@@ -583,6 +583,7 @@ _CLAIMS = [
     re.compile(_PATHLIKE + r"\s+में\s+(?:दर्ज|सहेज|मापी|मापे|सूचीबद्ध|रिकॉर्ड)"),
 ]
 SCRIPT_SUFFIXES = {".py", ".sh", ".bash", ".ps1", ".bat", ".ipynb", ".toml", ".cfg", ".ini"}
+_FINDING_LINE = re.compile(r" \[(?:" + "|".join(RULES) + r")\]: ")
 _NEGATED_BEFORE = re.compile(r"\b(?:no|not|without|none)\s+(?:\w+\s+){0,2}$", re.I)
 _NEGATED_AFTER = re.compile(r"""s?["']?\s*[:=]\s*(?:none\b|\[\s*\]|null\b|false\b|0\b|n/a\b|-)""",
                             re.I)
@@ -610,10 +611,12 @@ def _figure_files(path: Path) -> list[Path]:
 
 
 def holds_qualifier(files: list[Path], qualifier: str) -> bool:
-    """Whether a figure file says ``qualifier`` other than as "none" / "no ...".."""
+    """Whether a figure file says ``qualifier`` other than as "none" / "no ...".  Lines
+    that are this checker's own findings (a saved report) are not figures."""
     pattern = re.compile(rf"\b{re.escape(qualifier)}", re.I)
     for f in files:
-        text = f.read_text(encoding="utf-8")
+        text = "\n".join(line for line in f.read_text(encoding="utf-8").splitlines()
+                         if not _FINDING_LINE.search(line))
         for m in pattern.finditer(text):
             after = text[m.end():m.end() + 12]
             if re.match(r"[\w]", after[:1]) and not re.match(r"s\b", after):
