@@ -260,8 +260,8 @@ class Answer:
 
 
 def quiz_cells(nb) -> list:
-    return [c for c in nb.cells if c.cell_type == "code"
-            and _nbgrader(c).get("grade") and str(_nbgrader(c).get("grade_id", "")).startswith(QUIZ_PREFIX)]
+    return [c for c in nb.cells if c.cell_type == "code" and _nbgrader(c).get("grade")
+            and str(_nbgrader(c).get("grade_id", "")).startswith(QUIZ_PREFIX)]
 
 
 def answers(nb) -> list[Answer]:
@@ -516,19 +516,19 @@ def check_multiple_choice(edition: Edition, seed: str | None) -> list[Finding]:
                 if opts.options is None:
                     add(opts.cell.id, f"the options of {qid} ({opts.variable}) are not a "
                                       f"list of string literals")
-            student = cell_answer = None
+            cell_answer = None            # the student's answer: the one name it may read
             if choice is not None and choice.args and isinstance(choice.args[0], ast.Name):
                 cell_answer = choice.args[0].id
             reads = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
                      and isinstance(n.ctx, ast.Load)} - {cell_answer}
             forbidden = sorted(reads & (editable | ({opts.variable} if opts else set())))
             if forbidden:
-                student = ", ".join(forbidden)
                 add(cell.id, (
-                    f"the hidden test of {qid} reads {student} (the options variable or a "
-                    f"name a student-editable cell assigns): compare with a literal letter, "
-                    f"quiz.same_choice({cell_answer or 'answer'}, \"{want or 'x'}\")"))
-            elif choice is None or not (isinstance(compared, ast.Constant)):
+                    f"the hidden test of {qid} reads {', '.join(forbidden)} (the options "
+                    f"variable or a name a student-editable cell assigns): compare with a "
+                    f"literal letter, quiz.same_choice({cell_answer or 'answer'}, "
+                    f"\"{want or 'x'}\")"))
+            elif choice is None or not isinstance(compared, ast.Constant):
                 add(cell.id, f"the hidden test of {qid} does not compare with a literal "
                              f"letter (quiz.same_choice(answer, \"{want or 'x'}\"))")
             if seed is None:
