@@ -1,13 +1,21 @@
-"""The adversarial_cat knowledge check: each question's hidden test accepts every
-correct form of the answer and rejects wrong ones.
+"""The adversarial_cat knowledge check and written answer: each question's hidden test accepts
+every correct form of the answer and rejects wrong ones; multiple choice follows the course's
+convention; the written answer's prompt survives nbgrader.
 
-The test cells are taken from the source notebooks (hidden tests included) and
-run with different answers bound, after the lines of the answer cell a student
-sees (the multiple-choice options); no notebook runs.
+The cells are taken from the source notebooks (hidden tests included) and run with different
+answers bound, after the cells a student sees (the multiple-choice options); no notebook runs.
+
+Multiple choice: the options live in a locked cell (grade id ``options_adv_<n>``) that assigns
+``Q<n>_OPTIONS`` and prints them with ``quiz.ask``; the answer cell holds only the answer
+variable; the hidden test names the right letter and never reads the options; the right option
+sits where the instructor's seed (``source/quiz_seed.txt``) puts it.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import random
 import re
 from fractions import Fraction
 from pathlib import Path
@@ -20,17 +28,21 @@ from tlcourse import quiz
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = {"torch": ROOT / "source" / "adversarial_cat" / "AdversarialCatPyTorch.ipynb",
              "tf": ROOT / "source" / "adversarial_cat" / "AdversarialCatTF.ipynb"}
-FGSM_RIGHT = "exactly 4 grey levels, up or down"
+SEED = (ROOT / "source" / "quiz_seed.txt").read_text().strip()
 
-# question -> (answer variable, correct forms, wrong answers); "letter" stands for the
-# letter quiz.ask printed for FGSM_RIGHT, "other letters" for the three others
+# multiple choice: question -> the option the hidden test must accept
+RIGHT_OPTION = {2: "exactly 4 grey levels, up or down",
+                3: "the chessboard: there every pair of neighbours differs, in the split image only the "
+                   "pairs across the middle; the penalty wipes out pixel-scale patterns and favours smooth regions"}
+
+# question -> (answer variable, correct forms, wrong answers); for multiple choice "letter"
+# stands for the right letter (in any case or bracket), "other letters" for every other one
 QUESTIONS = {
     1: ("q1_grey_levels", [4, "4", 4.0, " 4 ", np.int64(4), "8/2"], [5, 3, "four", 2, "2/255"]),
     2: ("q2_fgsm_change", ["letter", "LETTER", "(letter)", "letter)"], ["other letters", "", 4]),
-    3: ("q3_total_variation", ["5/6", 5 / 6, Fraction(5, 6), 0.833, "0.8333", "83.33%", np.float32(5 / 6)],
-        [0.83, "1/2", 1, "0.8", "5/7", "1/3"]),
-    4: ("q4_map_cells", [100, "100", 100.0, "1e2", "100.0"], [10, 49, 99, "10 x 10"]),
-    5: ("q5_grad_cam_sum", [1, "1", 1.0, "2/2", "100%"], [0, 2, 0.5, -1]),
+    3: ("q3_larger_tv", ["letter", "LETTER", "(letter)", " letter "], ["other letters", "", "chessboard", 2]),
+    4: ("q4_map_cells", [64, "64", 64.0, "6.4e1", "64.0", "128/2"], [8, 49, 63, 100, "8 x 8"]),
+    5: ("q5_grad_cam_sum", [1, "1", 1.0, "2/2", "100%", Fraction(1)], [0, 2, 0.5, -1]),
 }
 
 
@@ -42,16 +54,25 @@ def source(cell) -> str:
     return "".join(cell["source"])
 
 
-def run_test_cell(framework: str, n: int, answer) -> bool:
-    """Whether quiz_adv_<n>'s test cell passes with ``answer`` bound to the answer variable."""
+def shown(framework: str, n: int) -> tuple[dict, list[str]]:
+    """(namespace after the cells a student sees before answering question n, options printed)."""
     nb = cells(NOTEBOOKS[framework])
     ns: dict = {}
     exec(source(nb["knowledge-check-code"]), ns)
-    shown = source(nb[f"quiz-adv-{n}-answer"]).split("### BEGIN SOLUTION")[0]
-    exec(shown, ns)   # what the student sees: the options of a multiple-choice question
+    printed = io.StringIO()
+    if f"quiz-adv-{n}-options" in nb:
+        with contextlib.redirect_stdout(printed):
+            exec(source(nb[f"quiz-adv-{n}-options"]), ns)
+    exec(source(nb[f"quiz-adv-{n}-answer"]).split("### BEGIN SOLUTION")[0], ns)
+    return ns, [line.strip() for line in printed.getvalue().splitlines()]
+
+
+def run_test_cell(framework: str, n: int, answer) -> bool:
+    """Whether quiz_adv_<n>'s test cell passes with ``answer`` bound to the answer variable."""
+    ns, _ = shown(framework, n)
     ns[QUESTIONS[n][0]] = answer
     try:
-        exec(source(nb[f"quiz-adv-{n}-test"]), ns)
+        exec(source(cells(NOTEBOOKS[framework])[f"quiz-adv-{n}-test"]), ns)
     except quiz.NotAnswered:   # the placeholder: the visible check's hint, not a wrong answer
         raise
     except AssertionError:
@@ -59,15 +80,20 @@ def run_test_cell(framework: str, n: int, answer) -> bool:
     return True
 
 
+def right_letter(framework: str, n: int) -> str:
+    """The letter quiz.ask printed beside the right option."""
+    _, printed = shown(framework, n)
+    marks = [line.split(")", 1)[0] for line in printed if line.endswith(RIGHT_OPTION[n])]
+    assert len(marks) == 1, f"Q{n}: the right option is printed {len(marks)} times: {printed}"
+    return marks[0]
+
+
 def forms(framework: str, n: int, values) -> list:
-    """``values`` with "letter" spelled as the letter of FGSM_RIGHT, "other letters" as the others."""
-    if n != 2:
+    """``values`` with "letter" spelled as the right letter, "other letters" as the others."""
+    if n not in RIGHT_OPTION:
         return list(values)
-    ns: dict = {}
-    nb = cells(NOTEBOOKS[framework])
-    exec("from tlcourse import quiz\n" + source(nb["quiz-adv-2-answer"]).split("### BEGIN SOLUTION")[0], ns)
-    right = quiz.letter("quiz_adv_2", ns["Q2_OPTIONS"], FGSM_RIGHT)
-    others = [quiz.letter("quiz_adv_2", ns["Q2_OPTIONS"], o) for o in ns["Q2_OPTIONS"] if o != FGSM_RIGHT]
+    right = right_letter(framework, n)
+    others = [m for m in quiz.LETTERS[:len(shown(framework, n)[1])] if m != right]
     out = []
     for v in values:
         if v == "other letters":
@@ -106,14 +132,59 @@ def test_the_solution_passes_and_the_answer_is_only_in_hidden_tests(framework):
         assert run_test_cell(framework, n, ns[var]), f"Q{n}: the solution's own answer fails"
         visible = re.sub(r"### BEGIN HIDDEN TESTS.*### END HIDDEN TESTS", "", test_cell, flags=re.S)
         assert visible.strip() == f'quiz.answered({var}, "{var}")', f"Q{n}: the visible test gives away more"
-        assert f"{var} = None" in answer_cell.split("### BEGIN SOLUTION")[0]
+        student = answer_cell.split("### BEGIN SOLUTION")[0]
+        assert student.strip().startswith(f"{var} = None") and len(student.strip().splitlines()) == 1, \
+            f"Q{n}: the answer cell holds only the answer variable"
         meta = nb[f"quiz-adv-{n}-test"]["metadata"]["nbgrader"]
         assert meta["grade_id"] == f"quiz_adv_{n}" and meta["points"] == 1 and meta["locked"]
 
 
+@pytest.mark.parametrize("framework", sorted(NOTEBOOKS))
+@pytest.mark.parametrize("n", sorted(RIGHT_OPTION))
+def test_multiple_choice_convention(framework, n):
+    """Options in a locked cell, the letter at the seeded position, named in the hidden test."""
+    nb = cells(NOTEBOOKS[framework])
+    ids = list(nb)
+    options_cell, test_cell = nb[f"quiz-adv-{n}-options"], source(nb[f"quiz-adv-{n}-test"])
+    assert ids.index(f"quiz-adv-{n}-options") == ids.index(f"quiz-adv-{n}-answer") - 1
+    assert options_cell["metadata"]["nbgrader"] == {
+        "grade": False, "grade_id": f"options_adv_{n}", "locked": True, "schema_version": 3,
+        "solution": False, "task": False}
+    assert f'quiz.ask("quiz_adv_{n}", Q{n}_OPTIONS)' in source(options_cell)
+    assert "quiz.ask" not in source(nb[f"quiz-adv-{n}-answer"]), "the options belong in their own cell"
+    ns, printed = shown(framework, n)
+    options = ns[f"Q{n}_OPTIONS"]
+    position = random.Random(f"{SEED}:quiz_adv_{n}").randrange(len(options))
+    assert options[position] == RIGHT_OPTION[n], f"Q{n}: the right option belongs at position {position}"
+    letter = quiz.LETTERS[position]
+    assert right_letter(framework, n) == letter
+    assert f'quiz.same_choice({QUESTIONS[n][0]}, "{letter}")' in test_cell
+    assert f"Q{n}_OPTIONS" not in test_cell and "quiz.letter" not in test_cell, \
+        "the hidden test names the letter; it never reads the options"
+
+
+@pytest.mark.parametrize("framework", sorted(NOTEBOOKS))
+def test_the_written_answer_keeps_its_prompt(framework):
+    """nbgrader replaces a markdown solution cell whole: the prompt lives in the cell before it."""
+    nb = cells(NOTEBOOKS[framework])
+    ids = list(nb)
+    answer, prompt = nb["why-noise-works"], nb["why-noise-works-md"]
+    assert ids.index("why-noise-works-md") == ids.index("why-noise-works") - 1
+    meta = answer["metadata"]["nbgrader"]
+    assert meta["grade_id"] == "why_noise_works" and meta["solution"] and meta["grade"]
+    assert meta["points"] == 1 and not meta["locked"]
+    assert "nbgrader" not in prompt["metadata"] and prompt["cell_type"] == "markdown"
+    assert source(prompt).startswith("**Written answer") and "second network" in source(prompt)
+    text = source(answer)
+    assert text.startswith("### BEGIN SOLUTION") and text.rstrip().endswith("### END SOLUTION"), \
+        "the answer cell holds only the answer area (the model answer between the markers)"
+
+
 def test_both_frameworks_ask_the_same_questions():
     torch_nb, tf_nb = cells(NOTEBOOKS["torch"]), cells(NOTEBOOKS["tf"])
-    quiz_ids = [i for i in torch_nb if i.startswith("quiz-adv-") or i.startswith("knowledge-check")]
-    assert len(quiz_ids) == 2 + 3 * len(QUESTIONS)
+    quiz_ids = [i for i in torch_nb if i.startswith("quiz-adv-") or i.startswith("knowledge-check")
+                or i.startswith("why-noise-works")]
+    assert len(quiz_ids) == 2 + 3 * len(QUESTIONS) + len(RIGHT_OPTION) + 2
+    assert quiz_ids == [i for i in tf_nb if i in set(quiz_ids)]
     for cell_id in quiz_ids:
         assert source(torch_nb[cell_id]) == source(tf_nb[cell_id]), cell_id
