@@ -159,7 +159,9 @@ def test_out_of_range_and_oversized_values_say_why(chelsea, bad_files):
 
 
 def test_ctrl_c_is_one_line_and_exit_130():
-    code = ("import sys, time; from tlcourse import cli, datasets\n"
+    # SIGINT as in a terminal: a shell's background job (nohup ... &) starts with it ignored
+    code = ("import signal, sys, time; from tlcourse import cli, datasets\n"
+            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
             "def slow(*args, **kwargs):\n"
             "    print('started', flush=True); time.sleep(60)\n"
             "datasets.prepare = slow\n"
