@@ -1,15 +1,25 @@
 """Students' JupyterLab, tested in a real browser.
 
 The real JupyterLab server from this environment (the command `make lab` runs,
-`tlcourse.course.lab.command`) is started on 127.0.0.1, a free port and a token, in a
-temporary copy of the course, so no file of the repository is touched. Debian's
-headless Chromium (/usr/bin/chromium), driven by Playwright, then does what a
-student and an instructor do:
+`tlcourse.course.lab.command` in the view `tlcourse.course.lab.view_env` configures) is
+started on 127.0.0.1, a free port and a token, in a temporary copy of the course (a git
+repository of its own, so that `git status` there says what a server changed), so no
+file of the repository is touched. Debian's headless Chromium (/usr/bin/chromium),
+driven by Playwright, then does what a student and an instructor do:
 
-* student: lands on START_HERE, follows its link to their own copy of a release
-  notebook (in my-work/, made as `make lab` makes it; on the course kernel), presses nbgrader's Validate on the untouched notebook and is
-  told it fails, runs the first cells and sees the profile banner and a plot;
-* instructor: opens the Formgrader and sees the course's assignments;
+* student (`make lab`): lands on START_HERE (the copy in my-work/), follows its link to
+  their own copy of a release notebook (in my-work/, made as `make lab` makes it; on the
+  course kernel), presses nbgrader's Validate on the untouched notebook and is told it
+  fails, runs the first cells and sees the profile banner and a plot;
+* student view: the file browser shows my-work/ only (no source/, notebooks/, release/),
+  there is no Nbgrader menu, no Create Assignment panel, no /formgrader;
+* opening pages changes no tracked file: the landing page and a notebook are opened with
+  their kernels and left until JupyterLab's autosave has written (its interval set to
+  AUTOSAVE_S seconds in the test's settings instead of 120: the same code path, seconds
+  instead of minutes); `git status` in the course copy is then clean, and the landing
+  copy in my-work/ shows that autosave did write (the kernel's language details);
+* instructor (`make lab ROLE=instructor`): the whole course, the Nbgrader menu, Create
+  Assignment, and the Formgrader with the course's assignments;
 * instructor, a hostile submission: output and markdown that try to run script
   (``<script>``, ``onerror``, a ``javascript:`` link, a JavaScript output), autograded
   with the course's nbgrader_config.py; neither the feedback page nor the formgrader's
@@ -17,7 +27,8 @@ student and an instructor do:
 * Hindi student: lands on the Hindi edition's START_HERE (``make lab EDITION=hi``) and opens
   a Hindi notebook; Devanagari must render as letters, not as boxes (tofu), which is
   checked on screenshots: distinct letters drawn by JupyterLab's own fonts must give
-  distinct pictures, where a missing font draws every one as the same box.
+  distinct pictures, where a missing font draws every one as the same box; the same
+  student view, and no tracked file of the edition changed.
 
 Screenshots go to test-artifacts/browser/ (git-ignored). The server, its kernels
 and the browser are stopped by their own process ids, also when a test fails.
@@ -32,6 +43,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -57,6 +69,9 @@ ARTIFACTS = ROOT / "test-artifacts" / "browser"
 SERVER_START_S = 90
 KERNEL_S = 150          # first torch import and the stand-in data on a busy 2-core machine
 VALIDATE_S = 180        # nbgrader validate runs the whole (untouched) notebook
+# JupyterLab's autosave interval in these servers (its default is 120 s): a dirty document
+# is written within this many seconds, so the "no tracked file changes" checks wait seconds.
+AUTOSAVE_S = 3
 
 
 # ---------------------------------------------------------------- the landing page
@@ -149,16 +164,29 @@ def free_port() -> int:
 
 
 def copy_of_course(root: Path, dest: Path) -> Path:
-    """A copy of the course root ``root`` in ``dest``, with the student copies `make lab`
-    makes before it starts JupyterLab: what the server may change (saves,
-    gradebook.db) stays there."""
+    """A copy of the course root ``root`` in ``dest``, committed to a git repository of its
+    own (with the course's .gitignore), then given the student copies and the landing
+    copy `make lab` makes before it starts JupyterLab: what the servers may change (saves,
+    gradebook.db) stays there, and `git status` there names any tracked file they changed."""
     dest.mkdir()
-    for name in ("source", "release"):
+    for name in ("source", "release", "notebooks"):
         shutil.copytree(root / name, dest / name)
-    for name in ("nbgrader_config.py", lab.LANDING):
+    for name in ("nbgrader_config.py", lab.LANDING, ".gitignore"):
         shutil.copy(root / name, dest / name)
-    lab.student_copies(dest)
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@localhost", "-c",
+           "commit.gpgsign=false"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "the course"]):
+        subprocess.run(git + args, cwd=dest, check=True, capture_output=True, timeout=120)
+    lab.prepare(dest, log=lambda *_: None)
     return dest
+
+
+def changed_tracked_files(course: Path) -> list[str]:
+    """`git status --porcelain` of the course copy: tracked files changed, untracked files
+    that no .gitignore covers."""
+    done = subprocess.run(["git", "status", "--porcelain"], cwd=course, capture_output=True,
+                          text=True, check=True, timeout=60)
+    return done.stdout.splitlines()
 
 
 @pytest.fixture(scope="module")
@@ -183,9 +211,9 @@ def stop(pid: int, group: bool, timeout: float = 15) -> None:
             pass
 
 
-def jupyterlab(course: Path, tmp_path_factory, name: str):
-    """JupyterLab on the copy ``course``; yields (base URL, token). Stopped, with its
-    kernels, by pid.  Its log: test-artifacts/browser/<name>.log."""
+def jupyterlab(course: Path, tmp_path_factory, name: str, role: str = "student"):
+    """JupyterLab on the copy ``course`` in ``role``'s view; yields (base URL, token).
+    Stopped, with its kernels, by pid.  Its log: test-artifacts/browser/<name>.log."""
     state = tmp_path_factory.mktemp("jupyter")
     port, token = free_port(), secrets.token_hex(16)
     env = dict(os.environ,
@@ -205,38 +233,43 @@ def jupyterlab(course: Path, tmp_path_factory, name: str):
     notification = state / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     notification.parent.mkdir(parents=True)
     notification.write_text('{"fetchNews": "false", "checkForUpdates": false}')
+    autosave = state / "settings" / "@jupyterlab" / "docmanager-extension" / "plugin.jupyterlab-settings"
+    autosave.parent.mkdir(parents=True)
+    autosave.write_text(f'{{"autosave": true, "autosaveInterval": {AUTOSAVE_S}}}')
     log_path = ARTIFACTS / f"{name}.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen(lab.command(course, port=port, token=token, open_browser=False, extra=extra),
-                            cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + SERVER_START_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"jupyter lab exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"jupyter lab did not answer within {SERVER_START_S} s:\n"
-                            f"{log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield url, token
-    finally:
-        # kernels run in sessions of their own: note their pids before the server goes
+    # the student view's private config (lab.view_env) is removed when the server has stopped
+    with lab.view_env(role, env) as view, open(log_path, "w") as log:
+        env.update(view)
+        proc = subprocess.Popen(lab.command(course, role, port=port, token=token, open_browser=False,
+                                            extra=extra),
+                                cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
         try:
-            kernels = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
-        except psutil.NoSuchProcess:
-            kernels = []
-        stop(proc.pid, group=True)
-        for pid in kernels:
-            stop(pid, group=False, timeout=5)
-        log.close()
+            deadline = time.monotonic() + SERVER_START_S
+            while True:
+                if proc.poll() is not None:
+                    pytest.fail(f"jupyter lab exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+                try:
+                    with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"jupyter lab did not answer within {SERVER_START_S} s:\n"
+                                f"{log_path.read_text()[-3000:]}")
+                time.sleep(0.5)
+            yield url, token
+        finally:
+            # kernels run in sessions of their own: note their pids before the server goes
+            try:
+                kernels = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+            except psutil.NoSuchProcess:
+                kernels = []
+            stop(proc.pid, group=True)
+            for pid in kernels:
+                stop(pid, group=False, timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -245,6 +278,13 @@ def server(course, tmp_path_factory):
     for old in ARTIFACTS.glob("*.png"):          # this run's screenshots only
         old.unlink()
     yield from jupyterlab(course, tmp_path_factory, "jupyterlab")
+
+
+@pytest.fixture(scope="module")
+def instructor_server(course, tmp_path_factory):
+    """`make lab ROLE=instructor` on the same course copy."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    yield from jupyterlab(course, tmp_path_factory, "jupyterlab-instructor", role="instructor")
 
 
 @pytest.fixture(scope="module")
@@ -295,6 +335,60 @@ def shot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path))
     return path
+
+
+def http_status(url: str, token: str, path: str) -> int:
+    """The status the server answers for ``path`` (with the token, as a logged-in user)."""
+    request = urllib.request.Request(f"{url}{path}", headers={"Authorization": f"token {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+STUDENT_ENTRIES = ["START_HERE.ipynb", "adversarial_cat", "pets_lab", "transfer_learning"]
+
+
+def assert_student_view(page, url: str, token: str, name: str) -> None:
+    """What the student's JupyterLab (on the page now) shows and serves: their copies and
+    the landing page, nothing of the course tree, none of nbgrader's instructor tools."""
+    from playwright.sync_api import expect
+
+    listing = page.locator(".jp-DirListing-content .jp-DirListing-itemText")
+    expect(listing.filter(has_text="START_HERE.ipynb")).to_have_count(1, timeout=60_000)
+    assert sorted(listing.all_inner_texts()) == sorted(STUDENT_ENTRIES), listing.all_inner_texts()
+    menus = page.locator(".lm-MenuBar-itemLabel")
+    expect(menus.filter(has_text="Kernel")).to_have_count(1)        # the menu bar is there
+    expect(menus.filter(has_text="Nbgrader")).to_have_count(0)      # Formgrader, lists
+    expect(page.locator(".lm-TabBar-tab", has_text="Create Assignment")).to_have_count(0)
+    expect(page.locator("#nbgrader-create_assignemnt")).to_have_count(0)   # nbgrader's id
+    shot(page, name)
+    # nor through the server: no formgrader, nothing of the course outside my-work/
+    for path in ("/formgrader", "/formgrader/api/assignments", "/api/contents/source",
+                 "/api/contents/notebooks/pets_lab", "/files/source/pets_lab/OxfordPetsPyTorch.ipynb",
+                 "/api/contents/..%2Fsource"):
+        assert http_status(url, token, path) in (403, 404), f"{path} is served to the student"
+    assert http_status(url, token, "/api/contents/pets_lab/OxfordPetsPyTorch.ipynb") == 200
+
+
+def language_details(path: Path) -> dict:
+    return nbformat.read(path, as_version=4).metadata.get("language_info", {})
+
+
+def assert_autosave_wrote_only_the_students_copies(course: Path, opened: list[Path]) -> None:
+    """Wait until JupyterLab's autosave has written the kernel's language details into every
+    notebook ``opened`` (copies in my-work/: the proof that a save happened), then no
+    tracked file of ``course`` may have changed."""
+    deadline = time.monotonic() + 10 * AUTOSAVE_S + 60
+    waiting = list(opened)
+    while waiting and time.monotonic() < deadline:
+        waiting = [p for p in waiting if set(language_details(p)) <= {"name"}]
+        time.sleep(1)
+    assert not waiting, (f"autosave never wrote {[str(p) for p in waiting]} within "
+                         f"{10 * AUTOSAVE_S + 60} s: this check would prove nothing")
+    time.sleep(2 * AUTOSAVE_S)             # and a little longer: any other save has happened
+    assert changed_tracked_files(course) == [], "opening pages changed the course's files"
 
 
 # ---------------------------------------------------------------- the tests
@@ -360,10 +454,53 @@ def test_student_runs_and_validates_a_release_notebook(page, server):
     shot(page, "student-notebook")
 
 
-def test_instructor_sees_the_assignments_in_formgrader(page, server):
+def test_student_view_shows_their_work_and_no_instructor_tools(page, server):
     from playwright.sync_api import expect
 
     url, token = server
+    page.goto(f"{url}/?token={token}")
+    landing = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    expect(landing.locator(".jp-RenderedMarkdown h1")).to_contain_text("Start here", timeout=60_000)
+    assert_student_view(page, url, token, "student-view")
+
+
+def test_opening_the_landing_page_and_a_notebook_changes_no_tracked_file(page, server, course):
+    """Issue 29: JupyterLab's autosave wrote the kernel's language details into the tracked
+    START_HERE.ipynb.  Both pages are opened with their kernels and left open until
+    autosave (every AUTOSAVE_S s here) has written them: it writes the student's copies."""
+    from playwright.sync_api import expect
+
+    url, token = server
+    page.goto(f"{url}/?token={token}")
+    landing = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    expect(landing.locator(".jp-RenderedMarkdown h1")).to_contain_text("Start here", timeout=60_000)
+    expect(landing.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute(
+        "data-status", "idle", timeout=KERNEL_S * 1000)
+    landing.get_by_role("link", name="OxfordPetsTF").click()
+    nb = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    expect(page.locator(".lm-TabBar-tab.jp-mod-current")).to_contain_text("OxfordPetsTF.ipynb")
+    expect(nb.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute(
+        "data-status", "idle", timeout=KERNEL_S * 1000)
+    assert_autosave_wrote_only_the_students_copies(
+        course, [course / lab.WORK / lab.LANDING, course / lab.WORK / "pets_lab" / "OxfordPetsTF.ipynb"])
+
+
+def test_instructor_sees_the_course_and_the_assignments_in_formgrader(page, instructor_server):
+    from playwright.sync_api import expect
+
+    url, token = instructor_server
+    page.goto(f"{url}/?token={token}")          # default_url: the landing copy in my-work/
+    landing = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    expect(landing.locator(".jp-RenderedMarkdown h1")).to_contain_text("Start here", timeout=60_000)
+    expect(page.locator(".lm-TabBar-tab.jp-mod-current")).to_contain_text(lab.LANDING)
+    page.locator(".jp-BreadCrumbs-home").click()   # the file browser opened in my-work/: go up
+    listing = page.locator(".jp-DirListing-content .jp-DirListing-itemText")
+    expect(listing.filter(has_text="source")).to_have_count(1, timeout=60_000)
+    assert {"source", "notebooks", "release", lab.WORK} <= set(listing.all_inner_texts())
+    expect(page.locator(".lm-MenuBar-itemLabel").filter(has_text="Nbgrader")).to_have_count(1)
+    expect(page.locator(".lm-TabBar-tab", has_text="Create Assignment")).to_have_count(1)
+    shot(page, "instructor-view")
+
     page.goto(f"{url}/formgrader?token={token}")
     expect(page.get_by_role("heading", name="Manage Assignments")).to_be_visible()
     # the course-local exchange (nbgrader_config.py) is there: Release and Collect are usable
@@ -419,7 +556,7 @@ def assert_devanagari_renders(container, text: str, name: str) -> None:
         f"(test-artifacts/browser/{name}-glyphs.png); install a Devanagari font: make system-deps")
 
 
-def test_hindi_landing_page_and_notebook_show_devanagari(page, hindi_server):
+def test_hindi_landing_page_and_notebook_show_devanagari(page, hindi_server, hindi_course):
     from playwright.sync_api import expect
 
     url, token = hindi_server
@@ -444,6 +581,11 @@ def test_hindi_landing_page_and_notebook_show_devanagari(page, hindi_server):
     shot(page, "hi-notebook")
     assert_devanagari_renders(nb.locator(".jp-RenderedMarkdown").first, heading.inner_text(),
                               "hi-notebook")
+    # the same student view as in English, and autosave writes the student's copies only
+    assert_student_view(page, url, token, "hi-student-view")
+    assert_autosave_wrote_only_the_students_copies(
+        hindi_course, [hindi_course / lab.WORK / lab.LANDING,
+                       hindi_course / lab.WORK / "transfer_learning" / "TransferLearningPyTorch.ipynb"])
 
 
 # ---------------------------------------------------------------- student output, instructor's view
@@ -497,7 +639,8 @@ def attacked_course(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def formgrader(attacked_course, tmp_path_factory):
-    yield from jupyterlab(attacked_course, tmp_path_factory, "formgrader-attacked")
+    yield from jupyterlab(attacked_course, tmp_path_factory, "formgrader-attacked",
+                          role="instructor")
 
 
 def prepare(page, allowed: str = "file:") -> None:
