@@ -129,10 +129,10 @@ def test_plain_loader_gives_the_helpers_batch(shown):
     assert r["batch_mean_diff"] < limit, (framework, r["batch_mean_diff"])
 
 
+# PyTorch only: the Keras notebook's helper augmentation is a port of torchvision's, not shown
+@pytest.mark.parametrize("shown", ["torch"], indirect=True)
 def test_the_plain_augmentation_is_the_helpers_training_transform(shown):
     framework, r = shown
-    if framework != "torch":   # tf: the helper's augmentation is a port of torchvision's, not shown
-        pytest.skip("the Keras notebook does not show the training augmentation")
     assert r["view_diff"] is not None and r["view_diff"] <= 1e-5, r["view_diff"]
 
 
