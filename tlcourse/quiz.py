@@ -13,11 +13,26 @@ the order the notebook stores them.  The notebook's author places the correct
 option where the instructor's seed (``source/quiz_seed.txt``) says, and the hidden
 test names its letter; ``tlcourse build`` checks both (``course.release_checks``).
 Nothing here can tell which option is right.
+
+The visible test cell answers at once about the *form* of an answer, never about its
+value: ``answered(q3, "q3", kind="choice", question="quiz_x_3")`` refuses, in one line, a
+letter that is not one of the options ``ask`` printed for that question ("e" after a)-d),
+"ab"), and ``kind="number"`` refuses what ``as_number`` cannot read (a word, a list).  A
+question still ``None`` prints one line and lets a notebook run on, except while nbgrader
+executes it (``NBGRADER_EXECUTION`` set: autograde *and* Validate), where it fails, so
+Validate lists it and the grade is 0.
+
+A diagnostic question (the pre-lesson check, points for answering) also says "right" or
+"not quite" at once: ``reveal(q1, "quiz_x_1", digest=..., why=...)`` compares a salted
+SHA-256 of the answer's canonical form with the digest the visible cell holds (``answer_digest``
+computes it).  The answer itself is written only in the hidden tests.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import numbers
+import os
 import re
 from fractions import Fraction
 from typing import Sequence
@@ -27,8 +42,25 @@ LETTERS = "abcdefgh"
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?", re.IGNORECASE)
 
 
-class NotAnswered(AssertionError):
+class QuizFeedback(AssertionError):
+    """A failed knowledge-check cell, shown as one line: IPython shows the list that
+    ``_render_traceback_`` returns instead of a traceback into this module (its documented
+    hook for exceptions that format themselves).  An ``AssertionError``, so nbgrader marks
+    the test failed."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
+class NotAnswered(QuizFeedback):
     """The answer cell still holds its placeholder (or no usable value)."""
+
+
+class WrongForm(NotAnswered):
+    """An answer of the wrong kind: a letter that is not an option, a word for a number."""
+
+
+_OPTIONS: dict[str, int] = {}   # question id -> how many options ask() printed for it
 
 
 def is_quiz(grade_id: str) -> bool:
@@ -81,6 +113,7 @@ def ask(question_id: str, options: Sequence[str]) -> None:
     """Print the options as a) b) c) ..., in the order given."""
     if len(set(options)) != len(options) or not 2 <= len(options) <= len(LETTERS):
         raise ValueError(f"{question_id}: give 2-{len(LETTERS)} distinct options")
+    _OPTIONS[question_id] = len(options)
     for mark, option in zip(LETTERS, options):
         print(f"  {mark}) {option}")
 
@@ -92,7 +125,79 @@ def same_choice(answer, expected_letter: str) -> bool:
     return answer.strip().strip("()").strip().lower().rstrip(")").strip() == expected_letter
 
 
-def answered(answer, name: str) -> None:
-    """Fail with a one-line hint while the placeholder ``None`` is still there."""
+def _letter(answer) -> str | None:
+    """The letter an answer names ("b", "B", "(b)", "b)"), or None."""
+    if not isinstance(answer, str):
+        return None
+    text = answer.strip().strip("()").strip().lower().rstrip(")").strip()
+    return text if len(text) == 1 and text in LETTERS else None
+
+
+def grading() -> bool:
+    """Whether nbgrader executes the notebook (autograde or Validate)."""
+    return bool(os.environ.get("NBGRADER_EXECUTION"))
+
+
+def answered(answer, name: str, kind: str | None = None, question: str | None = None) -> bool:
+    """Check the form of an answer, in the visible test cell; True when it is answered.
+
+    ``None`` (the placeholder): one line printed and False while a student runs the
+    notebook, so it runs on; ``NotAnswered`` while nbgrader executes it (autograde, Validate).
+    ``kind="number"``: what ``as_number`` cannot read is refused (``WrongForm``, one line).
+    ``kind="choice"``: anything but one of the letters ``ask(question, ...)`` printed is
+    refused.  Nothing here knows or tells whether the answer is right."""
     if answer is None:
-        raise NotAnswered(f"{name} is still None: replace it with your answer")
+        if grading():
+            raise NotAnswered(f"{name} is still None: replace it with your answer")
+        print(f"{name}: not answered yet \N{EM DASH} answer it, or read on; it is graded when you submit")
+        return False
+    if kind == "number":
+        try:
+            as_number(answer)
+        except NotAnswered:
+            raise WrongForm(f"{name} = {answer!r}: give a number, e.g. 1000 or \"1,000\", "
+                            f"0.5 or \"1/2\"") from None
+    elif kind == "choice":
+        if question not in _OPTIONS:
+            raise WrongForm(f"{name}: run the cell above that prints the options of {question} first")
+        marks = LETTERS[:_OPTIONS[question]]
+        if _letter(answer) not in set(marks):
+            raise WrongForm(f"{name} = {answer!r}: give one of the letters {marks[0]}-{marks[-1]} "
+                            f"printed above")
+    elif kind is not None:
+        raise ValueError(f"{name}: kind is \"number\" or \"choice\", not {kind!r}")
+    return True
+
+
+def canonical(answer) -> str:
+    """An answer's normal form: "number:<p>/<q>" (exact; a float by its shortest decimal,
+    so 0.5 is 1/2) or "choice:<letter>"."""
+    letter = _letter(answer)
+    if letter is not None:
+        return f"choice:{letter}"
+    value = as_number(answer)
+    if isinstance(value, float):
+        value = Fraction(repr(value))
+    return f"number:{value.numerator}/{value.denominator}"
+
+
+def answer_digest(question: str, answer) -> str:
+    """SHA-256 of the answer's canonical form, salted with the course and the question id (so
+    equal answers to two questions differ).  An instructor computes a diagnostic's digest with
+    it from the right answer; a determined student can find a small number or a letter by
+    trying them, which is why only a diagnostic (points for answering) uses it."""
+    return hashlib.sha256(f"tlcourse.quiz:{question}:{canonical(answer)}".encode()).hexdigest()
+
+
+def reveal(answer, question: str, digest: str, why: str) -> bool | None:
+    """Print "right: <why>" or "not quite: <why>" for an answered diagnostic question: the
+    answer's digest compared with the one the cell holds; ``why`` explains without stating
+    the answer.  Nothing for ``None`` (``answered`` has said so); exact answers only."""
+    if answer is None:
+        return None
+    try:
+        right = answer_digest(question, answer) == digest
+    except NotAnswered:
+        right = False
+    print(f"{'right' if right else 'not quite'}: {why}")
+    return right
