@@ -56,6 +56,17 @@ c.Autograde.autograde_preprocessors = autograde_preprocessors(
     Autograde.class_traits()["autograde_preprocessors"].default())
 # --- end of tampering ---
 
+# --- knowledge checks run on unanswered (tlcourse/course/answer_cells.py) ---
+# A knowledge check's answer cell keeps its `q1 = None` line and gets no
+# `raise NotImplementedError()`: its test cell says "not answered yet" instead.
+from nbgrader.converters import GenerateAssignment  # noqa: E402
+
+from tlcourse.course.answer_cells import generate_assignment_preprocessors  # noqa: E402
+
+c.GenerateAssignment.preprocessors = generate_assignment_preprocessors(
+    GenerateAssignment.class_traits()["preprocessors"].default())
+# --- end of knowledge checks ---
+
 # --- sanitised student output (feedback and formgrader) ---
 # A student's outputs and markdown never run script in the instructor's browser, in the
 # feedback HTML nor in the formgrader: nbconvert's sanitize_html leaves out JavaScript
