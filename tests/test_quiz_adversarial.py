@@ -73,7 +73,9 @@ def run_test_cell(framework: str, n: int, answer) -> bool:
     ns[QUESTIONS[n][0]] = answer
     try:
         exec(source(cells(NOTEBOOKS[framework])[f"quiz-adv-{n}-test"]), ns)
-    except quiz.NotAnswered:   # the placeholder: the visible check's hint, not a wrong answer
+    except quiz.WrongForm:     # a malformed answer: refused by the visible line, no point
+        return False
+    except quiz.NotAnswered:   # the placeholder while grading: the visible check's hint
         raise
     except AssertionError:
         return False
@@ -114,9 +116,12 @@ def test_hidden_test_accepts_every_correct_form(framework, n):
 
 @pytest.mark.parametrize("framework", sorted(NOTEBOOKS))
 @pytest.mark.parametrize("n", sorted(QUESTIONS))
-def test_hidden_test_rejects_wrong_answers_and_the_placeholder(framework, n):
+def test_hidden_test_rejects_wrong_answers_and_the_placeholder(framework, n, monkeypatch):
     for answer in forms(framework, n, QUESTIONS[n][2]):
         assert not run_test_cell(framework, n, answer), f"Q{n} accepted the wrong answer {answer!r}"
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    assert not run_test_cell(framework, n, None), "run by hand the placeholder prints, grading gives 0"
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     with pytest.raises(quiz.NotAnswered, match=f"{QUESTIONS[n][0]} is still None"):
         run_test_cell(framework, n, None)
 
@@ -131,7 +136,8 @@ def test_the_solution_passes_and_the_answer_is_only_in_hidden_tests(framework):
         exec(answer_cell, ns)
         assert run_test_cell(framework, n, ns[var]), f"Q{n}: the solution's own answer fails"
         visible = re.sub(r"### BEGIN HIDDEN TESTS.*### END HIDDEN TESTS", "", test_cell, flags=re.S)
-        assert visible.strip() == f'quiz.answered({var}, "{var}")', f"Q{n}: the visible test gives away more"
+        kind = f'kind="choice", question="quiz_adv_{n}"' if n in RIGHT_OPTION else 'kind="number"'
+        assert visible.strip() == f'quiz.answered({var}, "{var}", {kind})', f"Q{n}: the visible test gives away more"
         student = answer_cell.split("### BEGIN SOLUTION")[0]
         assert student.strip().startswith(f"{var} = None") and len(student.strip().splitlines()) == 1, \
             f"Q{n}: the answer cell holds only the answer variable"
