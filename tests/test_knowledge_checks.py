@@ -201,6 +201,9 @@ def test_a_diagnostic_says_right_or_not_quite_at_once(path, grade_id, cells, int
         why = line.split(": ", 1)[1]
         assert str(answer) not in why.split() and f'"{answer}"' not in why, f"{grade_id}: the explanation states the answer"
     assert re.search(r"digest=['\"][0-9a-f]{64}['\"]", shown)
+    [kept] = re.findall(r"^(quiz\.same_\w+\(.*\))$", cells["test"].source, re.M)
+    assert eval(kept, dict(ns, **{name: answer})), \
+        f"{grade_id}: the hidden test's answer ({kept}) is not the solution's, which the digest says is right"
     tree_text = textwrap.dedent(shown)
     assert str(answer) not in re.findall(r"['\"]([^'\"]*)['\"]", tree_text), f"{grade_id}: the visible cell holds the answer"
 
