@@ -50,7 +50,7 @@ import threading
 import types
 from typing import Callable, Mapping
 
-from tlcourse import integrity
+from tlcourse import feedback, integrity
 from tlcourse.contract import FRAMEWORKS
 from tlcourse.integrity import is_package_file
 
@@ -418,7 +418,9 @@ class own_code:   # noqa: N801  (used like a function: `with exercises.own_code(
         for function in self.exercise.students:
             fn = act.frame.f_globals.get(function)
             if fn is not None and id(_original(fn)) in act.forbidden:
-                raise act.refuse(act.forbidden[id(_original(fn))], f" ({function} is it)")
+                refused = act.refuse(act.forbidden[id(_original(fn))], f" ({function} is it)")
+                feedback.attach(refused, act.exercise.grade_id, act.filename)
+                raise refused
         self._swap_in_guards(act)
         self._trace_students(act)
         _active = self.act = act
@@ -463,7 +465,11 @@ class own_code:   # noqa: N801  (used like a function: `with exercises.own_code(
         for namespace, key, value in reversed(act.swaps):
             namespace[key] = value
         if exc_type is None and act.refusals:       # refused, caught, and carried on
-            raise act.refusals[0]
+            exc = act.refusals[0]
+        if exc is not None:     # the student reads what to fix, not frames of our code
+            feedback.attach(exc, act.exercise.grade_id, act.filename)
+        if exc_type is None and act.refusals:
+            raise exc
         return False
 
 
