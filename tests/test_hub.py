@@ -13,6 +13,7 @@ marks and zero, feedback written, the formgrader shows the same scores.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -26,7 +27,7 @@ import pytest
 
 import postgres
 from course import ROOT
-from tlcourse.course import hub, tiny
+from tlcourse.course import hub, lab, tiny, validate
 
 pytestmark = pytest.mark.grading
 
@@ -82,6 +83,14 @@ def test_hub_config_is_loopback_with_course_groups_and_formgrader_service(tmp_pa
     # the gradebook's URL (and its password) goes to the formgrader only, never to students
     assert "TLCOURSE_GRADEBOOK_URL" not in cfg.Spawner.env_keep
     assert "TLCOURSE_GRADEBOOK_URL" not in cfg.Spawner.environment
+    # every user's own server: the summarising Validate, no Formgrader nor Course List
+    assert cfg.Spawner.args[-len(lab.hub_server_switches()):] == lab.hub_server_switches()
+    assert f"--ServerApp.jpserver_extensions={validate.EXTENSION}=True" in cfg.Spawner.args
+    assert "--ServerApp.jpserver_extensions=nbgrader.server_extensions.formgrader=False" \
+        in cfg.Spawner.args
+    page = json.loads((hub.CONFIG.parent / "etc" / "labconfig" / "page_config.json").read_text())
+    assert set(page["disabledExtensions"]) == set(lab.HUB_OFF_PLUGINS)
+    assert all(page["disabledExtensions"].values())
 
 
 def test_trial_passwords_are_made_once_and_private(tmp_path):
@@ -231,6 +240,13 @@ def test_a_class_on_the_hub_graded_in_parallel_into_postgresql(running_hub, clas
         assert [(a["assignment_id"], a["status"]) for a in student.assignments()] \
             == [(tiny.ASSIGNMENT, "released")]
         student.assignments("fetch")
+    # a student's own server has no formgrader, and its Validate summarises (bob's untouched copy)
+    assert alice.request("GET", "/user/alice/formgrader").status_code == 404
+    r = bob.request("POST", "/user/bob/assignments/validate", timeout=300,
+                    data={"path": f"{tiny.ASSIGNMENT}/{tiny.NOTEBOOK}.ipynb"})
+    [report] = r.json()["value"]["failed"]
+    assert report["source"] == ("0 of 2 checks pass; the 2 failing carry 3 of 3 points. "
+                                "Hidden tests run when it is graded."), report
     home = settings.state / "home"
     fetched = home / "alice" / tiny.ASSIGNMENT / f"{tiny.NOTEBOOK}.ipynb"
     assert fetched.is_file() and (home / "bob" / tiny.ASSIGNMENT / f"{tiny.NOTEBOOK}.ipynb").is_file()

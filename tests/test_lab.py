@@ -35,10 +35,11 @@ def test_student_view_serves_my_work_without_the_instructor_tools(course):
     assert sorted(option(args, "ServerApp.jpserver_extensions")) == [
         "nbgrader.server_extensions.assignment_list=False",
         "nbgrader.server_extensions.course_list=False",
-        "nbgrader.server_extensions.formgrader=False"]
+        "nbgrader.server_extensions.formgrader=False",
+        "nbgrader.server_extensions.validate_assignment=False",
+        "tlcourse.course.validate=True"]
     assert option(args, "ServerApp.ip") == ["127.0.0.1"]
-    # Validate stays: neither its server extension nor its plugin is turned off
-    assert not any("validate" in a for a in args)
+    # Validate stays, answered by the course's summarising handler: its plugin stays on
     assert not any("validate" in p for p in lab.STUDENT_OFF_PLUGINS)
 
 
@@ -47,7 +48,8 @@ def test_instructor_view_serves_the_course_with_every_tool(course):
     assert option(args, "ServerApp.root_dir") == [str(course)]
     # the landing page opened is the copy, never the tracked file (autosave would write it)
     assert option(args, "LabApp.default_url") == [f"/lab/tree/{lab.WORK}/{lab.LANDING}"]
-    assert not option(args, "ServerApp.jpserver_extensions")
+    assert sorted(option(args, "ServerApp.jpserver_extensions")) == [
+        "nbgrader.server_extensions.validate_assignment=False", "tlcourse.course.validate=True"]
     with lab.view_env("instructor") as env:
         assert env == {}
     with pytest.raises(ValueError, match="choose student or instructor"):

@@ -35,6 +35,8 @@ AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 # The course's Python environment: servers, kernels and nbgrader come from it.
 ENV_BIN = str(Path(sys.executable).parent)
 
+from tlcourse.course.lab import hub_server_switches  # noqa: E402 - the course's environment
+
 # ---------------------------------------------------------------- the hub itself
 c.JupyterHub.ip = os.environ.get("TLCOURSE_HUB_IP", "127.0.0.1")
 c.JupyterHub.port = PORT
@@ -75,7 +77,10 @@ c.JupyterHub.spawner_class = "simple"          # trial: one OS user, a home per 
 c.SimpleLocalProcessSpawner.home_dir_template = str(STATE / "home" / "{username}")
 c.Spawner.default_url = "/lab"
 c.Spawner.cmd = [os.path.join(ENV_BIN, "jupyterhub-singleuser")]
-c.Spawner.args = ["--ServerApp.allow_root=True"] if AS_ROOT else []
+# Every user's own server: the course's summarising Validate instead of nbgrader's, and no
+# Formgrader or Course List (instructors grade in the formgrader service below; the lab
+# plugins are off by etc/labconfig/page_config.json). The Assignment List stays: fetch, submit.
+c.Spawner.args = (["--ServerApp.allow_root=True"] if AS_ROOT else []) + hub_server_switches()
 c.Spawner.env_keep = ["PATH", "PYTHONPATH", "LANG", "LC_ALL", "VIRTUAL_ENV",
                       "TLCOURSE_CACHE", "TLCOURSE_PROFILE", "OMP_WAIT_POLICY"]
 c.Spawner.environment = {

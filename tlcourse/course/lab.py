@@ -50,6 +50,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tlcourse.course import validate
+
 ROOT = Path(__file__).resolve().parents[2]
 # The kernel `make setup` registers inside the venv; every notebook names it.
 COURSE_KERNEL = "tlcourse"
@@ -69,6 +71,16 @@ STUDENT_OFF_PLUGINS = ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create
 STUDENT_OFF_SERVER = ("nbgrader.server_extensions.formgrader",
                       "nbgrader.server_extensions.assignment_list",
                       "nbgrader.server_extensions.course_list")
+# Validate that summarises (tlcourse/course/validate.py) in place of nbgrader's, in
+# every view and on the hub: the same request, the same run, one report
+VALIDATE_SWITCHES = (f"--ServerApp.jpserver_extensions={validate.NBGRADER_VALIDATE}=False",
+                     f"--ServerApp.jpserver_extensions={validate.EXTENSION}=True")
+# On a hub the exchange brings the assignments: students keep the Assignment List
+# (deploy/jupyterhub/etc/labconfig/page_config.json turns the same lab plugins off)
+HUB_OFF_SERVER = ("nbgrader.server_extensions.formgrader",
+                  "nbgrader.server_extensions.course_list")
+HUB_OFF_PLUGINS = ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
+                   "@jupyter/nbgrader:course-list")
 # the landing copy's metadata[tlcourse][LANDING_KEY]: the text it was made from (an edited
 # copy is kept)
 LANDING_KEY = "landing_sha256"
@@ -204,6 +216,12 @@ def prepare(root: Path = ROOT, log=print) -> None:
         log(f"{WORK}/{LANDING} was edited: kept as it is (the course's page: {LANDING})")
 
 
+def hub_server_switches() -> list[str]:
+    """The ``jupyterhub-singleuser`` options of every user's server on the course's hub."""
+    return [*VALIDATE_SWITCHES,
+            *(f"--ServerApp.jpserver_extensions={name}=False" for name in HUB_OFF_SERVER)]
+
+
 def check_role(role: str) -> str:
     if role not in ROLES:
         raise ValueError(f"role {role!r}: choose student or instructor")
@@ -220,6 +238,7 @@ def command(root: Path = ROOT, role: str = "student", *, port: int | None = None
     args = [sys.executable, "-m", "jupyterlab",
             f"--ServerApp.root_dir={root / WORK if student else root}",
             f"--LabApp.default_url=/lab/tree/{LANDING if student else f'{WORK}/{LANDING}'}"]
+    args += VALIDATE_SWITCHES
     if student:
         args += [f"--ServerApp.jpserver_extensions={name}=False" for name in STUDENT_OFF_SERVER]
     if port is not None:
