@@ -207,10 +207,15 @@ def _say_once(line: str) -> None:
         print(line, file=sys.stdout)
 
 
+def nbgrader_executing() -> bool:
+    """Whether nbgrader executes this notebook (autograde or Validate: ``NBGRADER_EXECUTION``)."""
+    return bool(os.environ.get("NBGRADER_EXECUTION"))
+
+
 def profile_name(name: str | None = None) -> str:
     """The profile in force.  While grading: the course's ``grading_profile``.
     Otherwise the argument, else $TLCOURSE_PROFILE, else auto (resolved here)."""
-    if os.environ.get("NBGRADER_EXECUTION"):
+    if nbgrader_executing():
         graded, source = grading_profile()
         if name and name != graded:
             _say_once(f"profile {graded} (grading: {source}; the notebook asked for {name})")
@@ -230,8 +235,7 @@ def profile_name(name: str | None = None) -> str:
 def get_profile(name: str | None = None, **overrides) -> Profile:
     """The sizes for a profile, with single fields overridden by keyword."""
     prof = PROFILES[profile_name(name)]
-    grading = bool(os.environ.get("NBGRADER_EXECUTION"))
-    if grading:
+    if nbgrader_executing():
         overrides.setdefault("grading", True)
     unknown = set(overrides) - {f.name for f in dataclasses.fields(Profile)}
     if unknown:

@@ -32,10 +32,11 @@ from __future__ import annotations
 import hashlib
 import math
 import numbers
-import os
 import re
 from fractions import Fraction
 from typing import Sequence
+
+from tlcourse.profiles import nbgrader_executing
 
 PREFIX = "quiz_"   # grade ids of knowledge checks
 LETTERS = "abcdefgh"
@@ -120,9 +121,7 @@ def ask(question_id: str, options: Sequence[str]) -> None:
 
 def same_choice(answer, expected_letter: str) -> bool:
     """Whether ``answer`` names the letter: "b", "B", "(b)", "b)" all count."""
-    if not isinstance(answer, str):
-        return False
-    return answer.strip().strip("()").strip().lower().rstrip(")").strip() == expected_letter
+    return _letter(answer) == expected_letter
 
 
 def _letter(answer) -> str | None:
@@ -131,11 +130,6 @@ def _letter(answer) -> str | None:
         return None
     text = answer.strip().strip("()").strip().lower().rstrip(")").strip()
     return text if len(text) == 1 and text in LETTERS else None
-
-
-def grading() -> bool:
-    """Whether nbgrader executes the notebook (autograde or Validate)."""
-    return bool(os.environ.get("NBGRADER_EXECUTION"))
 
 
 def answered(answer, name: str, kind: str | None = None, question: str | None = None) -> bool:
@@ -147,7 +141,7 @@ def answered(answer, name: str, kind: str | None = None, question: str | None = 
     ``kind="choice"``: anything but one of the letters ``ask(question, ...)`` printed is
     refused.  Nothing here knows or tells whether the answer is right."""
     if answer is None:
-        if grading():
+        if nbgrader_executing():
             raise NotAnswered(f"{name} is still None: replace it with your answer")
         print(f"{name}: not answered yet \N{EM DASH} answer it, or read on; it is graded when you submit")
         return False
