@@ -9,8 +9,11 @@ driven by Playwright, then does what a student and an instructor do:
 
 * student (`make lab`): lands on START_HERE (the copy in my-work/), follows its link to
   their own copy of a release notebook (in my-work/, made as `make lab` makes it; on the
-  course kernel), presses nbgrader's Validate on the untouched notebook and is told it
-  fails, runs the first cells and sees the profile banner and a plot;
+  course kernel), presses nbgrader's Validate on the untouched notebook and is told, first,
+  how many checks pass and how many points the failing ones carry, then one line per
+  failing check (tlcourse/course/validate.py), never a traceback into the package; gives
+  a knowledge check a word for a number and is refused at once in one line; runs the first
+  cells and sees the profile banner and a plot;
 * student view: the file browser shows my-work/ only (no source/, notebooks/, release/),
   there is no Nbgrader menu, no Create Assignment panel, no /formgrader;
 * opening pages changes no tracked file: the landing page and a notebook are opened with
@@ -25,7 +28,8 @@ driven by Playwright, then does what a student and an instructor do:
   with the course's nbgrader_config.py; neither the feedback page nor the formgrader's
   page for it runs any of it, and its plot still loads (tlcourse/course/sanitize.py);
 * Hindi student: lands on the Hindi edition's START_HERE (``make lab EDITION=hi``) and opens
-  a Hindi notebook; Devanagari must render as letters, not as boxes (tofu), which is
+  a Hindi notebook and validates it (the same report, its sections in Hindi); Devanagari
+  must render as letters, not as boxes (tofu), which is
   checked on screenshots: distinct letters drawn by JupyterLab's own fonts must give
   distinct pictures, where a missing font draws every one as the same box; the same
   student view, and no tracked file of the edition changed.
@@ -391,6 +395,30 @@ def assert_autosave_wrote_only_the_students_copies(course: Path, opened: list[Pa
     assert changed_tracked_files(course) == [], "opening pages changed the course's files"
 
 
+SUMMARY = re.compile(r"\d+ of \d+ checks pass; the \d+ failing carry \S+ of \S+ points\. "
+                     r"Hidden tests run when it is graded\.")
+
+
+def validate_report(page, nb, name: str) -> list[str]:
+    """Press Validate in the notebook ``nb``; the report's lines (the dialog then closed).
+    Its first line is the summary; no line comes from a traceback into the package."""
+    from playwright.sync_api import expect
+
+    nb.locator(".validate-button").get_by_role("button").click()
+    report = page.locator(".jp-Dialog #validation-message")
+    expect(report).to_be_visible(timeout=VALIDATE_S * 1000)
+    expect(report).to_have_class(re.compile(r"\bvalidation-failed\b"))
+    shot(page, name)
+    lines = [line for line in report.inner_text().splitlines() if line.strip()]
+    assert SUMMARY.fullmatch(lines[0]), lines[:3]
+    text = "\n".join(lines)
+    for leak in ("The following cell failed", "Traceback", "tlcourse/", "site-packages", "File \""):
+        assert leak not in text, f"{leak!r} in the Validate report:\n{text[:2000]}"
+    page.locator(".jp-Dialog").get_by_role("button", name="Ok").click()
+    expect(page.locator(".jp-Dialog")).to_have_count(0)
+    return lines
+
+
 # ---------------------------------------------------------------- the tests
 
 def test_student_runs_and_validates_a_release_notebook(page, server):
@@ -414,15 +442,10 @@ def test_student_runs_and_validates_a_release_notebook(page, server):
     expect(nb.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute(
         "data-status", "idle", timeout=KERNEL_S * 1000)
 
-    # Validate on the untouched notebook: nbgrader runs it and reports the failing tests
-    nb.locator(".validate-button").get_by_role("button").click()
-    report = page.locator(".jp-Dialog #validation-message")
-    expect(report).to_be_visible(timeout=VALIDATE_S * 1000)
-    expect(report).to_have_class(re.compile(r"\bvalidation-failed\b"))
-    expect(report).to_contain_text("The following cell failed")
-    shot(page, "validate")
-    page.locator(".jp-Dialog").get_by_role("button", name="Ok").click()
-    expect(page.locator(".jp-Dialog")).to_have_count(0)
+    # Validate on the untouched notebook: nbgrader runs it, the report summarises
+    lines = validate_report(page, nb, "validate")
+    assert any(line.startswith("\u2717 ") and "(test_ex_b_compute_features, 3 points)" in line
+               for line in lines), lines
 
     # run the first cells as a student does: select the first cell, Shift+Enter through them
     cells = nb.locator(".jp-Notebook .jp-Cell")
@@ -431,8 +454,20 @@ def test_student_runs_and_validates_a_release_notebook(page, server):
     for _ in range(4):                          # title, setup text, parameters, imports
         page.keyboard.press("Shift+Enter")
         time.sleep(0.2)
-    # past the knowledge check (its unanswered cells fail, which would stop the queue)
-    # to section 1: the data and its plots
+    # a knowledge check refuses an answer of the wrong kind at once, in one line
+    answer = nb.locator(".jp-Notebook .jp-Cell").nth(6)
+    expect(answer).to_contain_text("q1_trainable = None")
+    answer.locator(".cm-content").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type('q1_trainable = "many"')
+    page.keyboard.press("Shift+Enter")          # the answer, then its visible check
+    page.keyboard.press("Shift+Enter")
+    refusal = nb.locator(".jp-Notebook .jp-Cell").nth(7).locator(".jp-OutputArea-output")
+    expect(refusal).to_contain_text("q1_trainable = 'many': give a number", timeout=KERNEL_S * 1000)
+    assert len([x for x in refusal.inner_text().splitlines() if x.strip()]) == 1, refusal.inner_text()
+    assert "Traceback" not in refusal.inner_text() and "tlcourse/" not in refusal.inner_text()
+    shot(page, "knowledge-check-refusal")
+    # past the knowledge check (the refusal stopped the queue) to section 1: the data and its plots
     nb.locator(".jp-MarkdownCell", has_text="1. The data").first.click()
     page.keyboard.press("Escape")
     for _ in range(5):                          # heading, data, counts, scan report, a plot
@@ -581,6 +616,10 @@ def test_hindi_landing_page_and_notebook_show_devanagari(page, hindi_server, hin
     shot(page, "hi-notebook")
     assert_devanagari_renders(nb.locator(".jp-RenderedMarkdown").first, heading.inner_text(),
                               "hi-notebook")
+    # Validate reports the same way; each failing check names its section, in Hindi
+    lines = validate_report(page, nb, "hi-validate")
+    failing = [line for line in lines if line.startswith("\u2717 ")]
+    assert failing and all(re.search("[\u0900-\u097F]", line) for line in failing), failing
     # the same student view as in English, and autosave writes the student's copies only
     assert_student_view(page, url, token, "hi-student-view")
     assert_autosave_wrote_only_the_students_copies(
