@@ -15,7 +15,8 @@ the kernel's language details into the file, which must not be the tracked
 * **student** (the default, ``make lab``): JupyterLab's root is ``my-work/``: the
   file browser shows the student's copies and the landing page, nothing of
   ``source/`` (solutions, hidden tests) or ``notebooks/``.  Of nbgrader's
-  extensions only Validate is on: the Formgrader, Create Assignment, the
+  extensions only Validate is on (answered, in every view and on the hub, by the
+  course's summarising handler, ``tlcourse.course.validate``): the Formgrader, Create Assignment, the
   Assignment and Course Lists and the Nbgrader menu are off, with public
   configuration only: nbgrader's documented switches (``jupyter labextension
   disable @jupyter/nbgrader:<plugin>``, ``jupyter server extension disable
