@@ -189,3 +189,10 @@ def test_an_unwritten_function_says_so(tmp_path):
     assert lines[0] == ("test_top_k: top_k_accuracy is not written yet: replace its "
                         "`raise NotImplementedError()` with your code"), lines
     assert lines[1] == "    in your top_k_accuracy, line 2: raise NotImplementedError()"
+
+
+def test_a_name_an_earlier_cell_should_have_made_says_so(tmp_path):
+    exc = run_cells(tmp_path, "def top_k_accuracy(scores, labels, k):\n    return 1.0\n",
+                    'with exercises.own_code("test_top_k"):\n    assert model is not None\n')
+    assert exc._render_traceback_()[0] == ("test_top_k: NameError: name 'model' is not defined "
+                                           "(a cell above that defines it failed or has not run)")

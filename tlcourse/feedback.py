@@ -132,6 +132,8 @@ def condense(exc: BaseException, grade_id: str, test_file: str) -> list[str]:
         own = own[-1:]
     else:
         message = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+        if isinstance(exc, NameError) and not own:     # the test's name, made by a cell above
+            message += " (a cell above that defines it failed or has not run)"
     hidden = len(frames) - len(own)
     lines = [FAILED.format(grade_id=grade_id, message=message)]
     lines += [YOUR_CODE.format(function=f.name, line=f.lineno, code=_code_line(f)) for f in own]
