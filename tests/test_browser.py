@@ -175,8 +175,9 @@ def copy_of_course(root: Path, dest: Path) -> Path:
     dest.mkdir()
     for name in ("source", "release", "notebooks"):
         shutil.copytree(root / name, dest / name)
-    for name in ("nbgrader_config.py", lab.LANDING, ".gitignore"):
+    for name in (lab.LANDING, ".gitignore"):
         shutil.copy(root / name, dest / name)
+    (dest / "nbgrader_config.py").write_text(i18n.portable_config(root), encoding="utf-8")
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@localhost", "-c",
            "commit.gpgsign=false"]
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "the course"]):

@@ -181,13 +181,31 @@ def test_hindi_notebooks_grade_like_the_english_ones(english, kind):
     assert translated, f"{rel}: no markdown cell in Hindi"
 
 
-def test_edition_config_is_the_course_config_with_its_own_course_id():
+def test_edition_config_loads_the_course_config_and_sets_its_own_course_id(tmp_path):
+    """A short file: the course's configuration (loaded, not copied), then the edition's
+    root, course id, gradebook and language; nbgrader reads it so, and so does a copy."""
+    from traitlets.config import PyFileConfigLoader
+
+    from tlcourse.profiles import course_setting, grading_profile
+
     text = (EDITION / "nbgrader_config.py").read_text()
-    assert text == i18n.edition_config(ROOT, LANG)
-    assert (ROOT / "nbgrader_config.py").read_text().strip() in text
-    assert 'course_id = "tlcourse-hi"' in text.splitlines()[-1]
-    from tlcourse.profiles import grading_profile
-    assert grading_profile(EDITION)[0] == grading_profile(ROOT)[0]
+    assert text == i18n.edition_config(LANG) and len(text.splitlines()) < 20
+    assert 'load_subconfig("../../nbgrader_config.py")' in text
+    main = PyFileConfigLoader("nbgrader_config.py", str(ROOT)).load_config()
+    for folder in (EDITION, tmp_path):
+        if folder == tmp_path:      # a copy elsewhere (a scratch course) loads it by its path
+            (tmp_path / "nbgrader_config.py").write_text(i18n.portable_config(EDITION))
+        cfg = PyFileConfigLoader("nbgrader_config.py", str(folder)).load_config()
+        assert cfg.CourseDirectory.course_id == "tlcourse-hi"
+        assert cfg.CourseDirectory.root == str(folder)
+        assert cfg.CourseDirectory.db_url == f"sqlite:///{folder / 'gradebook.db'}"
+        # the rest is the course's own: timeouts, preprocessors, sanitising
+        assert cfg.Execute.extra_arguments == main.Execute.extra_arguments
+        assert cfg.Autograde.autograde_preprocessors == main.Autograde.autograde_preprocessors
+        assert cfg.HTMLExporter.filters == main.HTMLExporter.filters
+        assert grading_profile(folder)[0] == grading_profile(ROOT)[0]
+        assert course_setting(folder, "tlcourse_language") == LANG
+    assert course_setting(ROOT, "tlcourse_language") is None
 
 
 def test_edition_sources_and_landing_page_are_what_the_catalogs_make(tmp_path):

@@ -175,6 +175,27 @@ def find_course_root(start: Path | None = None) -> Path | None:
     return None
 
 
+def course_setting(course_root: Path, key: str) -> str | None:
+    """The last ``key = "value"`` line of the course's ``nbgrader_config.py`` (read, not
+    executed: it only runs inside nbgrader), or of the configuration it loads first
+    (``load_subconfig("../../nbgrader_config.py")``, as an edition's does); None without one."""
+    path = Path(course_root) / COURSE_CONFIG
+    value, seen = None, set()
+    while value is None and path not in seen and path.is_file():
+        seen.add(path)
+        body = ast.parse(path.read_text()).body
+        values = [node.value.value for node in body
+                  if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+                  and any(isinstance(t, ast.Name) and t.id == key for t in node.targets)]
+        value = values[-1] if values else None
+        loads = [node.value.args[0].value for node in body
+                 if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+                 and getattr(node.value.func, "id", None) == "load_subconfig"
+                 and node.value.args and isinstance(node.value.args[0], ast.Constant)]
+        path = (path.parent / loads[0]).resolve() if loads else path
+    return value
+
+
 def grading_profile(course_root: Path | None = None) -> tuple[str, str]:
     """(the profile the course is graded in, where that was read): the line
     ``tlcourse_grading_profile = "..."`` of the course's ``nbgrader_config.py``
@@ -184,13 +205,10 @@ def grading_profile(course_root: Path | None = None) -> tuple[str, str]:
         raise ValueError(f"grading reads {GRADING_KEY} from the course's {COURSE_CONFIG}, and "
                          f"there is none at or above {Path.cwd()}: run nbgrader in the course.")
     path = root / COURSE_CONFIG
-    values = [node.value.value for node in ast.parse(path.read_text()).body
-              if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
-              and any(isinstance(t, ast.Name) and t.id == GRADING_KEY for t in node.targets)]
-    if not values:
+    name = course_setting(root, GRADING_KEY)
+    if name is None:
         raise ValueError(f"{path} has no `{GRADING_KEY} = \"smoke\"` line (or laptop, full): "
                          "add one; it says which profile this course is graded in.")
-    name = values[-1]
     if name not in PROFILES:
         raise ValueError(f"{path}: {GRADING_KEY} = {name!r} is not a profile; use one of "
                          f"{', '.join(PROFILES)} (not auto: grades must not depend on the "

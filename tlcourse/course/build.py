@@ -75,12 +75,13 @@ def normalise_notebook(path: Path) -> None:
     path.write_text(text if text.endswith("\n") else text + "\n")
 
 
-def generate(root: Path, out: Path) -> None:
-    """Generate release/ and notebooks/ for every assignment into ``out``."""
+def generate(root: Path, out: Path, home: Path | None = None) -> None:
+    """Generate release/ and notebooks/ for every assignment into ``out`` (``home``: where
+    the course at ``root`` lives, when ``root`` is a fresh copy of an edition)."""
     work = Path(tempfile.mkdtemp(prefix="tlcourse-build-"))
     try:
         shutil.copytree(root / "source", work / "source")
-        shutil.copy(root / "nbgrader_config.py", work / "nbgrader_config.py")
+        (work / "nbgrader_config.py").write_text(i18n.portable_config(root, home), encoding="utf-8")
         for name in assignments(root):
             common = [f"--CourseDirectory.root={work}", "--force", "--log-level=WARN"]
             run_nbgrader(["generate_assignment", name, *common], cwd=work)
@@ -123,7 +124,7 @@ def build(root: Path | None = None, check: bool = False) -> int:
 def generate_edition(root: Path, lang: str, out: Path) -> list[i18n.Problem]:
     """The whole generated part of ``editions/<lang>/`` into ``out``; the translation problems."""
     problems = i18n.write_edition_sources(root, lang, out)
-    generate(out, out)
+    generate(out, out, home=root / i18n.EDITIONS / lang)
     return problems
 
 

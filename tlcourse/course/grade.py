@@ -43,7 +43,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from tlcourse.course import gradebook
+from tlcourse.course import gradebook, i18n
 from tlcourse.course import sandbox as sandbox_mod
 from tlcourse.course import tampering
 from tlcourse.course.build import nbgrader_env, run_nbgrader
@@ -66,7 +66,7 @@ def make_course(root: Path, course: Path, assignments: list[str]) -> Path:
     course.mkdir(parents=True, exist_ok=True)
     if not (course / "source").exists():
         shutil.copytree(root / "source", course / "source")
-    shutil.copy(root / "nbgrader_config.py", course / "nbgrader_config.py")
+    (course / "nbgrader_config.py").write_text(i18n.portable_config(root), encoding="utf-8")
     for name in assignments:
         run_nbgrader(["generate_assignment", name, "--force", f"--CourseDirectory.root={course}",
                       "--log-level=WARN"], cwd=course)
