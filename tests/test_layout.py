@@ -252,7 +252,8 @@ def absolute(node: ast.ImportFrom, mod: str, is_package: bool) -> str:
 
 
 def is_private(name: str) -> bool:
-    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+    # `_` is gettext's translation function (tlcourse.messages), public by convention
+    return name.startswith("_") and name != "_" and not (name.startswith("__") and name.endswith("__"))
 
 
 def functions_around(tree) -> dict[ast.AST, str]:

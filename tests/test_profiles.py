@@ -101,7 +101,7 @@ def test_auto_asks_nvidia_smi_when_the_driver_folder_is_not_there(no_gpu, empty_
 def test_auto_picks_laptop_only_when_every_real_dataset_is_cached(no_gpu, empty_cache, capsys):
     datasets.dataset_root("cats_dogs").mkdir(parents=True)   # an extracted download
     assert profiles.choose_auto()[0] == "smoke"
-    assert "the real oxford_pets is not in the cache" in profiles.choose_auto()[1]
+    assert "not in the cache: the real oxford_pets" in profiles.choose_auto()[1]
     datasets.dataset_root("oxford_pets").mkdir(parents=True)
     profiles._said.clear()
     assert get_profile().name == "laptop"

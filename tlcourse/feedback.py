@@ -25,11 +25,12 @@ import numbers
 import traceback
 
 from tlcourse.integrity import is_package_file
+from tlcourse.messages import _, translate_raised
 
-# the first line of a condensed failure: "<grade_id>: <message>" (course.validate reads it)
+# the first line of a condensed failure: "<grade_id>: <message>" (course.validate reads it);
+# the lines after it are indented so (the student's code, then what was left out)
 FAILED = "{grade_id}: {message}"
-YOUR_CODE = "    in your {function}, line {line}: {code}"
-HIDDEN = "    ({count} frame{s} inside the package, the libraries or the test not shown)"
+INDENT = "    "
 
 
 class AnswerForm(AssertionError):
@@ -50,13 +51,14 @@ def describe(value) -> str:
             dims = tuple(int(d) if d is not None else None for d in shape)
         except TypeError:
             dims = shape
-        return f"a {_dtype_name(value)} {name} of shape {dims}" if dtype is not None \
-            else f"a {name} of shape {dims}"
+        return _("a {dtype} {kind} of shape {shape}", dtype=_dtype_name(value), kind=name,
+                 shape=dims) if dtype is not None else _("a {kind} of shape {shape}", kind=name,
+                                                         shape=dims)
     if isinstance(value, (tuple, list, dict, set)):
-        return f"a {name} of {len(value)}"
+        return _("a {kind} of {count}", kind=name, count=len(value))
     if isinstance(value, (numbers.Number, str)):
         return f"{value!r} ({name})"
-    return f"a {name}"
+    return _("a {kind}", kind=name)
 
 
 def _dtype_name(value) -> str:
@@ -75,7 +77,8 @@ def check_returned(value, function: str, what: str, *, kind=None, length: int | 
     ``shape`` (None matches any size), ``dtype`` "float" or "int" (its kind, any width),
     ``within`` an inclusive range for a number or every element.  Returns ``value``."""
     def refuse(detail: str = ""):
-        raise AnswerForm(f"{function} returned {describe(value)}{detail}: return {what}")
+        raise AnswerForm(_("{function} returned {value}{detail}: return {what}", function=function,
+                           value=describe(value), detail=detail, what=translate_raised(what)))
 
     if value is None:
         refuse()
@@ -93,7 +96,7 @@ def check_returned(value, function: str, what: str, *, kind=None, length: int | 
     if dtype is not None:
         name = _dtype_name(value)
         if not name.startswith(dtype) and not (dtype == "float" and name.startswith(("half", "double"))):
-            refuse(f" of dtype {name}")
+            refuse(_(" of dtype {dtype}", dtype=name))
     if within is not None:
         import numpy as np
 
@@ -103,7 +106,7 @@ def check_returned(value, function: str, what: str, *, kind=None, length: int | 
         except (TypeError, ValueError):
             refuse()
         if not np.all(np.isfinite(data)) or data.min(initial=lo) < lo or data.max(initial=hi) > hi:
-            refuse(f" with values outside [{lo}, {hi}]")
+            refuse(_(" with values outside [{low}, {high}]", low=lo, high=hi))
     return value
 
 
@@ -124,21 +127,26 @@ def condense(exc: BaseException, grade_id: str, test_file: str) -> list[str]:
     if isinstance(exc, AssertionError):
         if not message:
             in_test = [f for f in frames if f.filename == test_file]
-            message = (f"this check failed: {_code_line(in_test[-1])}" if in_test
-                       else "a check failed")
+            message = (_("this check failed: {code}", code=_code_line(in_test[-1])) if in_test
+                       else _("a check failed"))
+        message = translate_raised(message)     # a test's own message, in the edition's language
     elif isinstance(exc, NotImplementedError) and not message and own:
-        message = (f"{own[-1].name} is not written yet: replace its "
-                   f"`raise NotImplementedError()` with your code")
+        message = _("{function} is not written yet: replace its `raise NotImplementedError()` "
+                    "with your code", function=own[-1].name)
         own = own[-1:]
     else:
         message = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
         if isinstance(exc, NameError) and not own:     # the test's name, made by a cell above
-            message += " (a cell above that defines it failed or has not run)"
+            message += " " + _("(a cell above that defines it failed or has not run)")
     hidden = len(frames) - len(own)
     lines = [FAILED.format(grade_id=grade_id, message=message)]
-    lines += [YOUR_CODE.format(function=f.name, line=f.lineno, code=_code_line(f)) for f in own]
+    lines += [INDENT + _("in your {function}, line {line}: {code}", function=f.name,
+                         line=f.lineno, code=_code_line(f)) for f in own]
     if hidden:
-        lines.append(HIDDEN.format(count=hidden, s="" if hidden == 1 else "s"))
+        lines.append(INDENT + (_("(1 frame inside the package, the libraries or the test not shown)")
+                               if hidden == 1 else
+                               _("({count} frames inside the package, the libraries or the test "
+                                 "not shown)", count=hidden)))
     return lines
 
 

@@ -26,15 +26,16 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import ast
 import subprocess
 import sys
 from pathlib import Path
 
+from tlcourse.settings import COURSE_CONFIG, course_setting, find_course_root
+from tlcourse.messages import _
+
 ENV_VAR = "TLCOURSE_PROFILE"
 DEFAULT = "auto"
 AUTO = "auto"
-COURSE_CONFIG = "nbgrader_config.py"          # marks the course root
 GRADING_KEY = "tlcourse_grading_profile"      # the course setting in it
 NVIDIA_PROC = Path("/proc/driver/nvidia/gpus")   # one folder per GPU the driver sees
 
@@ -130,9 +131,9 @@ def gpu_present() -> tuple[bool, str]:
     frameworks; otherwise the driver's ``/proc/driver/nvidia/gpus`` or ``nvidia-smi -L``."""
     hidden = os.environ.get("CUDA_VISIBLE_DEVICES")
     if hidden is not None and hidden.strip() in ("", "-1"):
-        return False, f"CUDA_VISIBLE_DEVICES={hidden!r} hides the GPUs"
+        return False, _("CUDA_VISIBLE_DEVICES={hidden} hides the GPUs", hidden=repr(hidden))
     if NVIDIA_PROC.is_dir() and any(NVIDIA_PROC.iterdir()):
-        return True, f"an NVIDIA GPU is present ({NVIDIA_PROC})"
+        return True, _("an NVIDIA GPU is present ({how})", how=NVIDIA_PROC)
     smi = shutil.which("nvidia-smi")
     if smi:
         try:
@@ -140,8 +141,8 @@ def gpu_present() -> tuple[bool, str]:
         except (OSError, subprocess.TimeoutExpired):
             out = None
         if out is not None and out.returncode == 0 and "GPU" in out.stdout:
-            return True, "an NVIDIA GPU is present (nvidia-smi -L)"
-    return False, "no GPU found"
+            return True, _("an NVIDIA GPU is present ({how})", how="nvidia-smi -L")
+    return False, _("no GPU found")
 
 
 def real_data_cached() -> tuple[bool, str]:
@@ -150,10 +151,9 @@ def real_data_cached() -> tuple[bool, str]:
 
     missing = [n for n in LAPTOP_DATASETS if not dataset_folder(n).is_dir()]
     if missing:
-        return False, (f"the real {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
-                       f"not in the cache "
-                       f"(`tlcourse fetch {' '.join(missing)}` downloads them)")
-    return True, f"the real {' and '.join(LAPTOP_DATASETS)} are in the cache"
+        return False, _("not in the cache: the real {datasets} (`tlcourse fetch {names}` "
+                        "downloads them)", datasets=", ".join(missing), names=" ".join(missing))
+    return True, _("the real {datasets} are in the cache", datasets=", ".join(LAPTOP_DATASETS))
 
 
 def choose_auto() -> tuple[str, str]:
@@ -163,37 +163,6 @@ def choose_auto() -> tuple[str, str]:
         return "full", why_gpu
     cached, why_data = real_data_cached()
     return ("laptop" if cached else "smoke"), f"{why_gpu}; {why_data}"
-
-
-def find_course_root(start: Path | None = None) -> Path | None:
-    """The nearest folder at or above ``start`` (default: the working directory)
-    that holds ``nbgrader_config.py``: the course nbgrader runs."""
-    start = Path.cwd() if start is None else Path(start)
-    for folder in (start, *start.parents):
-        if (folder / COURSE_CONFIG).is_file():
-            return folder
-    return None
-
-
-def course_setting(course_root: Path, key: str) -> str | None:
-    """The last ``key = "value"`` line of the course's ``nbgrader_config.py`` (read, not
-    executed: it only runs inside nbgrader), or of the configuration it loads first
-    (``load_subconfig("../../nbgrader_config.py")``, as an edition's does); None without one."""
-    path = Path(course_root) / COURSE_CONFIG
-    value, seen = None, set()
-    while value is None and path not in seen and path.is_file():
-        seen.add(path)
-        body = ast.parse(path.read_text()).body
-        values = [node.value.value for node in body
-                  if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
-                  and any(isinstance(t, ast.Name) and t.id == key for t in node.targets)]
-        value = values[-1] if values else None
-        loads = [node.value.args[0].value for node in body
-                 if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
-                 and getattr(node.value.func, "id", None) == "load_subconfig"
-                 and node.value.args and isinstance(node.value.args[0], ast.Constant)]
-        path = (path.parent / loads[0]).resolve() if loads else path
-    return value
 
 
 def grading_profile(course_root: Path | None = None) -> tuple[str, str]:
@@ -236,12 +205,14 @@ def profile_name(name: str | None = None) -> str:
     if nbgrader_executing():
         graded, source = grading_profile()
         if name and name != graded:
-            _say_once(f"profile {graded} (grading: {source}; the notebook asked for {name})")
+            _say_once(_("profile {graded} (grading: {source}; the notebook asked for {name})",
+                        graded=graded, source=source, name=name))
         return graded
     name = name or os.environ.get(ENV_VAR) or DEFAULT
     if name == AUTO:
         chosen, why = choose_auto()
-        _say_once(f"profile {chosen} (auto: {why}; set {ENV_VAR} or PROFILE to choose)")
+        _say_once(_("profile {chosen} (auto: {why}; set {variable} or PROFILE to choose)",
+                    chosen=chosen, why=why, variable=ENV_VAR))
         return chosen
     if name not in PROFILES:
         raise ValueError(

@@ -36,6 +36,7 @@ import re
 from fractions import Fraction
 from typing import Sequence
 
+from tlcourse.messages import _, translate
 from tlcourse.profiles import nbgrader_executing
 
 PREFIX = "quiz_"   # grade ids of knowledge checks
@@ -74,7 +75,8 @@ def as_number(answer) -> Fraction | float:
     Raises ``NotAnswered`` (one line naming the value) for anything else:
     ``None``, a list, words."""
     if isinstance(answer, bool) or answer is None:
-        raise NotAnswered(f"answer {answer!r}: assign a number (e.g. 0.5 or \"1/2\")")
+        raise NotAnswered(_("answer {answer}: assign a number (e.g. 0.5 or \"1/2\")",
+                            answer=repr(answer)))
     if isinstance(answer, numbers.Rational):
         return Fraction(int(answer.numerator), int(answer.denominator))
     if isinstance(answer, numbers.Real):
@@ -90,10 +92,11 @@ def as_number(answer) -> Fraction | float:
             value = Fraction(parts[0])
             if len(parts) == 2:
                 if Fraction(parts[1]) == 0:
-                    raise NotAnswered(f"answer {answer!r}: division by zero")
+                    raise NotAnswered(_("answer {answer}: division by zero", answer=repr(answer)))
                 value /= Fraction(parts[1])
             return value / 100 if percent else value
-    raise NotAnswered(f"answer {answer!r}: assign a number (e.g. 0.5 or \"1/2\"), not {type(answer).__name__}")
+    raise NotAnswered(_("answer {answer}: assign a number (e.g. 0.5 or \"1/2\"), not {kind}",
+                        answer=repr(answer), kind=type(answer).__name__))
 
 
 def same_number(answer, expected, rel: float = 1e-9, abs_tol: float = 0.0) -> bool:
@@ -111,12 +114,13 @@ def same_number(answer, expected, rel: float = 1e-9, abs_tol: float = 0.0) -> bo
 
 
 def ask(question_id: str, options: Sequence[str]) -> None:
-    """Print the options as a) b) c) ..., in the order given."""
+    """Print the options as a) b) c) ..., in the order given (each in the edition's language:
+    the catalog's translation of the English option for this question)."""
     if len(set(options)) != len(options) or not 2 <= len(options) <= len(LETTERS):
         raise ValueError(f"{question_id}: give 2-{len(LETTERS)} distinct options")
     _OPTIONS[question_id] = len(options)
     for mark, option in zip(LETTERS, options):
-        print(f"  {mark}) {option}")
+        print(f"  {mark}) {translate(option, context=question_id)}")
 
 
 def same_choice(answer, expected_letter: str) -> bool:
@@ -142,22 +146,24 @@ def answered(answer, name: str, kind: str | None = None, question: str | None = 
     refused.  Nothing here knows or tells whether the answer is right."""
     if answer is None:
         if nbgrader_executing():
-            raise NotAnswered(f"{name} is still None: replace it with your answer")
-        print(f"{name}: not answered yet \N{EM DASH} answer it, or read on; it is graded when you submit")
+            raise NotAnswered(_("{name} is still None: replace it with your answer", name=name))
+        print(_("{name}: not answered yet \N{EM DASH} answer it, or read on; it is graded when "
+                "you submit", name=name))
         return False
     if kind == "number":
         try:
             as_number(answer)
         except NotAnswered:
-            raise WrongForm(f"{name} = {answer!r}: give a number, e.g. 1000 or \"1,000\", "
-                            f"0.5 or \"1/2\"") from None
+            raise WrongForm(_("{name} = {answer}: give a number, e.g. 1000 or \"1,000\", "
+                              "0.5 or \"1/2\"", name=name, answer=repr(answer))) from None
     elif kind == "choice":
         if question not in _OPTIONS:
-            raise WrongForm(f"{name}: run the cell above that prints the options of {question} first")
+            raise WrongForm(_("{name}: run the cell above that prints the options of {question} "
+                              "first", name=name, question=question))
         marks = LETTERS[:_OPTIONS[question]]
         if _letter(answer) not in set(marks):
-            raise WrongForm(f"{name} = {answer!r}: give one of the letters {marks[0]}-{marks[-1]} "
-                            f"printed above")
+            raise WrongForm(_("{name} = {answer}: give one of the letters {first}-{last} printed "
+                              "above", name=name, answer=repr(answer), first=marks[0], last=marks[-1]))
     elif kind is not None:
         raise ValueError(f"{name}: kind is \"number\" or \"choice\", not {kind!r}")
     return True
@@ -193,5 +199,6 @@ def reveal(answer, question: str, digest: str, why: str) -> bool | None:
         right = answer_digest(question, answer) == digest
     except NotAnswered:
         right = False
-    print(f"{'right' if right else 'not quite'}: {why}")
+    verdict = _("right: {why}") if right else _("not quite: {why}")
+    print(verdict.format(why=translate(why, context=question)))
     return right

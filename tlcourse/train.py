@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from tlcourse import cache
+from tlcourse.messages import _
 
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds")
 
@@ -316,9 +317,11 @@ def cached_features(key: str | None, compute, log=print):
     if key is not None:
         hit = load_features(key)
         if hit is not None:
-            took = f", computed in {hit['seconds']:.1f} s" if hit["seconds"] is not None else ""
-            log(f"features: reusing {hit['path']} ({hit['X'].shape[0]:,} x "
-                f"{hit['X'].shape[1]}{took}); delete the file to recompute")
+            took = _(", computed in {seconds} s", seconds=format(hit["seconds"], ".1f")) \
+                if hit["seconds"] is not None else ""
+            log(_("features: reusing {path} ({rows} x {columns}{took}); delete the file to "
+                  "recompute", path=hit["path"], rows=format(hit["X"].shape[0], ","),
+                  columns=hit["X"].shape[1], took=took))
             return hit["X"], hit["y"]
     start = time.perf_counter()
     X, y = compute()
@@ -327,12 +330,14 @@ def cached_features(key: str | None, compute, log=print):
     if key is not None:
         try:
             path = save_features(key, X, y, seconds)
-            log(f"features: computed {X.shape[0]:,} x {X.shape[1]} in {seconds:.1f} s, "
-                f"saved to {path}")
+            log(_("features: computed {rows} x {columns} in {seconds} s, saved to {path}",
+                  rows=format(X.shape[0], ","), columns=X.shape[1],
+                  seconds=format(seconds, ".1f"), path=path))
         except OSError as exc:     # full or read-only: the features are still good to use
-            log(f"features: computed {X.shape[0]:,} x {X.shape[1]} in {seconds:.1f} s, not "
-                f"saved ({exc.strerror or exc}: {features_path(key).parent}); computed again "
-                "next time")
+            log(_("features: computed {rows} x {columns} in {seconds} s, not saved ({why}: "
+                  "{folder}); computed again next time", rows=format(X.shape[0], ","),
+                  columns=X.shape[1], seconds=format(seconds, ".1f"), why=exc.strerror or exc,
+                  folder=features_path(key).parent))
     return X, y
 
 
@@ -373,6 +378,23 @@ def probe_accuracy(X_train, y_train, X_val, y_val, epochs: int = 300, lr: float 
     return float(np.mean((B @ W + b).argmax(1) == y_val))
 
 
+def epoch_title(epoch: int, epochs: int) -> str:
+    """The progress bar's title for epoch ``epoch`` (0-based) of ``epochs``."""
+    return _("epoch {epoch}/{epochs}", epoch=epoch + 1, epochs=epochs)
+
+
+def epoch_line(epoch: int, epochs: int, record: dict) -> str:
+    """The line printed after epoch ``epoch`` (0-based) of ``epochs``: ``record`` is one of
+    ``History.epochs`` (loss, accuracy, val_loss, val_accuracy, seconds)."""
+    line = _("epoch {epoch}/{epochs}: loss {loss}, acc {accuracy}", epoch=epoch + 1,
+             epochs=epochs, loss=format(record["loss"], ".4f"),
+             accuracy=format(record["accuracy"], ".3f"))
+    if record.get("val_loss") is not None:
+        line += _(", val_loss {loss}, val_acc {accuracy}", loss=format(record["val_loss"], ".4f"),
+                  accuracy=format(record["val_accuracy"], ".3f"))
+    return line + " " + _("({seconds} s)", seconds=format(record["seconds"], ".1f"))
+
+
 def check_features(X, y, n: int, dim: int, labels=None) -> None:
     """Assert ``(X, y)`` are features of ``n`` images with ``dim`` values each;
     the message says what is wrong."""
@@ -407,7 +429,7 @@ def feature_benchmark(tlc, model_name: str, data, profile, epochs: int | None = 
         base, prep = tlc.pretrained(model_name, include_top=False)
     except (NotImplementedError, AssetError) as exc:
         reason = str(exc).split(".")[0]
-        log(f"{model_name}: skipped ({reason})")
+        log(_("{model}: skipped ({reason})", model=model_name, reason=reason))
         return dict(model=model_name, note=f"not available here: {reason[:60]}")
     prep = dataclasses.replace(prep, size=profile.image_size)
     features = {}
@@ -464,6 +486,7 @@ def data_size_study(split, per_class, approaches: dict, log=print) -> list[dict]
                                  "a number in [0, 1] (e.g. tlc.evaluate(model, loader)[1])")
             rows.append(dict(approach=name, per_class=images // len(split.class_names),
                              images=images, val_accuracy=float(accuracy), seconds=seconds))
-            log(f"{name:>20}: {images:4d} training images, validation accuracy "
-                f"{accuracy:.3f} ({seconds:.1f} s)")
+            log(_("{name}: {images} training images, validation accuracy {accuracy} "
+                  "({seconds} s)", name=format(name, ">20"), images=format(images, "4d"),
+                  accuracy=format(accuracy, ".3f"), seconds=format(seconds, ".1f")))
     return rows

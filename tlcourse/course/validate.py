@@ -28,7 +28,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tlcourse.feedback import FAILED
+from tlcourse.feedback import FAILED, INDENT
+from tlcourse.messages import _
 
 EXTENSION = "tlcourse.course.validate"
 NBGRADER_VALIDATE = "nbgrader.server_extensions.validate_assignment"
@@ -66,7 +67,7 @@ def checks(nb) -> list[Check]:
 
 
 def _points(x: float) -> str:
-    return f"{x:g} point{'' if x == 1 else 's'}"
+    return _("1 point") if x == 1 else _("{points} points", points=format(x, "g"))
 
 
 def failure_lines(raw_error: str, grade_id: str) -> list[str]:
@@ -77,7 +78,9 @@ def failure_lines(raw_error: str, grade_id: str) -> list[str]:
         return ["failed"]
     condensed = FAILED.format(grade_id=grade_id, message="")
     if lines[0].startswith(condensed):
-        return [lines[0][len(condensed):]] + [x for x in lines[1:] if x.startswith("    in your ")]
+        # the student's own code: indented lines, but not the "(... not shown)" one
+        return [lines[0][len(condensed):]] + [x for x in lines[1:] if x.startswith(INDENT)
+                                              and not x.startswith(INDENT + "(")]
     # an error IPython formatted itself: its last line names it ("NameError: ...")
     last = next((x for x in reversed(lines) if re.match(r"^\w+(Error|Exception|Interrupt)\b", x)),
                 lines[-1])
@@ -102,8 +105,9 @@ def summarise(nb, failed: list[dict]) -> tuple[str, list[str]]:
         lines += own
     total, lost = sum(c.points for c in all_checks), sum(c.points for c in failing)
     passed = len(all_checks) - len(failing)
-    summary = (f"{passed} of {len(all_checks)} checks pass; the {len(failing)} failing "
-               f"carry {lost:g} of {total:g} points. Hidden tests run when it is graded.")
+    summary = _("{passed} of {total} checks pass; the {failing} failing carry {lost} of {points} "
+                "points. Hidden tests run when it is graded.", passed=passed, total=len(all_checks),
+                failing=len(failing), lost=format(lost, "g"), points=format(total, "g"))
     return summary, lines
 
 

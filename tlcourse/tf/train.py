@@ -33,6 +33,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from tlcourse import train as core
+from tlcourse.messages import _
 from tlcourse.contract import PUBLIC_API
 from tlcourse.preprocess import Preprocess
 from tlcourse.exercises import reference_answer
@@ -157,7 +158,7 @@ class _Epochs(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.start = time.perf_counter()
-        self.bar = tqdm(total=self.steps, desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch",
+        self.bar = tqdm(total=self.steps, desc=core.epoch_title(epoch, self.epochs), unit="batch",
                         disable=not self.show, leave=False)
 
     def on_train_batch_end(self, batch, logs=None):
@@ -241,11 +242,7 @@ def fit(model, train_loader, val_loader=None, epochs: int = 1, lr: float | None 
         history.add(loss, logs.get("accuracy", [None] * len(losses))[e], val_loss, val_acc,
                     epochs_log.seconds[e])
         if progress:
-            r = history.epochs[-1]
-            print(f"epoch {e + 1}/{epochs}: loss {r['loss']:.4f}, acc {r['accuracy']:.3f}"
-                  + (f", val_loss {r['val_loss']:.4f}, val_acc {r['val_accuracy']:.3f}"
-                     if r["val_loss"] is not None else "")
-                  + f" ({r['seconds']:.1f} s)")
+            print(core.epoch_line(e, epochs, history.epochs[-1]))
     return history
 
 
@@ -312,7 +309,7 @@ def extract_features(model, loader, cache_key: str | None = None,
     def compute():
         xs, ys = [], []
         batches = _cardinality(loader)
-        for x, y in tqdm(loader, desc="features", unit="batch", disable=not progress,
+        for x, y in tqdm(loader, desc=_("features"), unit="batch", disable=not progress,
                          total=batches, leave=False):
             xs.append(np.asarray(forward(model, x, calls_ahead=batches or 1), np.float32))
             ys.append(np.asarray(y))

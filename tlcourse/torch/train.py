@@ -27,6 +27,7 @@ from tlcourse import train as core
 from tlcourse.contract import PUBLIC_API
 from tlcourse.preprocess import FEATURE_DIMS, Preprocess
 from tlcourse.exercises import reference_answer
+from tlcourse.messages import _
 
 __all__ = list(PUBLIC_API["train"])
 
@@ -184,7 +185,7 @@ def fit(model: nn.Module, train_loader, val_loader=None, epochs: int = 1, lr: fl
         total_loss, correct, seen = 0.0, 0, 0
         n_batches = len(train_loader) if steps_per_epoch is None else \
             min(steps_per_epoch, len(train_loader))
-        bar = tqdm(train_loader, total=n_batches, desc=f"epoch {epoch + 1}/{epochs}",
+        bar = tqdm(train_loader, total=n_batches, desc=core.epoch_title(epoch, epochs),
                    unit="batch", disable=not progress, leave=False)
         for step, (x, y) in enumerate(bar):
             if step >= n_batches:
@@ -203,10 +204,7 @@ def fit(model: nn.Module, train_loader, val_loader=None, epochs: int = 1, lr: fl
         val_loss, val_acc = evaluate(model, val_loader) if val_loader is not None else (None, None)
         history.add(total_loss / max(seen, 1), correct / max(seen, 1), val_loss, val_acc, seconds)
         if progress:
-            e = history.epochs[-1]
-            print(f"epoch {epoch + 1}/{epochs}: loss {e['loss']:.4f}, acc {e['accuracy']:.3f}"
-                  + (f", val_loss {val_loss:.4f}, val_acc {val_acc:.3f}" if val_loader else "")
-                  + f" ({seconds:.1f} s)")
+            print(core.epoch_line(epoch, epochs, history.epochs[-1]))
     model.eval()
     return history
 
@@ -300,7 +298,7 @@ def extract_features(model: nn.Module, loader, cache_key: str | None = None,
         model.eval()
         xs, ys = [], []
         with torch.inference_mode():
-            for x, y in tqdm(loader, desc="features", unit="batch", disable=not progress,
+            for x, y in tqdm(loader, desc=_("features"), unit="batch", disable=not progress,
                              leave=False):
                 xs.append(model(x.to(device)).float().cpu().numpy())
                 ys.append(np.asarray(y))
