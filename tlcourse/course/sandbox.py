@@ -473,13 +473,18 @@ def launch(spec_path: str, kernel_args: list[str]) -> int:
 
 def _course_config(spec: Spec, cwd: str) -> dict:
     """The course's nbgrader_config.py as the kernel sees it: only the grading profile's line
-    (the kernel reads it while grading; the real file may hold the gradebook's URL)."""
-    from tlcourse import profiles
+    and the edition's language (the kernel reads them while grading; the real file may hold
+    the gradebook's URL)."""
+    from tlcourse import messages, profiles
     course = profiles.find_course_root(Path(cwd))
     if course is None:
         return {}
     line = Path(spec.scratch) / profiles.COURSE_CONFIG
-    line.write_text(f"{profiles.GRADING_KEY} = {profiles.grading_profile(course)[0]!r}\n")
+    text = f"{profiles.GRADING_KEY} = {profiles.grading_profile(course)[0]!r}\n"
+    language = profiles.course_setting(course, messages.LANGUAGE_KEY)
+    if language:
+        text += f"{messages.LANGUAGE_KEY} = {language!r}\n"
+    line.write_text(text)
     return {str(course / profiles.COURSE_CONFIG): str(line)}
 
 
