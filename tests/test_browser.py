@@ -396,13 +396,22 @@ def assert_autosave_wrote_only_the_students_copies(course: Path, opened: list[Pa
     assert changed_tracked_files(course) == [], "opening pages changed the course's files"
 
 
-SUMMARY = re.compile(r"\d+ of \d+ checks pass; the \d+ failing carry \S+ of \S+ points\. "
-                     r"Hidden tests run when it is graded\.")
+# the Validate report's first line (tlcourse/course/validate.py), in English
+SUMMARY_EN = ("{passed} of {total} checks pass; the {failing} failing carry {lost} of {points} "
+              "points. Hidden tests run when it is graded.")
 
 
-def validate_report(page, nb, name: str) -> list[str]:
+def summary_pattern(lang: str = "en") -> re.Pattern:
+    """The summary line in ``lang`` (its catalog's translation), any numbers in its fields."""
+    from tlcourse import messages
+
+    parts = re.split(r"\{[^{}]+\}", messages.translate(SUMMARY_EN, lang=lang))
+    return re.compile(r"\S+".join(re.escape(part) for part in parts))
+
+
+def validate_report(page, nb, name: str, lang: str = "en") -> list[str]:
     """Press Validate in the notebook ``nb``; the report's lines (the dialog then closed).
-    Its first line is the summary; no line comes from a traceback into the package."""
+    Its first line is the summary in ``lang``; no line comes from a traceback into the package."""
     from playwright.sync_api import expect
 
     nb.locator(".validate-button").get_by_role("button").click()
@@ -411,7 +420,7 @@ def validate_report(page, nb, name: str) -> list[str]:
     expect(report).to_have_class(re.compile(r"\bvalidation-failed\b"))
     shot(page, name)
     lines = [line for line in report.inner_text().splitlines() if line.strip()]
-    assert SUMMARY.fullmatch(lines[0]), lines[:3]
+    assert summary_pattern(lang).fullmatch(lines[0]), lines[:3]
     text = "\n".join(lines)
     for leak in ("The following cell failed", "Traceback", "tlcourse/", "site-packages", "File \""):
         assert leak not in text, f"{leak!r} in the Validate report:\n{text[:2000]}"
@@ -617,10 +626,37 @@ def test_hindi_landing_page_and_notebook_show_devanagari(page, hindi_server, hin
     shot(page, "hi-notebook")
     assert_devanagari_renders(nb.locator(".jp-RenderedMarkdown").first, heading.inner_text(),
                               "hi-notebook")
-    # Validate reports the same way; each failing check names its section, in Hindi
-    lines = validate_report(page, nb, "hi-validate")
+    # Validate reports the same way, in Hindi; each failing check names its section
+    lines = validate_report(page, nb, "hi-validate", lang="hi")
+    assert re.search("[\u0900-\u097F]", lines[0]), lines[0]
     failing = [line for line in lines if line.startswith("\u2717 ")]
     assert failing and all(re.search("[\u0900-\u097F]", line) for line in failing), failing
+
+    # the package speaks Hindi in the notebook: a multiple-choice prompt, a progress line
+    cells = nb.locator(".jp-Notebook .jp-Cell")
+    cells.first.click()
+    page.keyboard.press("Escape")
+    for _ in range(4):                          # title, setup text, parameters, imports
+        page.keyboard.press("Shift+Enter")
+        time.sleep(0.2)
+    options = cells.nth(9)
+    expect(options).to_contain_text("Q2_OPTIONS")
+    options.click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("Shift+Enter")
+    printed = options.locator(".jp-OutputArea-output")
+    expect(printed).to_contain_text("a) ", timeout=KERNEL_S * 1000)
+    assert_devanagari_renders(printed, printed.inner_text(), "hi-quiz-options")
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")                    # a cell of the student's own, below
+    page.keyboard.press("Enter")
+    page.keyboard.type('print(train.epoch_line(0, 2, {"loss": 0.6931, "accuracy": 0.5, '
+                       '"val_loss": None, "seconds": 1.5}))')
+    page.keyboard.press("Shift+Enter")
+    progress = cells.nth(10).locator(".jp-OutputArea-output")
+    expect(progress).to_contain_text("0.6931", timeout=KERNEL_S * 1000)
+    assert_devanagari_renders(progress, progress.inner_text(), "hi-progress-line")
+    shot(page, "hi-package-output")
     # the same student view as in English, and autosave writes the student's copies only
     assert_student_view(page, url, token, "hi-student-view")
     assert_autosave_wrote_only_the_students_copies(
