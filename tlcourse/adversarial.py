@@ -105,8 +105,7 @@ def total_variation_reference(x, channels_last: bool = True) -> float:
     at any image size."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim not in (3, 4):
-        raise ValueError(_("expected an image (3 axes) or a batch (4 axes), got shape {shape}",
-                           shape=x.shape))
+        raise ValueError(f"expected an image (3 axes) or a batch (4 axes), got shape {x.shape}")
     if not channels_last:
         x = np.moveaxis(x, -3, -1)      # -> (..., H, W, C)
     dy = np.abs(np.diff(x, axis=-3))

@@ -30,6 +30,8 @@ _NAME = re.compile(r"^(?P<breed>[A-Za-z]+(?:_[A-Za-z]+)*)_(?P<number>\d+)(?:\.[A
 # --------------------------------------------------------------------------
 # task 1: the label map from file names
 # --------------------------------------------------------------------------
+# The reference answers (@reference_answer) keep plain f-string messages, not _(): a
+# student's edited copy of one must keep its fingerprint (exercises.fingerprint).
 @reference_answer
 def breed_of(filename) -> str:
     """"american_pit_bull_terrier_12.jpg" -> "american_pit_bull_terrier".
@@ -39,9 +41,8 @@ def breed_of(filename) -> str:
     name = Path(str(filename)).name
     m = _NAME.match(name)
     if not m:
-        raise ValueError(_("{filename} is not an Oxford-IIIT Pet image name "
-                           "(<breed>_<number>.jpg, e.g. 'Egyptian_Mau_1.jpg')",
-                           filename=repr(filename)))
+        raise ValueError(f"{filename!r} is not an Oxford-IIIT Pet image name "
+                         "(<breed>_<number>.jpg, e.g. 'Egyptian_Mau_1.jpg')")
     return m.group("breed")
 
 
@@ -51,7 +52,7 @@ def species_of(name) -> str:
     (the dataset's own rule, stated in annotations/list.txt)."""
     first = Path(str(name)).name[:1]
     if not first.isalpha():
-        raise ValueError(_("{name} does not start with a letter", name=repr(name)))
+        raise ValueError(f"{name!r} does not start with a letter")
     return "cat" if first.isupper() else "dog"
 
 
@@ -170,18 +171,17 @@ def top_k_accuracy(scores, labels, k: int = 1) -> float:
     scores = np.asarray(scores)
     labels = np.asarray(labels)
     if scores.ndim != 2:
-        raise ValueError(_("scores must be 2-D (samples, classes), got shape {shape}",
-                           shape=scores.shape))
+        raise ValueError(f"scores must be 2-D (samples, classes), got shape {scores.shape}")
     if labels.ndim != 1 or len(labels) != len(scores):
-        raise ValueError(_("labels must be 1-D with one label per row of scores: labels "
-                           "{labels}, scores {scores}", labels=labels.shape, scores=scores.shape))
+        raise ValueError(f"labels must be 1-D with one label per row of scores: labels "
+                         f"{labels.shape}, scores {scores.shape}")
     if len(labels) == 0:
-        raise ValueError(_("no samples"))
+        raise ValueError("no samples")
     if not (isinstance(k, (int, np.integer)) and not isinstance(k, bool)) or k < 1:
-        raise ValueError(_("k must be a positive integer, got {k}", k=repr(k)))
+        raise ValueError(f"k must be a positive integer, got {k!r}")
     if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 \
             or labels.max() >= scores.shape[1]:
-        raise ValueError(_("labels must be integers in [0, {classes})", classes=scores.shape[1]))
+        raise ValueError(f"labels must be integers in [0, {scores.shape[1]})")
     true = scores[np.arange(len(labels)), labels][:, None]
     cls = np.arange(scores.shape[1])[None, :]
     # rank of the true class: classes scoring higher, or equal with a lower index
