@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from tlcourse import imagenet
 from tlcourse.exercises import reference_answer
+from tlcourse.messages import _
 
 LEVEL = 1.0 / 255.0   # one grey level of an 8-bit image, in [0, 1] pixel units
 
@@ -53,17 +54,17 @@ def parse_eps(spec) -> float:
         if len(parts) > 2 or (len(parts) == 2 and parts[1] == 0):
             raise ValueError
     except (ValueError, TypeError, OverflowError):
-        raise ValueError(f"epsilon {spec!r} is not a number or fraction; write it like "
-                         "'4/255' (four grey levels) or 0.0157") from None
+        raise ValueError(_("epsilon {spec} is not a number or fraction; write it like "
+                           "'4/255' (four grey levels) or 0.0157", spec=repr(spec))) from None
     if not all(math.isfinite(p) for p in parts):
-        raise ValueError(f"epsilon {spec!r} is out of range (not a finite number); give a "
-                         "budget between 0 and 1, e.g. '4/255'")
+        raise ValueError(_("epsilon {spec} is out of range (not a finite number); give a "
+                           "budget between 0 and 1, e.g. '4/255'", spec=repr(spec)))
     value = parts[0] / parts[1] if len(parts) == 2 else parts[0]
     if value > 1:
         value = value / 255.0
     if not 0 <= value <= 1 or math.isnan(value):
-        raise ValueError(f"epsilon {spec!r} must lie between 0 and 1 (in [0, 1] pixel units), "
-                         "e.g. '4/255'")
+        raise ValueError(_("epsilon {spec} must lie between 0 and 1 (in [0, 1] pixel units), "
+                           "e.g. '4/255'", spec=repr(spec)))
     return value
 
 
@@ -197,8 +198,8 @@ class Transforms:
 
     def __post_init__(self):
         if not isinstance(self.copies, (int, np.integer)) or self.copies < 1:
-            raise ValueError(f"Transforms(copies={self.copies!r}): give a whole number >= 1 "
-                             "of transformed copies per step")
+            raise ValueError(_("Transforms(copies={copies}): give a whole number >= 1 of "
+                               "transformed copies per step", copies=repr(self.copies)))
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """A 2x3 affine matrix in normalised coordinates ([-1, 1], torch's
@@ -231,8 +232,8 @@ OBJECTIVES = ("log_prob", "logit")
 
 def check_objective(objective: str) -> str:
     if objective not in OBJECTIVES:
-        raise ValueError(f"objective {objective!r}: use one of "
-                         f"{', '.join(map(repr, OBJECTIVES))}")
+        raise ValueError(_("objective {objective}: use one of {choices}",
+                           objective=repr(objective), choices=", ".join(map(repr, OBJECTIVES))))
     return objective
 
 
@@ -296,12 +297,14 @@ class AttackResult:
 
     def summary(self) -> str:
         names = imagenet.class_names()
-        verdict = "SUCCESS" if self.success else "failed"
+        verdict = _("SUCCESS") if self.success else _("failed")
         return (f"{self.name + ': ' if self.name else ''}{names[self.start_class]} "
                 f"({self.start_prob:.3f}) -> {names[self.final_class]} ({self.final_prob:.3f}); "
-                f"target {names[self.target]} p={self.target_prob:.3f}; {verdict} after "
-                f"{self.steps} steps; eps {eps_label(self.eps)}, "
-                f"L_inf {self.linf * 255:.1f}/255, L2 {self.l2:.3f}")
+                + _("target {target} p={prob}; {verdict} after {steps} steps; eps {eps}, "
+                    "L_inf {linf}/255, L2 {l2}", target=names[self.target],
+                    prob=format(self.target_prob, ".3f"), verdict=verdict, steps=self.steps,
+                    eps=eps_label(self.eps), linf=format(self.linf * 255, ".1f"),
+                    l2=format(self.l2, ".3f")))
 
 
 def perturbation_norms(adversarial, original) -> tuple[float, float]:
@@ -355,7 +358,7 @@ def attack_photos_with(targeted_attack: Callable) -> Callable:
         the first budget first: a flat list of results, each named after its file."""
         jobs = [(p, e) for e in eps_list for p in photos]
         return [targeted_attack(model, preprocess, p, target, e, steps, name=getattr(p, "name", ""))
-                for p, e in tqdm(jobs, desc="attacks", disable=not progress, leave=False)]
+                for p, e in tqdm(jobs, desc=_("attacks"), disable=not progress, leave=False)]
 
     return attack_photos
 
@@ -411,9 +414,11 @@ def check_total_variation(tv: Callable, to_framework: Callable, channels_last: b
     for name, arr in tv_test_arrays().items():
         want = total_variation_reference(as_batch(arr), channels_last)
         got = float(np.asarray(tv(to_framework(as_batch(arr)))))
-        assert np.isfinite(got), f"total_variation gave {got} on the {name!r} array"
+        assert np.isfinite(got), _("total_variation gave {got} on the {name} array", got=got,
+                                   name=repr(name))
         assert abs(got - want) <= tol * max(1.0, abs(want)), \
-            f"total_variation on the {name!r} array: got {got:.6f}, expected {want:.6f}"
+            _("total_variation on the {name} array: got {got}, expected {want}", name=repr(name),
+              got=format(got, ".6f"), want=format(want, ".6f"))
     arrs = tv_test_arrays()
     batch = np.stack([arrs["random"][:6, :5], arrs["wide_range"]])
     if not channels_last:
@@ -421,7 +426,8 @@ def check_total_variation(tv: Callable, to_framework: Callable, channels_last: b
     want = total_variation_reference(batch, channels_last)
     got = float(np.asarray(tv(to_framework(batch))))
     assert abs(got - want) <= tol * max(1.0, abs(want)), \
-        f"total_variation on a batch of 2: got {got:.6f}, expected {want:.6f} (average the batch)"
+        _("total_variation on a batch of 2: got {got}, expected {want} (average the batch)",
+          got=format(got, ".6f"), want=format(want, ".6f"))
 
 
 def check_projected_step(new, current, original, eps: float, log_prob_before: float,
@@ -429,28 +435,33 @@ def check_projected_step(new, current, original, eps: float, log_prob_before: fl
     """Assert one projected attack step is valid: inside the eps-ball around the
     original, inside [0, 1], it moved, and the target's log-probability rose."""
     new, current, original = (np.asarray(a, np.float64) for a in (new, current, original))
-    assert new.shape == original.shape, f"the step changed the shape: {new.shape}"
+    assert new.shape == original.shape, _("the step changed the shape: {shape}", shape=new.shape)
     dist = np.abs(new - original).max()
     assert dist <= eps + 1e-6, \
-        f"the result is {dist * 255:.2f}/255 from the original: outside the eps-ball of " \
-        f"{eps_label(eps)} (project: clip to original +- eps)"
+        _("the result is {dist}/255 from the original: outside the eps-ball of {eps} (project: "
+          "clip to original +- eps)", dist=format(dist * 255, ".2f"), eps=eps_label(eps))
     assert new.min() >= -1e-6 and new.max() <= 1 + 1e-6, \
-        f"pixels outside [0, 1]: min {new.min():.4f}, max {new.max():.4f}"
-    assert np.abs(new - current).max() > 0, "the step did not change the image"
+        _("pixels outside [0, 1]: min {low}, max {high}", low=format(new.min(), ".4f"),
+          high=format(new.max(), ".4f"))
+    assert np.abs(new - current).max() > 0, _("the step did not change the image")
     assert log_prob_after > log_prob_before, \
-        f"the target's log-probability did not rise ({log_prob_before:.4f} -> " \
-        f"{log_prob_after:.4f}): step along +sign(gradient of log p(target))"
+        _("the target's log-probability did not rise ({before} -> {after}): step along "
+          "+sign(gradient of log p(target))", before=format(log_prob_before, ".4f"),
+          after=format(log_prob_after, ".4f"))
 
 
 def check_attack(result: AttackResult, eps: float, max_steps: int) -> None:
     """Assert a targeted attack reached its target inside its budget."""
     names = imagenet.class_names()
     assert result.linf <= eps + 1e-6, \
-        f"perturbation {result.linf * 255:.2f}/255 exceeds eps {eps_label(eps)}"
-    assert result.steps <= max_steps, f"{result.steps} steps, more than the {max_steps} allowed"
+        _("perturbation {linf}/255 exceeds eps {eps}", linf=format(result.linf * 255, ".2f"),
+          eps=eps_label(eps))
+    assert result.steps <= max_steps, _("{steps} steps, more than the {max_steps} allowed",
+                                        steps=result.steps, max_steps=max_steps)
     assert result.success and result.final_class == result.target, \
-        f"the attack ended on {names[result.final_class]!r} ({result.final_prob:.3f}), " \
-        f"not the target {names[result.target]!r} (p={result.target_prob:.3f})"
+        _("the attack ended on {final} ({final_prob}), not the target {target} (p={target_prob})",
+          final=repr(names[result.final_class]), final_prob=format(result.final_prob, ".3f"),
+          target=repr(names[result.target]), target_prob=format(result.target_prob, ".3f"))
 
 
 # --------------------------------------------------------------------------
@@ -505,18 +516,19 @@ def show_attack(result: AttackResult, amplify: float | None = None):
     fig, axes = plt.subplots(1, 5, figsize=(16, 3.4),
                              gridspec_kw=dict(width_ratios=[1, 1, 1, 1.1, 1.1]))
     for ax, img, title in zip(axes[:3], [result.original, 0.5 + amp * delta, result.adversarial],
-                              [f"original: {names[result.start_class]}\n"
-                               f"p = {result.start_prob:.3f}",
-                               f"perturbation x {amp:.0f}\n"
-                               f"L_inf {result.linf * 255:.1f}/255, L2 {result.l2:.2f}",
-                               f"adversarial: {names[result.final_class]}\n"
-                               f"p = {result.final_prob:.3f}"]):
+                              [_("original: {name}", name=names[result.start_class])
+                               + f"\np = {result.start_prob:.3f}",
+                               _("perturbation x {amp}", amp=format(amp, ".0f"))
+                               + f"\nL_inf {result.linf * 255:.1f}/255, L2 {result.l2:.2f}",
+                               _("adversarial: {name}", name=names[result.final_class])
+                               + f"\np = {result.final_prob:.3f}"]):
         ax.imshow(np.clip(img, 0, 1))
         ax.set_title(title, fontsize=9)
         ax.axis("off")
-    _bars(axes[3], result.probs_before, result.target, title="before")
+    _bars(axes[3], result.probs_before, result.target, title=_("before"))
     _bars(axes[4], result.probs_after, result.target,
-          title=f"after {result.steps} steps (eps {eps_label(result.eps)})")
+          title=_("after {steps} steps (eps {eps})", steps=result.steps,
+                  eps=eps_label(result.eps)))
     fig.tight_layout()
     return fig
 
@@ -540,9 +552,9 @@ def parameterisation(image, kinds: dict, size: int, seed: int):
     if not isinstance(image, str):
         return image
     if image not in kinds:
-        raise ValueError(f"image {image!r} is not a parameterisation: use one of "
-                         f"{', '.join(map(repr, kinds))}, or pass an object such as "
-                         "fourier_image(size=128)")
+        raise ValueError(_("image {image} is not a parameterisation: use one of {kinds}, or "
+                           "pass an object such as fourier_image(size=128)", image=repr(image),
+                           kinds=", ".join(map(repr, kinds))))
     return kinds[image](size=size, seed=seed)
 
 
@@ -554,8 +566,8 @@ def run_growth(param, step: Callable, classify: Callable, to_image: Callable, *,
     untransformed by ``classify`` (a batch -> probabilities numpy) and turned
     into an (H, W, 3) image by ``to_image``."""
     history, start = [], time.perf_counter()
-    for _ in tqdm(range(steps), desc=label or f"class {target}", disable=not progress,
-                  leave=False):
+    for _step in tqdm(range(steps), desc=label or _("class {target}", target=target),
+                      disable=not progress, leave=False):
         history.append(float(step()))
     final = param()
     prob = float(class_prob(classify(final), target)[0])

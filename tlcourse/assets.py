@@ -41,6 +41,7 @@ from tlcourse import cache
 # this module fetches, verifies and caches them.
 from tlcourse.catalog import (CHUNK, LOCATIONS, REGISTRY, Asset, Hash, PackageFile,  # noqa: F401
                               Url, WheelMember, file_digest, md5, sha256)
+from tlcourse.messages import _
 
 TIMEOUT_VAR = "TLCOURSE_URL_TIMEOUT"
 DEFAULT_URL_TIMEOUT_S = 30.0
@@ -65,8 +66,9 @@ def get(name: str) -> Asset:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise AssetError(f"Unknown asset {name!r}. Known: {', '.join(sorted(REGISTRY))}. "
-                         "`tlcourse fetch --list` shows them all.") from None
+        raise AssetError(_("Unknown asset {name}. Known: {known}. `tlcourse fetch --list` shows "
+                           "them all.", name=repr(name), known=", ".join(sorted(REGISTRY)))) \
+            from None
 
 
 def url_timeout_s() -> float:
@@ -81,8 +83,9 @@ def url_timeout_s() -> float:
     except ValueError:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
-        raise AssetError(f"{TIMEOUT_VAR}={raw!r} is not a positive number of seconds; "
-                         f"set e.g. {TIMEOUT_VAR}=30 (or unset it for the default, 30 s).")
+        raise AssetError(_("{variable}={raw} is not a positive number of seconds; set e.g. "
+                           "{variable}=30 (or unset it for the default, 30 s).",
+                           variable=TIMEOUT_VAR, raw=repr(raw)))
     return value
 
 
@@ -226,12 +229,13 @@ def fetch(name: str, progress: bool = True, log: Callable[[str], None] = print) 
         return asset.path
     problem = cache.cannot_write(asset.path.parent)
     if problem:
-        raise AssetError(f"{asset.name} is not in the cache ({asset.path} is missing or does "
-                         f"not match {asset.hash}) and cannot be fetched there: {problem}. "
+        raise AssetError(_("{name} is not in the cache ({path} is missing or does not match "
+                           "{hash}) and cannot be fetched there: {problem}. ", name=asset.name,
+                           path=asset.path, hash=asset.hash, problem=problem)
                          + cache.fix_for(asset.name))
     with cache.locked(f"asset-{asset.name}",
-                      on_wait=lambda: log(f"{asset.name}: another fetch of it is under way; "
-                                          "waiting for it to finish")):
+                      on_wait=lambda: log(_("{name}: another fetch of it is under way; waiting "
+                                            "for it to finish", name=asset.name))):
         if is_cached(asset):
             return asset.path
         return _fetch_locked(asset, progress, log)
@@ -241,7 +245,8 @@ def _fetch_locked(asset: Asset, progress: bool, log: Callable[[str], None]) -> P
     path = asset.path
     if path.exists():
         where = quarantine(path, f"{path} did not match {asset.hash}; fetched again.")
-        log(f"{asset.name}: cached file failed verification (hash or build record); moved to {where}, fetching again")
+        log(_("{name}: cached file failed verification (hash or build record); moved to "
+              "{where}, fetching again", name=asset.name, where=where))
     if asset.build:
         for req in asset.requires:
             fetch(req, progress=progress, log=log)
@@ -277,12 +282,13 @@ def _fetch_locked(asset: Asset, progress: bool, log: Callable[[str], None]) -> P
                 raise OutOfSpace(cache.no_room(path.parent, None, f"fetch {asset.filename}")) \
                     from None
             errors.append(f"  - {source.describe()}: {exc}")
+    size = _(", {bytes} bytes", bytes=format(asset.size, ",")) if asset.size else ""
     raise AssetError(
-        f"Could not fetch asset {asset.name!r} ({asset.filename}).\n"
-        f"Sources tried:\n" + "\n".join(errors) + "\n"
-        f"Fix: connect to the internet and run `tlcourse fetch {asset.name}`, or put the file "
-        f"there by hand:\n  {path}\n(expected {asset.hash}"
-        + (f", {asset.size:,} bytes" if asset.size else "") + ").")
+        _("Could not fetch asset {name} ({filename}).\nSources tried:\n{errors}\n"
+          "Fix: connect to the internet and run `tlcourse fetch {asset}`, or put the file "
+          "there by hand:\n  {path}\n(expected {hash}{size}).", name=repr(asset.name),
+          filename=asset.filename, errors="\n".join(errors), asset=asset.name, path=path,
+          hash=asset.hash, size=size))
 
 
 def smoke_assets() -> list[str]:
@@ -328,7 +334,8 @@ def download(url: str, dest: Path, expected: Hash | None, size: int | None = Non
         problem = _mismatch(part, expected, size)
     if problem:
         where = quarantine(part, f"downloaded from {url}: {problem}")
-        raise AssetError(f"{problem} for {url}; the download was moved to {where} and not used")
+        raise AssetError(_("{problem} for {url}; the download was moved to {where} and not used",
+                           problem=problem, url=url, where=where))
     dest.parent.mkdir(parents=True, exist_ok=True)
     os.replace(part, dest)   # same filesystem (both in the cache): atomic
     return dest
@@ -338,9 +345,11 @@ def _mismatch(part: Path, expected: Hash | None, size: int | None) -> str | None
     """What is wrong with a finished download, or None."""
     have = part.stat().st_size
     if size is not None and have != size:
-        return f"size mismatch ({have:,} bytes, expected {size:,})"
+        return _("size mismatch ({have} bytes, expected {size})", have=format(have, ","),
+                 size=format(size, ","))
     if expected is not None and not expected.matches(part):
-        return f"checksum mismatch (expected {expected}, got sha256:{file_digest(part)})"
+        return _("checksum mismatch (expected {expected}, got sha256:{digest})",
+                 expected=expected, digest=file_digest(part))
     return None
 
 
@@ -390,20 +399,24 @@ def _receive(url: str, part: Path, size: int | None, progress: bool, timeout: fl
     if guard.stalled:       # cut by the guard: what arrived may look like a normal end
         raise AssetError(_failure(url, None, part, guard))
     if length is not None:
-        raise AssetError(f"{url}: connection closed after {have + received:,} of "
-                         f"{have + length:,} bytes; kept in {part}: run the fetch again to resume")
+        raise AssetError(_("{url}: connection closed after {received} of {length} bytes; kept "
+                           "in {part}: run the fetch again to resume", url=url,
+                           received=format(have + received, ","),
+                           length=format(have + length, ","), part=part))
 
 
 def _failure(url: str, exc: Exception | None, part: Path, guard: _StallGuard) -> str:
     if guard.stalled:
-        what = (f"fewer than {MIN_BYTES_PER_S * guard.window_s:,.0f} bytes arrived in "
-                f"{guard.window_s:g} s (a stalled or trickling server; the window is "
-                f"{TIMEOUT_VAR}, the floor {MIN_BYTES_PER_S:,} bytes/s)")
+        what = _("fewer than {bytes} bytes arrived in {seconds} s (a stalled or trickling "
+                 "server; the window is {variable}, the floor {floor} bytes/s)",
+                 bytes=format(MIN_BYTES_PER_S * guard.window_s, ",.0f"),
+                 seconds=format(guard.window_s, "g"), variable=TIMEOUT_VAR,
+                 floor=format(MIN_BYTES_PER_S, ","))
     else:
         what = f"{type(exc).__name__}: {exc}"
     kept = part.stat().st_size if part.exists() else 0
-    return f"{url}: {what}" + (f"; {kept:,} bytes kept in {part}: the next fetch resumes "
-                               "from there" if kept else "")
+    return f"{url}: {what}" + (_("; {kept} bytes kept in {part}: the next fetch resumes from "
+                                 "there", kept=format(kept, ","), part=part) if kept else "")
 
 
 class _StallGuard:

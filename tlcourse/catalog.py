@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from tlcourse import cache
+from tlcourse.messages import _
 
 CHUNK = 1 << 20
 
@@ -41,7 +42,8 @@ class WheelMember:
         return f"{self.package}=={self.version}"
 
     def describe(self) -> str:
-        return f"PyPI wheel {self.requirement}, member {self.member}"
+        return _("PyPI wheel {requirement}, member {member}", requirement=self.requirement,
+                 member=self.member)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +53,8 @@ class PackageFile:
     member: str
 
     def describe(self) -> str:
-        return f"installed package {self.module}, file {self.member}"
+        return _("installed package {module}, file {member}", module=self.module,
+                 member=self.member)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +70,7 @@ class Hash:
         return file_digest(path, self.algo).startswith(self.value.lower())
 
     def __str__(self) -> str:
-        kind = "" if len(self.value) in (32, 64) else " (prefix)"
+        kind = "" if len(self.value) in (32, 64) else " " + _("(prefix)")
         return f"{self.algo}:{self.value}{kind}"
 
 

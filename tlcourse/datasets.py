@@ -46,6 +46,7 @@ from tlcourse import assets, cache, standin
 from tlcourse.assets import AssetError
 from tlcourse.catalog import CHUNK, DATASETS, dataset_folder, datasets_dir  # noqa: F401  (re-exported)
 from tlcourse.images import UnreadableImage, load_rgb, open_image  # noqa: F401  (load_rgb: re-exported for loaders)
+from tlcourse.messages import _
 
 # ---------------------------------------------------------------------------
 # the archives, with every known mirror
@@ -89,19 +90,25 @@ class ScanReport:
 
     def summary(self, examples: int = 5) -> str:
         lines = [f"{TITLES.get(self.dataset, self.dataset)}"
-                 + (f" ({STANDIN_LABEL})" if self.standin else "")
-                 + f": {self.checked:,} image files checked, {len(self.excluded)} excluded "
-                   f"(not used), {len(self.converted)} converted on load (odd format or mode)."]
+                 + (" (" + _("stand-in data") + ")" if self.standin else "")
+                 + _(": {checked} image files checked, {excluded} excluded (not used), "
+                     "{converted} converted on load (odd format or mode).",
+                     checked=format(self.checked, ","), excluded=len(self.excluded),
+                     converted=len(self.converted))]
         if self.skipped_on_load:
-            lines.append(f"{len(self.skipped_on_load)} skipped by the loader: unreadable when "
-                         "read (changed since the scan; the next load scans them again).")
-        for title, notes in (("Excluded", self.excluded), ("Converted", self.converted),
-                             ("Skipped on load", self.skipped_on_load)):
+            lines.append(_("{count} skipped by the loader: unreadable when read (changed since "
+                           "the scan; the next load scans them again).",
+                           count=len(self.skipped_on_load)))
+        for title, more, notes in ((_("Excluded"), _("excluded"), self.excluded),
+                                   (_("Converted"), _("converted"), self.converted),
+                                   (_("Skipped on load"), _("skipped on load"),
+                                    self.skipped_on_load)):
             for n in notes[:examples]:
                 lines.append(f"  {title}: {n.path}: {n.reason}")
             if len(notes) > examples:
-                lines.append(f"  ... and {len(notes) - examples} more {title.lower()}")
-        lines.append("Nothing was deleted or changed on disk.")
+                lines.append("  " + _("... and {count} more {what}",
+                                      count=len(notes) - examples, what=more))
+        lines.append(_("Nothing was deleted or changed on disk."))
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -131,11 +138,11 @@ class Split:
     @property
     def label(self) -> str:
         """"stand-in data" or "real data": put it beside every figure and number."""
-        return STANDIN_LABEL if self.standin else "real data"
+        return _("stand-in data") if self.standin else _("real data")
 
     def stamp(self, text: str) -> str:
         """``text`` with "(stand-in data)" appended when the data is a stand-in."""
-        return f"{text} ({STANDIN_LABEL})" if self.standin else text
+        return f"{text} ({_('stand-in data')})" if self.standin else text
 
     def counts(self) -> dict[str, int]:
         c = np.bincount(np.asarray(self.labels, dtype=int), minlength=len(self.class_names))
@@ -192,8 +199,9 @@ class Splits:
 
     def __str__(self) -> str:
         sizes = ", ".join(f"{s.name} {len(s):,}" for s in self)
-        return (f"{TITLES.get(self.train.dataset, self.train.dataset)} ({self.label}): "
-                f"{len(self.class_names)} classes; {sizes}")
+        return _("{title} ({label}): {classes} classes; {sizes}",
+                 title=TITLES.get(self.train.dataset, self.train.dataset), label=self.label,
+                 classes=len(self.class_names), sizes=sizes)
 
 
 # ---------------------------------------------------------------------------
@@ -208,7 +216,8 @@ def dataset_root(name: str, standin_data: bool = False) -> Path:
 
 def _check_name(name: str) -> None:
     if name not in DATASETS:
-        raise DatasetError(f"Unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+        raise DatasetError(_("Unknown dataset {name}; known: {known}", name=repr(name),
+                             known=", ".join(DATASETS)))
 
 
 def _use_standin(profile) -> bool:
@@ -216,9 +225,11 @@ def _use_standin(profile) -> bool:
     if profile is None or isinstance(profile, str):
         profile = get_profile(profile)
     if not isinstance(profile, Profile):
-        raise TypeError(f"expected a Profile or a profile name, got {type(profile).__name__}")
+        raise TypeError(_("expected a Profile or a profile name, got {type}",
+                          type=type(profile).__name__))
     if profile.data not in ("standin", "real"):
-        raise ValueError(f"profile.data must be 'standin' or 'real', not {profile.data!r}")
+        raise ValueError(_("profile.data must be 'standin' or 'real', not {data}",
+                           data=repr(profile.data)))
     return profile.data == "standin"
 
 
@@ -238,19 +249,20 @@ def fetch(name: str, use_standin: bool = False, progress: bool = True, log=print
         return dest
     problem = cache.cannot_write(dest.parent)
     if problem:
-        raise DatasetError(f"{TITLES[name]} is not in the cache ({dest} is missing) and cannot "
-                           f"be written there: {problem}. "
+        raise DatasetError(_("{title} is not in the cache ({dest} is missing) and cannot be "
+                             "written there: {problem}. ", title=TITLES[name], dest=dest,
+                             problem=problem)
                            + cache.fix_for(name + (" --standin" if use_standin else "")))
     with cache.locked(f"dataset-{name}" + ("-standin" if use_standin else ""),
-                      on_wait=lambda: log(f"{name}: another fetch of it is under way; "
-                                          "waiting for it to finish")):
+                      on_wait=lambda: log(_("{name}: another fetch of it is under way; waiting "
+                                            "for it to finish", name=name))):
         # a killed run's half-extracted folder (ours would hold this lock)
         for stale in dest.parent.glob(f".tmp-{dest.name}.*"):
             shutil.rmtree(stale, ignore_errors=True)
         if dest.is_dir():       # the fetch we waited for made it
             return dest
         if use_standin:
-            log(f"{name}: writing the offline stand-in to {dest}")
+            log(_("{name}: writing the offline stand-in to {dest}", name=name, dest=dest))
             try:
                 return standin.write_into(dest, standin_writer(name))
             except OSError as exc:
@@ -298,21 +310,24 @@ def standin_writer(name: str):
 def _manual_instructions(name: str, asset_name: str, exc: Exception) -> str:
     a = assets.get(asset_name)
     urls = "\n".join(f"    {s.describe()}" for s in a.sources)
+    size = _(", {bytes} bytes", bytes=format(a.size, ",")) if a.size else ""
     return (f"{exc}\n\n"
-            f"The {TITLES[name]} dataset needs {a.filename}. To get it by hand:\n"
-            f"  1. download it in a browser from one of:\n{urls}\n"
-            f"  2. save it as {a.path}\n"
-            f"     (expected {a.hash}" + (f", {a.size:,} bytes" if a.size else "") + ")\n"
-            f"  3. run `tlcourse fetch {name}`: it verifies and extracts the file.\n"
-            f"To work offline instead, use the stand-in: `tlcourse fetch {name} --standin` "
-            f"and TLCOURSE_PROFILE=smoke.")
+            + _("The {title} dataset needs {filename}. To get it by hand:\n"
+                "  1. download it in a browser from one of:\n{urls}\n"
+                "  2. save it as {path}\n"
+                "     (expected {hash}{size})\n"
+                "  3. run `tlcourse fetch {name}`: it verifies and extracts the file.\n"
+                "To work offline instead, use the stand-in: `tlcourse fetch {name} --standin` "
+                "and TLCOURSE_PROFILE=smoke.", title=TITLES[name], filename=a.filename,
+                urls=urls, path=a.path, hash=a.hash, size=size, name=name))
 
 
 def _safe_members(names, archive: Path) -> None:
     for n in names:
         p = Path(n)
         if p.is_absolute() or ".." in p.parts:
-            raise DatasetError(f"{archive} contains an unsafe path {n!r}; not extracted")
+            raise DatasetError(_("{archive} contains an unsafe path {path}; not extracted",
+                                 archive=archive, path=repr(n)))
 
 
 def _check_tar_to_the_end(tf: tarfile.TarFile) -> None:
@@ -337,9 +352,10 @@ def _damaged(archives, why: str) -> DatasetError:
     names = " and ".join(Path(a).name for a in archives)
     where = ", ".join(str(assets.quarantine(Path(a), f"could not be extracted: {why}"))
                       for a in archives)
-    return DatasetError(f"{names} {'is' if len(archives) == 1 else 'are'} damaged ({why}). "
-                        f"Moved to {where} and nothing was extracted; run the fetch again to "
-                        "download afresh.")
+    damaged = _("{names} is damaged ({why}).", names=names, why=why) if len(archives) == 1 \
+        else _("{names} are damaged ({why}).", names=names, why=why)
+    return DatasetError(damaged + " " + _("Moved to {where} and nothing was extracted; run the "
+                                          "fetch again to download afresh.", where=where))
 
 
 def extract_archives(archives, dest: Path, progress: bool = True, layout=None) -> Path:
@@ -370,8 +386,8 @@ def extract_archives(archives, dest: Path, progress: bool = True, layout=None) -
                         members = zf.infolist()
                         _safe_members([m.filename for m in members], archive)
                         make_room(tmp, archive, sum(m.file_size for m in members))
-                        for m in tqdm(members, desc=f"extracting {archive.name}", unit="file",
-                                      disable=not progress, leave=False):
+                        for m in tqdm(members, desc=_("extracting {name}", name=archive.name),
+                                      unit="file", disable=not progress, leave=False):
                             zf.extract(m, tmp)
                 else:
                     with tarfile.open(archive, "r:*") as tf:
@@ -379,8 +395,8 @@ def extract_archives(archives, dest: Path, progress: bool = True, layout=None) -
                         _check_tar_to_the_end(tf)
                         _safe_members([m.name for m in members], archive)
                         make_room(tmp, archive, sum(m.size for m in members if m.isfile()))
-                        for m in tqdm(members, desc=f"extracting {archive.name}", unit="file",
-                                      disable=not progress, leave=False):
+                        for m in tqdm(members, desc=_("extracting {name}", name=archive.name),
+                                      unit="file", disable=not progress, leave=False):
                             tf.extract(m, tmp, filter="data")
             except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError) as exc:
                 if cache.is_out_of_space(exc):   # the disk's fault, not the archive's: keep it
@@ -536,7 +552,8 @@ def scan(root: Path, rel_paths, dataset: str, standin_data: bool, progress: bool
         # PIL releases the GIL while decoding, so threads overlap the work
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             for rel, result in tqdm(pool.map(check, todo), total=len(todo), disable=not progress,
-                                    desc=f"checking {len(todo):,} images", unit="img"):
+                                    desc=_("checking {count} images", count=format(len(todo), ",")),
+                                    unit="img"):
                 memo[rel] = result
         _write_scan_record(root, memo)
 
@@ -568,7 +585,7 @@ def load_split_image(split: Split, path: str):
         if report is None or all(n.path != rel for n in report.skipped_on_load):
             if report is not None:
                 report.skipped_on_load.append(FileNote(rel, str(exc)))
-            warnings.warn(f"skipped {path}: {exc}", stacklevel=2)
+            warnings.warn(_("skipped {path}: {error}", path=path, error=exc), stacklevel=2)
         return None
 
 
@@ -583,7 +600,8 @@ def stratified_split(labels, fractions, seed: int = 0) -> list[np.ndarray]:
     labels = np.asarray(labels)
     fractions = np.asarray(fractions, dtype=float)
     if not np.isclose(fractions.sum(), 1.0):
-        raise ValueError(f"fractions must add up to 1, got {fractions.tolist()}")
+        raise ValueError(_("fractions must add up to 1, got {fractions}",
+                           fractions=fractions.tolist()))
     rng = np.random.default_rng(seed)
     parts = [[] for _ in fractions]
     for c in np.unique(labels):
@@ -626,9 +644,10 @@ def cats_dogs(profile=None, seed: int = 0, fractions=(0.7, 0.15, 0.15),
     for c, cls in enumerate(CATS_DOGS_CLASSES):
         folder = root / "PetImages" / cls
         if not folder.is_dir():
-            raise DatasetError(f"{folder} is missing: {root} is not an extracted "
-                               "kagglecatsanddogs_5340.zip. Move the folder aside and run "
-                               f"`tlcourse fetch cats_dogs{' --standin' if use_standin else ''}`.")
+            raise DatasetError(_("{folder} is missing: {root} is not an extracted "
+                                 "kagglecatsanddogs_5340.zip. Move the folder aside and run "
+                                 "`tlcourse fetch cats_dogs{standin}`.", folder=folder, root=root,
+                                 standin=" --standin" if use_standin else ""))
         # only *.jpg: the real folders also hold Thumbs.db
         files = sorted((f.name for f in folder.iterdir() if f.suffix.lower() == ".jpg"),
                        key=_natural_key)
@@ -659,8 +678,8 @@ def read_pets_list(path: Path) -> list[tuple[str, int, int, int]]:
             continue
         fields = line.split()
         if len(fields) != 4:
-            raise DatasetError(f"{path}:{n}: expected 4 columns "
-                               f"(image CLASS-ID SPECIES BREED-ID), got {line!r}")
+            raise DatasetError(_("{path}:{line}: expected 4 columns (image CLASS-ID SPECIES "
+                                 "BREED-ID), got {text}", path=path, line=n, text=repr(line)))
         rows.append((fields[0], int(fields[1]), int(fields[2]), int(fields[3])))
     return rows
 
@@ -677,15 +696,17 @@ def oxford_pets(profile=None, seed: int = 0, val_fraction: float = 0.2,
     lists = {}
     for part in ("trainval", "test"):
         if not (ann / f"{part}.txt").is_file():
-            raise DatasetError(f"{ann / (part + '.txt')} is missing: {root} is not a complete "
-                               "Oxford-IIIT Pet folder. Move it aside and fetch it again.")
+            raise DatasetError(_("{path} is missing: {root} is not a complete Oxford-IIIT Pet "
+                                 "folder. Move it aside and fetch it again.",
+                                 path=ann / (part + ".txt"), root=root))
         lists[part] = read_pets_list(ann / f"{part}.txt")
     # class names by CLASS-ID, from the lists themselves (as torchvision does)
     by_id = {}
-    for image_id, class_id, _, _ in lists["trainval"] + lists["test"]:
+    for image_id, class_id, _species, _breed in lists["trainval"] + lists["test"]:
         by_id.setdefault(class_id, pet_class_name(image_id.rsplit("_", 1)[0]))
     if sorted(by_id) != list(range(1, len(by_id) + 1)):
-        raise DatasetError(f"{ann}: CLASS-IDs are not 1..N: {sorted(by_id)}")
+        raise DatasetError(_("{path}: CLASS-IDs are not 1..N: {ids}", path=ann,
+                             ids=sorted(by_id)))
     class_names = tuple(by_id[i] for i in sorted(by_id))
 
     rels = {p: [f"images/{r[0]}.jpg" for r in rows] for p, rows in lists.items()}

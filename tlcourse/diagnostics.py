@@ -16,16 +16,18 @@ from __future__ import annotations
 import numpy as np
 
 from tlcourse import plots
+from tlcourse.messages import _
 
 
 def _probs_and_labels(probs, labels) -> tuple[np.ndarray, np.ndarray]:
     probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels)
     if probs.ndim != 2 or len(probs) != len(labels) or not len(labels):
-        raise ValueError(f"need probabilities (N, classes) and N labels, got shapes {probs.shape} "
-                         f"and {labels.shape}")
+        raise ValueError(_("need probabilities (N, classes) and N labels, got shapes {probs} "
+                           "and {labels}", probs=probs.shape, labels=labels.shape))
     if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 \
             or labels.max() >= probs.shape[1]:
-        raise ValueError(f"labels must be class indices in [0, {probs.shape[1]}), got {labels[:5]}...")
+        raise ValueError(_("labels must be class indices in [0, {classes}), got {labels}...",
+                           classes=probs.shape[1], labels=labels[:5]))
     return probs, labels.astype(int)
 
 
@@ -60,11 +62,12 @@ def plot_confusion(cm, class_names, standin: bool = False, title: str | None = N
                 color="white" if count > cm.max() / 2 else "black")
     ax.set_xticks(range(k), class_names)
     ax.set_yticks(range(k), class_names)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
+    ax.set_xlabel(_("predicted class"))
+    ax.set_ylabel(_("true class"))
     accuracy = np.trace(cm) / max(cm.sum(), 1)
-    ax.set_title((title or f"Confusion matrix: {cm.sum()} test images, accuracy {accuracy:.3f}")
-                 + ("\n(stand-in data)" if standin else ""), fontsize=10)
+    ax.set_title((title or _("Confusion matrix: {images} test images, accuracy {accuracy}",
+                             images=cm.sum(), accuracy=format(accuracy, ".3f")))
+                 + ("\n(" + _("stand-in data") + ")" if standin else ""), fontsize=10)
     fig.tight_layout()
     return plots.stamp_standin(fig, standin)
 
@@ -79,7 +82,8 @@ def show_confident_mistakes(split, probs, n: int = 8):
     if not len(worst):
         import matplotlib.pyplot as plt
         fig = plt.figure(figsize=(6, 1))
-        fig.text(0.5, 0.5, f"no wrong predictions on the {len(labels)} {split.name} images",
+        fig.text(0.5, 0.5, _("no wrong predictions on the {count} {split} images",
+                             count=len(labels), split=split.name),
                  ha="center")
         return plots.stamp_standin(fig, split.standin)
     fig = plots.show_images([split.paths[i] for i in worst], labels[worst], split.class_names,
@@ -92,9 +96,11 @@ def show_confident_mistakes(split, probs, n: int = 8):
 
 
 def _gallery_title(shown: int, wrong: int, images: int, split_name: str) -> str:
-    which = f"All {wrong} mistakes" if shown == wrong else \
-        f"The {shown} most confident of {wrong} mistakes"
-    return f"{which} on {images} {split_name} images, most confident first"
+    if shown == wrong:
+        return _("All {wrong} mistakes on {images} {split} images, most confident first",
+                 wrong=wrong, images=images, split=split_name)
+    return _("The {shown} most confident of {wrong} mistakes on {images} {split} images, most "
+             "confident first", shown=shown, wrong=wrong, images=images, split=split_name)
 
 
 def show_augmentations(image, views, preprocess, channels_last: bool, standin: bool = False):
@@ -105,10 +111,10 @@ def show_augmentations(image, views, preprocess, channels_last: bool, standin: b
     if not channels_last:
         pixels = [p.transpose(1, 2, 0) for p in pixels]
     fig = plots.show_images([image, *pixels], ncols=min(5, len(pixels) + 1), size=2.0, standin=standin,
-                            title=f"One training image and {len(pixels)} passes through the "
-                                  "training transform (random crop + flip)")
-    fig.axes[0].set_title("original", fontsize=8)
+                            title=_("One training image and {count} passes through the "
+                                    "training transform (random crop + flip)", count=len(pixels)))
+    fig.axes[0].set_title(_("original"), fontsize=8)
     for k, ax in enumerate(fig.axes[1:len(pixels) + 1], 1):
-        ax.set_title(f"view {k}", fontsize=8)
+        ax.set_title(_("view {k}", k=k), fontsize=8)
     fig.tight_layout()   # again: show_images laid out the grid before these titles
     return fig

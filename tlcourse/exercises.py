@@ -53,6 +53,7 @@ from typing import Callable, Mapping
 from tlcourse import feedback, integrity
 from tlcourse.contract import FRAMEWORKS
 from tlcourse.integrity import is_package_file
+from tlcourse.messages import _
 
 ADAPTER = "tlc."   # a forbidden name starting so: the notebook's framework adapter (tlcourse.torch / .tf)
 
@@ -263,8 +264,9 @@ class _Activation:
     def refuse(self, name: str, why: str = ""):
         ex = self.exercise
         students = ", ".join(n for n in ex.students if callable(self.frame.f_globals.get(n)))
-        error = NotOwnCode(f"{ex.grade_id} asks for your own implementation of {students}: "
-                           f"it may not use {name}, the package's answer{why}")
+        error = NotOwnCode(_("{grade_id} asks for your own implementation of {students}: it may "
+                             "not use {name}, the package's answer", grade_id=ex.grade_id,
+                             students=students, name=name) + why)
         self.refusals.append(error)      # sticks, even if the student's code catches it
         return error
 
@@ -277,9 +279,9 @@ class _Activation:
                 raise self.refuse(name)
             frame = frame.f_back
         if frame is None:
-            raise self.refuse(name, " (called from outside the test)")
+            raise self.refuse(name, " (" + _("called from outside the test") + ")")
         if not direct_call_allowed and caller.f_code.co_filename == self.filename:
-            raise self.refuse(name, " (test code gets it through exercises.reference)")
+            raise self.refuse(name, " (" + _("test code gets it through exercises.reference") + ")")
 
     def on_call(self, frame, event, arg):
         """``sys.settrace`` hook for the block, called as each Python function starts
@@ -302,10 +304,10 @@ class _Activation:
                 # verbatim (its docstring and messages too) they are not
                 if len(fingerprint(code)[-1]) >= COPY_MIN_INSTRUCTIONS \
                         or fingerprint(code, texts=True) == verbatim:
-                    raise self.refuse(name, " (a copy of its code)")
+                    raise self.refuse(name, " (" + _("a copy of its code") + ")")
             else:
-                how = (" (its code, reached through another object)" if code is original
-                       else " (its code, from a second import of its module)")
+                how = " (" + (_("its code, reached through another object") if code is original
+                              else _("its code, from a second import of its module")) + ")"
                 if frame.f_back.f_code is _TRACED_CODE:    # it *is* the student's function
                     raise self.refuse(name, how)
                 try:
@@ -418,7 +420,8 @@ class own_code:   # noqa: N801  (used like a function: `with exercises.own_code(
         for function in self.exercise.students:
             fn = act.frame.f_globals.get(function)
             if fn is not None and id(_original(fn)) in act.forbidden:
-                refused = act.refuse(act.forbidden[id(_original(fn))], f" ({function} is it)")
+                refused = act.refuse(act.forbidden[id(_original(fn))],
+                                     " (" + _("{function} is it", function=function) + ")")
                 feedback.attach(refused, act.exercise.grade_id, act.filename)
                 raise refused
         self._swap_in_guards(act)
@@ -458,7 +461,8 @@ class own_code:   # noqa: N801  (used like a function: `with exercises.own_code(
         act = self.act
         if sys._getframe(1) is not act.frame:      # the student's code ending the block early
             integrity.note(f"own_code({act.exercise.grade_id!r}) was ended from outside its test")
-            raise act.refuse("the guard", " (the test's block was ended from your code)")
+            raise act.refuse(_("the guard"),
+                             " (" + _("the test's block was ended from your code") + ")")
         if _active is not act:
             integrity.note(f"the guard of {act.exercise.grade_id} was switched off during its test")
         _active = None
@@ -481,13 +485,14 @@ def reference(fn: Callable) -> Callable:
         raise RuntimeError("exercises.reference works inside `with exercises.own_code(...)` only")
     caller = sys._getframe(1)
     if caller.f_code.co_filename != act.filename:
-        raise act.refuse(getattr(fn, "__qualname__", repr(fn)), " (reference is for the test)")
+        raise act.refuse(getattr(fn, "__qualname__", repr(fn)),
+                         " (" + _("reference is for the test") + ")")
     original = _original(fn)
     name = act.forbidden.get(id(original), getattr(original, "__qualname__", repr(original)))
 
     def call_reference(*args, **kwargs):
         if _active is not act:
-            raise act.refuse(name, " (this reference belongs to a finished test)")
+            raise act.refuse(name, " (" + _("this reference belongs to a finished test") + ")")
         act.check(name, sys._getframe(1), direct_call_allowed=True)
         return original(*args, **kwargs)
     return call_reference

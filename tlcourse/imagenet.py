@@ -10,6 +10,7 @@ import functools
 from importlib import resources
 
 import numpy as np
+from tlcourse.messages import _
 
 DOG_CLASSES = range(151, 269)          # Chihuahua .. Mexican hairless
 DOMESTIC_CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
@@ -31,7 +32,8 @@ def class_index(name: str) -> int:
         return lowered.index(name.lower())
     except ValueError:
         close = [n for n in class_names() if name.lower() in n.lower()][:5]
-        raise ValueError(f"No ImageNet class named {name!r}. Similar: {close}") from None
+        raise ValueError(_("No ImageNet class named {name}. Similar: {close}", name=repr(name),
+                           close=close)) from None
 
 
 def parse_class(spec: str | int) -> int:
@@ -40,8 +42,9 @@ def parse_class(spec: str | int) -> int:
         return class_index(spec.strip())
     index = int(spec)
     if not 0 <= index < len(class_names()):
-        raise ValueError(f"class index {spec!r} is out of range: ImageNet classes are "
-                         f"0-{len(class_names()) - 1} (or give a name, e.g. 'tabby')")
+        raise ValueError(_("class index {spec} is out of range: ImageNet classes are 0-{last} "
+                           "(or give a name, e.g. 'tabby')", spec=repr(spec),
+                           last=len(class_names()) - 1))
     return index
 
 

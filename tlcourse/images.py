@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from tlcourse.messages import _
 
 # 50 megapixels: a 48 MP phone photo passes; the course's datasets are under 1 MP.
 MAX_PIXELS = 50_000_000
@@ -32,18 +33,22 @@ def open_image(path) -> Image.Image:
         kind = ("FIFO" if stat.S_ISFIFO(mode) else "directory" if stat.S_ISDIR(mode)
                 else "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
                 else "socket" if stat.S_ISSOCK(mode) else "special file")
-        raise UnreadableImage(f"{path}: not a regular file ({kind}); not opened. "
-                              "Replace it with an image file or remove it.")
+        raise UnreadableImage(_("{path}: not a regular file ({kind}); not opened. Replace it "
+                                "with an image file or remove it.", path=path, kind=kind))
     try:
         im = Image.open(path)
     except Image.DecompressionBombError as exc:      # PIL's own cap, far above ours
-        raise UnreadableImage(f"{path}: {exc}; not decoded. Resize it.") from None
+        raise UnreadableImage(_("{path}: {error}; not decoded. Resize it.", path=path,
+                                error=exc)) from None
     w, h = im.size
     if w * h > MAX_PIXELS:
         im.close()
-        raise UnreadableImage(f"{path}: {w}x{h} = {w * h / 1e6:.0f} megapixels, over the "
-                              f"{MAX_PIXELS / 1e6:.0f} megapixel limit (tlcourse.images.MAX_PIXELS); "
-                              "not decoded. Resize it (e.g. to 2000 pixels on the long side).")
+        raise UnreadableImage(_("{path}: {width}x{height} = {megapixels} megapixels, over the "
+                                "{limit} megapixel limit (tlcourse.images.MAX_PIXELS); not "
+                                "decoded. Resize it (e.g. to 2000 pixels on the long side).",
+                                path=path, width=w, height=h,
+                                megapixels=format(w * h / 1e6, ".0f"),
+                                limit=format(MAX_PIXELS / 1e6, ".0f")))
     return im
 
 
@@ -64,8 +69,9 @@ def load_rgb(path) -> Image.Image:
     except (FileNotFoundError, UnreadableImage):
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise UnreadableImage(f"{path}: cannot be read as an image ({exc}). "
-                              "Replace or remove the file; it was not changed.") from exc
+        raise UnreadableImage(_("{path}: cannot be read as an image ({error}). Replace or "
+                                "remove the file; it was not changed.", path=path,
+                                error=exc)) from exc
 
 
 def resize_center_crop(im: Image.Image, size: int, crop_fraction: float = 0.875) -> Image.Image:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tlcourse.exercises import reference_answer
+from tlcourse.messages import _
 
 SPECIES = ("cat", "dog")
 
@@ -29,6 +30,8 @@ _NAME = re.compile(r"^(?P<breed>[A-Za-z]+(?:_[A-Za-z]+)*)_(?P<number>\d+)(?:\.[A
 # --------------------------------------------------------------------------
 # task 1: the label map from file names
 # --------------------------------------------------------------------------
+# The reference answers (@reference_answer) keep plain f-string messages, not _(): a
+# student's edited copy of one must keep its fingerprint (exercises.fingerprint).
 @reference_answer
 def breed_of(filename) -> str:
     """"american_pit_bull_terrier_12.jpg" -> "american_pit_bull_terrier".
@@ -68,8 +71,9 @@ def image_names(root) -> list[str]:
     a few ``.mat`` files), sorted."""
     folder = Path(root) / "images"
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder} is missing: fetch the dataset first "
-                                "(`tlcourse fetch oxford_pets`, or `--standin` offline)")
+        raise FileNotFoundError(_("{folder} is missing: fetch the dataset first "
+                                  "(`tlcourse fetch oxford_pets`, or `--standin` offline)",
+                                  folder=folder))
     return sorted(p.name for p in folder.iterdir() if p.suffix.lower() == ".jpg")
 
 
@@ -232,23 +236,29 @@ def check_close(mine, reference, what: str, tol: float = 1e-6) -> None:
     """Assert two numbers (or dicts of numbers) agree; the message names ``what``."""
     if isinstance(reference, dict):
         assert isinstance(mine, dict) and set(mine) == set(reference), \
-            f"{what}: expected keys {sorted(reference)}, got {mine!r}"
+            _("{what}: expected keys {keys}, got {mine}", what=what, keys=sorted(reference),
+              mine=repr(mine))
         for key in reference:
             check_close(mine[key], reference[key], f"{what}[{key!r}]", tol)
         return
     ok = (np.isnan(reference) and np.isnan(mine)) or abs(float(mine) - float(reference)) <= tol
-    assert ok, f"{what}: got {mine!r}, expected {reference!r}"
+    assert ok, _("{what}: got {mine}, expected {reference}", what=what, mine=repr(mine),
+                 reference=repr(reference))
 
 
 def report(top1: float, top3: float, per_species: dict, pairs, split, print_fn=print) -> str:
     """The evaluation summary as text, saying so when the data is a stand-in."""
-    lines = [f"test split: {len(split):,} images ({split.label})",
-             f"top-1 accuracy {top1:.3f}   top-3 accuracy {top3:.3f}",
-             "per species: " + ", ".join(f"{k} {v:.3f}" for k, v in per_species.items()),
-             "most confused pairs:"]
+    lines = [_("test split: {count} images ({label})", count=format(len(split), ","),
+               label=split.label),
+             _("top-1 accuracy {top1}   top-3 accuracy {top3}", top1=format(top1, ".3f"),
+               top3=format(top3, ".3f")),
+             _("per species: {accuracies}",
+               accuracies=", ".join(f"{k} {v:.3f}" for k, v in per_species.items())),
+             _("most confused pairs:")]
     lines += [f"  {a} <-> {b}: {c}" for a, b, c in pairs]
     if split.standin:
-        lines.append("(STAND-IN DATA: synthetic pictures; these numbers say nothing about real pets)")
+        lines.append(_("(STAND-IN DATA: synthetic pictures; these numbers say nothing about real "
+                       "pets)"))
     text = "\n".join(lines)
     print_fn(text)
     return text
@@ -266,8 +276,9 @@ def show_wrong_predictions(split, preds, probs=None, n: int = 16, seed: int = 0)
         wrong = np.sort(np.random.default_rng(seed).choice(wrong, n, replace=False))
     fig = plots.show_images([split.paths[i] for i in wrong], labels[wrong], split.class_names,
                             standin=split.standin, predictions=preds[wrong],
-                            title=f"{len(wrong)} of {int(np.sum(preds != labels))} wrong "
-                                  f"predictions ({len(split)} test images)", ncols=4, size=2.4)
+                            title=_("{shown} of {wrong} wrong predictions ({count} test images)",
+                                    shown=len(wrong), wrong=int(np.sum(preds != labels)),
+                                    count=len(split)), ncols=4, size=2.4)
     if probs is not None:
         for ax, i in zip(fig.axes, wrong):
             ax.set_title(ax.get_title() + f" ({np.asarray(probs)[i, preds[i]]:.2f})",
@@ -285,10 +296,11 @@ def plot_confusion(cm, class_names, standin: bool = False, title: str | None = N
     im = ax.imshow(np.asarray(cm), cmap="Blues")
     ax.set_xticks(range(len(class_names)), class_names, rotation=90, fontsize=6)
     ax.set_yticks(range(len(class_names)), class_names, fontsize=6)
-    ax.set_xlabel("predicted breed")
-    ax.set_ylabel("true breed")
+    ax.set_xlabel(_("predicted breed"))
+    ax.set_ylabel(_("true breed"))
     fig.colorbar(im, ax=ax, fraction=0.04)
-    ax.set_title((title or "Confusion matrix (test split)") + (" (stand-in data)" if standin else ""))
+    ax.set_title((title or _("Confusion matrix (test split)"))
+                 + (" (" + _("stand-in data") + ")" if standin else ""))
     fig.tight_layout()
     return stamp_standin(fig, standin)
 
@@ -315,4 +327,5 @@ def check_raises(fn, *args, what: str = "", **kwargs) -> None:
         result = fn(*args, **kwargs)
     except ValueError:
         return
-    raise AssertionError(f"{what or fn.__name__}: expected a ValueError, got {result!r}")
+    raise AssertionError(_("{what}: expected a ValueError, got {result}",
+                           what=what or fn.__name__, result=repr(result)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from tlcourse.messages import _
 
 STAMP = "STAND-IN DATA"
 
@@ -16,9 +17,9 @@ STAMP = "STAND-IN DATA"
 def stamp_standin(fig, standin: bool = True):
     """Write "STAND-IN DATA" across the figure (diagonal, red, semi-transparent)."""
     if standin:
-        fig.text(0.5, 0.5, STAMP, fontsize=36, color="red", alpha=0.35, ha="center",
+        fig.text(0.5, 0.5, _("STAND-IN DATA"), fontsize=36, color="red", alpha=0.35, ha="center",
                  va="center", rotation=20, weight="bold", zorder=100)
-        fig.text(0.99, 0.005, "synthetic stand-in images, not the real dataset", fontsize=8,
+        fig.text(0.99, 0.005, _("synthetic stand-in images, not the real dataset"), fontsize=8,
                  color="red", ha="right", va="bottom")
     return fig
 
@@ -63,11 +64,13 @@ def show_images(images, labels=None, class_names=None, standin: bool = False, pr
             pred = int(predictions[k])
             name = class_names[pred] if class_names is not None else str(pred)
             right = labels is not None and pred == int(labels[k])
-            text = f"{text}\npred: {name}" if text else f"pred: {name}"
+            said = _("pred: {name}", name=name)
+            text = f"{text}\n{said}" if text else said
             color = "green" if right else "red"
         ax.set_title(text, fontsize=8, color=color)
     if title or standin:
-        fig.suptitle((title or "") + (" (stand-in data)" if standin else ""), fontsize=11)
+        fig.suptitle((title or "") + (" (" + _("stand-in data") + ")" if standin else ""),
+                     fontsize=11)
     fig.tight_layout()
     return stamp_standin(fig, standin)
 
@@ -78,7 +81,9 @@ def show_split(split, n: int = 16, seed: int = 0, title: str | None = None):
     idx = np.sort(rng.choice(len(split), size=min(n, len(split)), replace=False))
     return show_images([split.paths[i] for i in idx], [split.labels[i] for i in idx],
                        split.class_names, standin=split.standin,
-                       title=title or f"{split.dataset}: {split.name} split, {len(split):,} images")
+                       title=title or _("{dataset}: {split} split, {count} images",
+                                        dataset=split.dataset, split=split.name,
+                                        count=format(len(split), ",")))
 
 
 def show_quarantine(report, examples: int = 8):
@@ -92,7 +97,7 @@ def show_quarantine(report, examples: int = 8):
     converted = list(report.converted[:examples])
     if not converted:
         fig = plt.figure(figsize=(6, 1))
-        fig.text(0.5, 0.5, "no odd-mode files", ha="center")
+        fig.text(0.5, 0.5, _("no odd-mode files"), ha="center")
         return stamp_standin(fig, report.standin)
     root = getattr(report, "root", None)
     images, titles = [], []
@@ -104,8 +109,8 @@ def show_quarantine(report, examples: int = 8):
             images.append(np.zeros((8, 8, 3), np.uint8))
         titles.append(note.reason.split(";")[0])
     fig = show_images(images, standin=False, ncols=min(4, len(images)), size=2.2,
-                      title=f"Converted on load: {len(report.converted)}; excluded: "
-                            f"{len(report.excluded)}")
+                      title=_("Converted on load: {converted}; excluded: {excluded}",
+                              converted=len(report.converted), excluded=len(report.excluded)))
     for ax, t, note in zip(fig.axes, titles, converted):
         ax.set_title(f"{note.path.rsplit('/', 1)[-1]}\n{t}", fontsize=7)
     fig.tight_layout()   # again: the two-line titles are taller than the ones laid out above
@@ -124,16 +129,17 @@ def plot_data_size_study(rows: list[dict], chance: float | None = None, standin:
         ax.plot([r["per_class"] for r in mine], [r["val_accuracy"] for r in mine], "o-",
                 label=approach)
     if chance is not None:
-        ax.axhline(chance, color="grey", linestyle=":", label=f"chance ({chance:.2f})")
+        ax.axhline(chance, color="grey", linestyle=":",
+                   label=_("chance ({chance})", chance=format(chance, ".2f")))
     ax.set_xscale("log")
     sizes = sorted({r["per_class"] for r in rows})
     ax.set_xticks(sizes, [str(s) for s in sizes])
     ax.minorticks_off()
-    ax.set_xlabel("training images per class")
-    ax.set_ylabel("validation accuracy")
+    ax.set_xlabel(_("training images per class"))
+    ax.set_ylabel(_("validation accuracy"))
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8)
-    ax.set_title((title or "Fewer labelled images: which approach holds up?")
-                 + (" (stand-in data)" if standin else ""), fontsize=10)
+    ax.set_title((title or _("Fewer labelled images: which approach holds up?"))
+                 + (" (" + _("stand-in data") + ")" if standin else ""), fontsize=10)
     fig.tight_layout()
     return stamp_standin(fig, standin)

@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from tlcourse.images import load_rgb, resize_center_crop
+from tlcourse.messages import _
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -62,9 +63,10 @@ class Preprocess:
 
     def __post_init__(self):
         if self.mode not in MODES:
-            raise ValueError(f"Preprocess.mode must be one of {MODES}, not {self.mode!r}")
+            raise ValueError(_("Preprocess.mode must be one of {modes}, not {mode}", modes=MODES,
+                               mode=repr(self.mode)))
         if len(self.mean) != 3 or len(self.std) != 3:
-            raise ValueError("Preprocess.mean and .std need one value per RGB channel")
+            raise ValueError(_("Preprocess.mean and .std need one value per RGB channel"))
 
     @property
     def bgr(self) -> bool:
@@ -121,15 +123,16 @@ KERAS_CAFFE = {
 def check_model_name(name: str) -> None:
     """The error for a model the course does not know (both adapters, the CLI)."""
     if name not in MODELS:
-        raise ValueError(f"Unknown model {name!r}; choose one of {', '.join(MODELS)}")
+        raise ValueError(_("Unknown model {name}; choose one of {models}", name=repr(name),
+                           models=", ".join(MODELS)))
 
 
 def get_preprocess(name: str) -> Preprocess:
     try:
         return PREPROCESS[name]
     except KeyError:
-        raise ValueError(f"No preprocessing known for model {name!r}; "
-                         f"known: {', '.join(PREPROCESS)}") from None
+        raise ValueError(_("No preprocessing known for model {name}; known: {known}",
+                           name=repr(name), known=", ".join(PREPROCESS))) from None
 
 
 def feature_dim(name: str) -> int:
@@ -137,7 +140,8 @@ def feature_dim(name: str) -> int:
     try:
         return FEATURE_DIMS[name]
     except KeyError:
-        raise ValueError(f"Unknown model {name!r}; known: {', '.join(MODELS)}") from None
+        raise ValueError(_("Unknown model {name}; known: {known}", name=repr(name),
+                           known=", ".join(MODELS))) from None
 
 
 def _as_rgb_image(image) -> Image.Image:
@@ -147,13 +151,14 @@ def _as_rgb_image(image) -> Image.Image:
         return image if image.mode == "RGB" else image.convert("RGB")
     if isinstance(image, np.ndarray):
         if image.dtype != np.uint8:
-            raise TypeError(f"image arrays must be uint8 0-255 (got {image.dtype}); "
-                            "for a float [0,1] batch use normalize() instead")
+            raise TypeError(_("image arrays must be uint8 0-255 (got {dtype}); for a float "
+                              "[0,1] batch use normalize() instead", dtype=image.dtype))
         if image.ndim == 2 or (image.ndim == 3 and image.shape[-1] in (1, 3, 4)):
             return Image.fromarray(image.squeeze()).convert("RGB")
-        raise ValueError(f"image array of shape {image.shape}: expected (H, W, 3) or (H, W)")
-    raise TypeError(f"cannot read an image from {type(image).__name__}: pass a path, "
-                    "a PIL image or a uint8 (H, W, 3) array, or a list of those")
+        raise ValueError(_("image array of shape {shape}: expected (H, W, 3) or (H, W)",
+                           shape=image.shape))
+    raise TypeError(_("cannot read an image from {type}: pass a path, a PIL image or a uint8 "
+                      "(H, W, 3) array, or a list of those", type=type(image).__name__))
 
 
 def as_image_list(images) -> list:
@@ -179,5 +184,5 @@ def pixels_array(preprocess: Preprocess, images) -> np.ndarray:
             im = resize_center_crop(im, preprocess.size, preprocess.crop_fraction)
         out.append(np.asarray(im, dtype=np.float32) / 255.0)
     if not out:
-        raise ValueError("no images given")
+        raise ValueError(_("no images given"))
     return np.stack(out)

@@ -24,6 +24,7 @@ from typing import Sequence
 
 import numpy as np
 from PIL import Image
+from tlcourse.messages import _
 
 KINDS = ("saliency", "grad-cam")   # what a panel of ``show_maps`` shows
 SALIENCY_PERCENTILE = 99.0   # gradients are spiky: the top 1 % saturate rather than set the scale
@@ -33,7 +34,8 @@ def _as_map(m) -> np.ndarray:
     a = np.asarray(m, np.float32)
     a = a[0] if a.ndim == 3 and a.shape[0] == 1 else a
     if a.ndim != 2:
-        raise ValueError(f"a map must be 2-D (height, width), or a batch of one; got shape {a.shape}")
+        raise ValueError(_("a map must be 2-D (height, width), or a batch of one; got shape "
+                           "{shape}", shape=a.shape))
     return a
 
 
@@ -73,8 +75,8 @@ def correlation(a, b) -> float:
     to scale; about 0: unrelated).  NaN when a map is constant (no pattern)."""
     a, b = _as_map(a).ravel().astype(np.float64), _as_map(b).ravel().astype(np.float64)
     if a.shape != b.shape:
-        raise ValueError(f"maps of different sizes ({a.size} and {b.size} values): "
-                         "upsample one to the other's shape first")
+        raise ValueError(_("maps of different sizes ({a} and {b} values): upsample one to the "
+                           "other's shape first", a=a.size, b=b.size))
     a, b = a - a.mean(), b - b.mean()
     norm = np.sqrt((a * a).sum() * (b * b).sum())
     return float((a * b).sum() / norm) if norm > 0 else float("nan")
@@ -90,13 +92,14 @@ def show_maps(rows, shared_scale: bool = False, suptitle: str | None = None, siz
     one scale (the same colour means the same evidence in every panel)."""
     import matplotlib.pyplot as plt
 
-    for _, _, panels in rows:
-        for title, _, kind in panels:
+    for _photo, _title, panels in rows:
+        for title, _map, kind in panels:
             if kind not in KINDS:
-                raise ValueError(f"panel {title!r}: kind {kind!r} is not one of {', '.join(KINDS)}")
-    cams = [m for _, _, panels in rows for _, m, kind in panels if kind == "grad-cam"]
+                raise ValueError(_("panel {title}: kind {kind} is not one of {kinds}",
+                                   title=repr(title), kind=repr(kind), kinds=", ".join(KINDS)))
+    cams = [m for _p, _t, panels in rows for _n, m, kind in panels if kind == "grad-cam"]
     scaled = iter(scale(cams, shared=shared_scale))
-    columns = 1 + max(len(panels) for _, _, panels in rows)
+    columns = 1 + max(len(panels) for _p, _t, panels in rows)
     fig, axes = plt.subplots(len(rows), columns, figsize=(size * columns, (size + 0.5) * len(rows)),
                              squeeze=False)
     for r, (photo, title, panels) in enumerate(rows):

@@ -54,7 +54,8 @@ class History:
     def __getitem__(self, metric: str) -> list:
         """``history["val_accuracy"]``: the metric for every epoch (None where not measured)."""
         if metric not in METRICS:
-            raise KeyError(f"unknown metric {metric!r}; one of {METRICS}")
+            raise KeyError(_("unknown metric {metric}; one of {metrics}", metric=repr(metric),
+                             metrics=METRICS))
         return [e[metric] for e in self.epochs]
 
     def last(self, metric: str = "val_accuracy"):
@@ -78,7 +79,7 @@ class History:
                        self.standin or other.standin)
 
     def table(self) -> str:
-        lines = [f"{self.name}" + (" (stand-in data)" if self.standin else ""),
+        lines = [f"{self.name}" + (" (" + _("stand-in data") + ")" if self.standin else ""),
                  f"{'epoch':>5} {'loss':>8} {'acc':>7} {'val_loss':>9} {'val_acc':>8} {'s':>7}"]
         fmt = lambda v, f: format(v, f) if v is not None else "-"   # noqa: E731
         for i, e in enumerate(self.epochs, 1):
@@ -108,8 +109,8 @@ class History:
             return record
         values = getattr(record, "history", record)
         if not isinstance(values, dict):
-            raise TypeError(f"a training record is a History, a dict of per-epoch lists or a "
-                            f"Keras History, not {type(record).__name__}")
+            raise TypeError(_("a training record is a History, a dict of per-epoch lists or a "
+                              "Keras History, not {type}", type=type(record).__name__))
         columns = {m: list(values[m]) for m in METRICS if m in values}
         n = max((len(v) for v in columns.values()), default=0)
         history = cls(name or "model", standin=standin)
@@ -141,19 +142,20 @@ def plot_history(*histories, title: str | None = None, standin: bool | None = No
         color = f"C{k}"
         x = np.arange(1, len(h) + 1)
         for ax, metric in zip(axes, ("loss", "accuracy")):
-            for key, style, label in ((metric, "--", "train"), ("val_" + metric, "-", "val")):
+            for key, style, label in ((metric, "--", _("train")), ("val_" + metric, "-", _("val"))):
                 y = np.array([np.nan if v is None else v for v in h[key]], dtype=float)
                 if np.isfinite(y).any():
                     ax.plot(x, y, style, color=color, marker="o", ms=3,
                             label=f"{h.name} ({label})")
     for ax, metric in zip(axes, ("loss", "accuracy")):
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(_("epoch"))
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
     axes[1].legend(fontsize=7, loc="lower right")
     standin = any(h.standin for h in histories) if standin is None else standin
-    fig.suptitle((title or "Learning curves") + (" (stand-in data)" if standin else ""))
+    fig.suptitle((title or _("Learning curves"))
+                 + (" (" + _("stand-in data") + ")" if standin else ""))
     fig.tight_layout()
     return stamp_standin(fig, standin)
 
@@ -168,18 +170,20 @@ def plot_lr_finder(lrs, losses, chosen: float | None = None, title: str | None =
 
     lrs, losses = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
     if lrs.shape != losses.shape or lrs.ndim != 1 or not len(lrs):
-        raise ValueError(f"need one loss per learning rate: {lrs.shape} rates, "
-                         f"{losses.shape} losses")
+        raise ValueError(_("need one loss per learning rate: {rates} rates, {losses} losses",
+                           rates=lrs.shape, losses=losses.shape))
     fig, ax = plt.subplots(figsize=(6, 3.6))
     ax.plot(lrs, losses, marker="o", ms=2)
     if chosen is not None:
-        ax.axvline(chosen, color="C3", ls="--", label=f"chosen {chosen:.2g}")
+        ax.axvline(chosen, color="C3", ls="--",
+                   label=_("chosen {rate}", rate=format(chosen, ".2g")))
         ax.legend(fontsize=8)
     ax.set_xscale("log")
-    ax.set_xlabel("learning rate")
-    ax.set_ylabel("training loss")
+    ax.set_xlabel(_("learning rate"))
+    ax.set_ylabel(_("training loss"))
     ax.grid(alpha=0.3)
-    ax.set_title((title or "Learning-rate range test") + (" (stand-in data)" if standin else ""))
+    ax.set_title((title or _("Learning-rate range test"))
+                 + (" (" + _("stand-in data") + ")" if standin else ""))
     fig.tight_layout()
     return stamp_standin(fig, standin)
 
@@ -198,7 +202,7 @@ def comparison_table(rows: list[dict], standin: bool = False, print_fn=print) ->
                      f"{'-' if sec is None else format(sec, '9.1f'):>9} "
                      f"{'-' if acc is None else format(acc, '8.3f'):>8}  {r.get('note', '')}")
     if standin:
-        lines.append("(stand-in data: these numbers say nothing about real cats and dogs)")
+        lines.append(_("(stand-in data: these numbers say nothing about real cats and dogs)"))
     text = "\n".join(lines)
     print_fn(text)
     return text
@@ -213,16 +217,17 @@ def plot_comparison(rows: list[dict], standin: bool = False, title: str | None =
     rows = [r for r in rows if r.get("val_accuracy") is not None]
     names = [r["model"] for r in rows]
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
-    panels = (("val_accuracy", "validation accuracy", 1.0),
-              ("params", "parameters (millions)", 1e-6),
-              ("seconds_per_epoch", "seconds per epoch", 1.0))
+    panels = (("val_accuracy", _("validation accuracy"), 1.0),
+              ("params", _("parameters (millions)"), 1e-6),
+              ("seconds_per_epoch", _("seconds per epoch"), 1.0))
     for ax, (key, label, scale) in zip(axes, panels):
         values = [(r.get(key) or 0) * scale for r in rows]
         bars = ax.bar(names, values, color=[f"C{k}" for k in range(len(rows))])
         ax.bar_label(bars, fmt="%.3g", fontsize=8)
         ax.set_title(label, fontsize=10)
         ax.tick_params(axis="x", labelrotation=15, labelsize=8)
-    fig.suptitle((title or "Models compared") + (" (stand-in data)" if standin else ""))
+    fig.suptitle((title or _("Models compared"))
+                 + (" (" + _("stand-in data") + ")" if standin else ""))
     fig.tight_layout()
     return stamp_standin(fig, standin)
 
@@ -244,7 +249,7 @@ def show_feature_maps(maps: list, image=None, channels: int = 8, title: str | No
         cells = list(row)
         if image is not None:
             cells[0].imshow(image_array(image))
-            cells[0].set_title("input", fontsize=7)
+            cells[0].set_title(_("input"), fontsize=7)
             cells = cells[1:]
         # the most active channels say most about what the layer responds to
         order = np.argsort(-fmap.mean(axis=(0, 1)))[:channels]
@@ -257,7 +262,7 @@ def show_feature_maps(maps: list, image=None, channels: int = 8, title: str | No
             -0.1, 0.5, f"{name}\n{fmap.shape[0]}x{fmap.shape[1]}x{fmap.shape[2]}",
             transform=row[1 if image is not None else 0].transAxes, ha="right", va="center",
             fontsize=7)
-    fig.suptitle(title or "Feature maps (most active channels)", fontsize=10)
+    fig.suptitle(title or _("Feature maps (most active channels)"), fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -399,14 +404,16 @@ def check_features(X, y, n: int, dim: int, labels=None) -> None:
     """Assert ``(X, y)`` are features of ``n`` images with ``dim`` values each;
     the message says what is wrong."""
     X, y = np.asarray(X), np.asarray(y)
-    assert X.shape == (n, dim), f"features have shape {X.shape}, expected ({n}, {dim})"
-    assert y.shape == (n,), f"labels have shape {y.shape}, expected ({n},)"
-    assert np.issubdtype(X.dtype, np.floating), f"features must be floats, not {X.dtype}"
-    assert np.isfinite(X).all(), "features contain NaN or infinity"
-    assert X.std() > 0, "all features are equal: did the images reach the network?"
+    assert X.shape == (n, dim), _("features have shape {shape}, expected ({n}, {dim})",
+                                  shape=X.shape, n=n, dim=dim)
+    assert y.shape == (n,), _("labels have shape {shape}, expected ({n},)", shape=y.shape, n=n)
+    assert np.issubdtype(X.dtype, np.floating), _("features must be floats, not {dtype}",
+                                                  dtype=X.dtype)
+    assert np.isfinite(X).all(), _("features contain NaN or infinity")
+    assert X.std() > 0, _("all features are equal: did the images reach the network?")
     if labels is not None:
         assert np.array_equal(y, np.asarray(labels)), \
-            "labels are not in the loader's order (don't shuffle when extracting features)"
+            _("labels are not in the loader's order (don't shuffle when extracting features)")
 
 
 # --------------------------------------------------------------------------
@@ -430,7 +437,7 @@ def feature_benchmark(tlc, model_name: str, data, profile, epochs: int | None = 
     except (NotImplementedError, AssetError) as exc:
         reason = str(exc).split(".")[0]
         log(_("{model}: skipped ({reason})", model=model_name, reason=reason))
-        return dict(model=model_name, note=f"not available here: {reason[:60]}")
+        return dict(model=model_name, note=_("not available here: {reason}", reason=reason[:60]))
     prep = dataclasses.replace(prep, size=profile.image_size)
     features = {}
     for split in (data.train, data.val):
@@ -449,7 +456,8 @@ def feature_benchmark(tlc, model_name: str, data, profile, epochs: int | None = 
                 trainable=tlc.count_params(clf)[0],
                 seconds_per_epoch=(seconds or 0.0) + (history.seconds_per_epoch or 0.0),
                 val_accuracy=history.last("val_accuracy"), history=history,
-                note=f"{X_tr.shape[1]} features at {prep.size} px")
+                note=_("{features} features at {size} px", features=X_tr.shape[1],
+                       size=prep.size))
 
 
 # --------------------------------------------------------------------------
@@ -461,7 +469,8 @@ def rows_of(split, subset) -> np.ndarray:
     position = {path: i for i, path in enumerate(split.paths)}
     missing = [p for p in subset.paths if p not in position]
     if missing:
-        raise ValueError(f"{missing[0]} is not in the {split.name} split: pass split.subset(...)")
+        raise ValueError(_("{path} is not in the {split} split: pass split.subset(...)",
+                           path=missing[0], split=split.name))
     return np.array([position[p] for p in subset.paths], dtype=int)
 
 
@@ -482,8 +491,9 @@ def data_size_study(split, per_class, approaches: dict, log=print) -> list[dict]
             accuracy = train_on(subset)
             seconds = time.perf_counter() - start
             if not isinstance(accuracy, (int, float, np.floating)) or not 0 <= accuracy <= 1:
-                raise ValueError(f"{name} returned {accuracy!r}: return the validation accuracy, "
-                                 "a number in [0, 1] (e.g. tlc.evaluate(model, loader)[1])")
+                raise ValueError(_("{name} returned {accuracy}: return the validation accuracy, "
+                                   "a number in [0, 1] (e.g. tlc.evaluate(model, loader)[1])",
+                                   name=name, accuracy=repr(accuracy)))
             rows.append(dict(approach=name, per_class=images // len(split.class_names),
                              images=images, val_accuracy=float(accuracy), seconds=seconds))
             log(_("{name}: {images} training images, validation accuracy {accuracy} "

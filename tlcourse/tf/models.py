@@ -39,6 +39,7 @@ from tlcourse.contract import PUBLIC_API
 from tlcourse.ports import keras_builder
 from tlcourse.preprocess import (KERAS_CAFFE, MODELS, PREPROCESS, Preprocess,  # noqa: F401
                                  check_model_name, feature_dim, pixels_array)
+from tlcourse.messages import _
 
 PREDICT_BATCH = 32   # images per forward in predict_topk, to bound memory
 EAGER_CALLS = 2      # calls of a model run eagerly before ``forward`` compiles it
@@ -94,8 +95,9 @@ def _port(name: str, include_top: bool) -> keras.Model:
         full.load_weights(path)
     except Exception as exc:   # a stale or foreign file: say which and how to rebuild it
         raise assets.AssetError(
-            f"{path} could not be loaded into the Keras {name} port ({exc}). Delete it "
-            f"and run `tlcourse fetch {PORTS[name]}` to convert it again.") from exc
+            _("{path} could not be loaded into the Keras {name} port ({error}). Delete it and run "
+              "`tlcourse fetch {asset}` to convert it again.", path=path, name=name, error=exc,
+              asset=PORTS[name])) from exc
     if include_top:
         return full
     # The base shares the full model's (already loaded) layers up to the pooling.
@@ -232,8 +234,9 @@ def probabilities(model, batch) -> np.ndarray:
     running statistics, dropout is off)."""
     logits = forward(model, batch)
     if logits.shape.rank != 2 or logits.shape[1] != len(imagenet.class_names()):
-        raise ValueError(f"the model outputs shape {tuple(logits.shape)}, not ImageNet's 1000 "
-                         "classes: use pretrained(name, include_top=True) for predictions")
+        raise ValueError(_("the model outputs shape {shape}, not ImageNet's 1000 classes: use "
+                           "pretrained(name, include_top=True) for predictions",
+                           shape=tuple(logits.shape)))
     return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1).numpy()
 
 

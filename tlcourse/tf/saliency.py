@@ -21,6 +21,7 @@ import tensorflow as tf
 from tlcourse.contract import PUBLIC_API
 from tlcourse.tf.adversarial import as_pixels, logit_score, pixel_score_gradient
 from tlcourse.tf.models import normalize
+from tlcourse.messages import _
 
 __all__ = PUBLIC_API["saliency"]
 
@@ -31,8 +32,8 @@ def last_conv_block(model) -> keras.layers.Layer:
     for layer in reversed(model.layers):
         if "Pooling" not in type(layer).__name__ and len(layer.output.shape) == 4:
             return layer
-    raise ValueError(f"no layer with a 4-D output in {model.name}: pass the layer to use "
-                     "as grad_cam(..., layer=layer)")
+    raise ValueError(_("no layer with a 4-D output in {model}: pass the layer to use as "
+                       "grad_cam(..., layer=layer)", model=model.name))
 
 
 def _class_score(logits, target) -> tf.Tensor:

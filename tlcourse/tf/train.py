@@ -86,7 +86,8 @@ def top_layers(base, n_blocks: int) -> list:
     what fine-tuning unfreezes.  MobileNetV2 has 19 blocks, VGG-16 five."""
     blocks = _weighted_blocks(base)
     if not 0 <= n_blocks <= len(blocks):
-        raise ValueError(f"n_blocks must be between 0 and {len(blocks)} for this base")
+        raise ValueError(_("n_blocks must be between 0 and {blocks} for this base",
+                           blocks=len(blocks)))
     return [layer for _, layers in blocks[len(blocks) - n_blocks:] for layer in layers]
 
 
@@ -226,7 +227,7 @@ def fit(model, train_loader, val_loader=None, epochs: int = 1, lr: float | None 
         model.compile(optimizer=optimizer if optimizer is not None else adam(model, lr),
                       loss=_loss(), metrics=["accuracy"], run_eagerly=short)
     elif not getattr(model, "compiled", False):
-        raise ValueError("fit needs lr= or optimizer= (or a model compiled already)")
+        raise ValueError(_("fit needs lr= or optimizer= (or a model compiled already)"))
     epochs_log = _Epochs(epochs, steps, progress, val_loader)
     if not model.run_eagerly:
         _build_training_state(model, data)
@@ -261,7 +262,7 @@ def evaluate(model, loader) -> tuple[float, float]:
         correct += int(np.sum(np.argmax(logits, 1) == y))
         seen += len(y)
     if not seen:
-        raise ValueError("the loader is empty")
+        raise ValueError(_("the loader is empty"))
     return total / seen, correct / seen
 
 
@@ -339,7 +340,7 @@ def save_model(model, path) -> Path:
 
     path = Path(path)
     if path.suffix != ".keras":
-        raise ValueError(f"{path}: use a .keras file name")
+        raise ValueError(_("{path}: use a .keras file name", path=path))
     with atomic_path(path) as tmp:
         keras_tmp = tmp.with_name(tmp.name + ".keras")   # Keras insists on the suffix
         try:
@@ -354,5 +355,5 @@ def load_model(path):
     """The model ``save_model`` wrote, ready to predict (not compiled)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no saved model there")
+        raise FileNotFoundError(_("{path}: no saved model there", path=path))
     return keras.saving.load_model(path, compile=False)

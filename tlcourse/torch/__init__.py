@@ -10,9 +10,10 @@ import sys as _sys
 # Importing TensorFlow and then torchvision in one process segfaults while
 # triton is installed; say so clearly instead of crashing the kernel.
 if "tensorflow" in _sys.modules and "torchvision" not in _sys.modules:
-    raise ImportError("TensorFlow is already imported in this process; importing torchvision "
-                      "now would crash it. Use one framework per notebook (restart the kernel), "
-                      "or import tlcourse.torch before TensorFlow.")
+    from tlcourse.messages import _
+    raise ImportError(_("TensorFlow is already imported in this process; importing torchvision "
+                        "now would crash it. Use one framework per notebook (restart the kernel), "
+                        "or import tlcourse.torch before TensorFlow."))
 
 # OMP_WAIT_POLICY=PASSIVE is set by `import tlcourse` (tlcourse/__init__.py),
 # which Python runs before this module.

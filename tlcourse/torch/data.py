@@ -22,6 +22,7 @@ from tlcourse.contract import PUBLIC_API, loader_defaults
 from tlcourse.datasets import Split, load_split_image
 from tlcourse.images import UnreadableImage
 from tlcourse.preprocess import Preprocess, pixels_array
+from tlcourse.messages import _
 
 __all__ = [*PUBLIC_API["data"], "SplitDataset", "torchvision_pets"]
 
@@ -111,8 +112,8 @@ def make_loader(split: Split, preprocess: Preprocess, train: bool, batch_size: i
 def _collate(items):
     items = [item for item in items if item is not None]    # files unreadable since the scan
     if not items:
-        raise UnreadableImage("every image of this batch failed to load; see the scan report's "
-                              "skipped_on_load")
+        raise UnreadableImage(_("every image of this batch failed to load; see the scan "
+                                "report's skipped_on_load"))
     xs, ys = zip(*items)
     return torch.stack(xs), torch.as_tensor(ys, dtype=torch.int64)
 
@@ -141,7 +142,8 @@ def torchvision_pets(split: Split, preprocess: Preprocess | None = None, train: 
     from torchvision.datasets import OxfordIIITPet
 
     if split.dataset != "oxford_pets":
-        raise ValueError(f"torchvision_pets needs an Oxford-IIIT Pet split, not {split.dataset!r}")
+        raise ValueError(_("torchvision_pets needs an Oxford-IIIT Pet split, not {dataset}",
+                           dataset=repr(split.dataset)))
     transform = make_transform(preprocess, train) if preprocess is not None else None
     root = Path(split.root).parent          # torchvision appends "oxford-iiit-pet"
     listed = "test" if split.name == "test" else "trainval"
@@ -151,8 +153,9 @@ def torchvision_pets(split: Split, preprocess: Preprocess | None = None, train: 
     lines = (root / "oxford-iiit-pet" / "annotations" / f"{listed}.txt").read_text().split("\n")
     image_ids = [line.split()[0] for line in lines if line.strip()]
     if len(image_ids) != len(ds):
-        raise ValueError(f"{listed}.txt lists {len(image_ids)} images, torchvision's dataset "
-                         f"has {len(ds)}: the two no longer read the list alike")
+        raise ValueError(_("{listed}.txt lists {listed_images} images, torchvision's dataset "
+                           "has {images}: the two no longer read the list alike", listed=listed,
+                           listed_images=len(image_ids), images=len(ds)))
     wanted = {Path(p).name for p in split.paths}
     keep = [i for i, image_id in enumerate(image_ids) if f"{image_id}.jpg" in wanted]
     return Subset(ds, keep)

@@ -27,6 +27,7 @@ from tlcourse.contract import PUBLIC_API
 from tlcourse.preprocess import (MODELS, Preprocess, check_model_name,  # noqa: F401  (re-exported)
                                  feature_dim, get_preprocess, pixels_array)
 from tlcourse.ports.torch_efficientnet_lite import efficientnet_lite0
+from tlcourse.messages import _
 
 __all__ = PUBLIC_API["models"]
 
@@ -154,8 +155,9 @@ def probabilities(model: nn.Module, batch: torch.Tensor) -> np.ndarray:
     finally:
         model.train(was_training)
     if logits.ndim != 2 or logits.shape[1] != len(imagenet.class_names()):
-        raise ValueError(f"the model outputs shape {tuple(logits.shape)}, not ImageNet's 1000 "
-                         "classes: use pretrained(name, include_top=True) for predictions")
+        raise ValueError(_("the model outputs shape {shape}, not ImageNet's 1000 classes: use "
+                           "pretrained(name, include_top=True) for predictions",
+                           shape=tuple(logits.shape)))
     return torch.softmax(logits.float(), dim=1).cpu().numpy()
 
 

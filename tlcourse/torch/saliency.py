@@ -19,6 +19,7 @@ from torch import nn
 from tlcourse.contract import PUBLIC_API
 from tlcourse.torch.adversarial import as_pixels, logit_score
 from tlcourse.torch.models import normalize, parameters_device
+from tlcourse.messages import _
 
 __all__ = PUBLIC_API["saliency"]
 
@@ -34,8 +35,9 @@ def last_conv_block(model: nn.Module) -> nn.Module:
         return [m for m in features if not isinstance(m, _POOLING)][-1]
     if isinstance(getattr(model, "layer4", None), nn.Module):
         return model.layer4
-    raise ValueError(f"no convolutional base found in {type(model).__name__} (neither .features "
-                     "nor .layer4): pass the module to use as grad_cam(..., layer=module)")
+    raise ValueError(_("no convolutional base found in {model} (neither .features nor .layer4): "
+                       "pass the module to use as grad_cam(..., layer=module)",
+                       model=type(model).__name__))
 
 
 def _class_score(logits: torch.Tensor, target) -> torch.Tensor:

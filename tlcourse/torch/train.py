@@ -82,7 +82,8 @@ def top_layers(base: nn.Module, n_blocks: int) -> list[nn.Module]:
     blocks = [(name, mods) for name, mods in _blocks(base)
               if any(p.numel() for m in mods for p in m.parameters())]
     if not 0 <= n_blocks <= len(blocks):
-        raise ValueError(f"n_blocks must be between 0 and {len(blocks)} for this base")
+        raise ValueError(_("n_blocks must be between 0 and {blocks} for this base",
+                           blocks=len(blocks)))
     return [m for _, mods in blocks[len(blocks) - n_blocks:] for m in mods]
 
 
@@ -121,8 +122,9 @@ def _base_name(base: nn.Module) -> str:
     for name, n in BASE_PARAMS.items():
         if n == total:
             return name
-    raise ValueError(f"this base ({total:,} parameters) is not one of tlcourse's pretrained bases "
-                     f"({', '.join(BASE_PARAMS)}); pass feature_dim= / rebuild it yourself")
+    raise ValueError(_("this base ({total} parameters) is not one of tlcourse's pretrained bases "
+                       "({bases}); pass feature_dim= / rebuild it yourself",
+                       total=format(total, ","), bases=", ".join(BASE_PARAMS)))
 
 
 def adam(model: nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -133,7 +135,7 @@ def adam(model: nn.Module, lr: float) -> torch.optim.Optimizer:
     _move_to_device(model)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
-        raise ValueError("the model has no trainable parameters: nothing to optimise")
+        raise ValueError(_("the model has no trainable parameters: nothing to optimise"))
     return torch.optim.Adam(params, lr=float(lr))
 
 
@@ -172,7 +174,7 @@ def fit(model: nn.Module, train_loader, val_loader=None, epochs: int = 1, lr: fl
     parameters).  ``steps_per_epoch`` caps the batches per epoch (grading, tests)."""
     if optimizer is None:
         if lr is None:
-            raise ValueError("fit needs lr= or optimizer=")
+            raise ValueError(_("fit needs lr= or optimizer="))
         optimizer = adam(model, lr)
     device = _move_to_device(model)
     if standin is None:   # make_loader and array_loader mark stand-in data
@@ -226,7 +228,7 @@ def evaluate(model: nn.Module, loader) -> tuple[float, float]:
     finally:
         model.train(was_training)
     if not seen:
-        raise ValueError("the loader is empty")
+        raise ValueError(_("the loader is empty"))
     return total / seen, correct / seen
 
 
@@ -351,9 +353,10 @@ def _describe_head(head: nn.Module) -> list:
         elif kind in _HEAD_LAYERS:
             out.append([kind, {}])
         else:
-            raise ValueError(f"save_model rebuilds heads made of {', '.join(_HEAD_LAYERS)}; "
-                             f"this head has a {kind}. Save model.state_dict() with torch.save "
-                             "and rebuild the model in code instead.")
+            raise ValueError(_("save_model rebuilds heads made of {layers}; this head has a "
+                               "{kind}. Save model.state_dict() with torch.save and rebuild the "
+                               "model in code instead.", layers=", ".join(_HEAD_LAYERS),
+                               kind=kind))
     return out
 
 
@@ -363,11 +366,11 @@ def save_model(model: nn.Module, path) -> Path:
     so ``load_model`` can rebuild it and load with ``weights_only=True``."""
     path = Path(path)
     if path.suffix != ".pt":
-        raise ValueError(f"{path}: use a .pt file name")
+        raise ValueError(_("{path}: use a .pt file name", path=path))
     if not (isinstance(getattr(model, "base", None), nn.Module) and
             isinstance(getattr(model, "head", None), nn.Module)):
-        raise ValueError("save_model expects nn.Sequential(base=..., head=...) as with_new_head "
-                         "builds it")
+        raise ValueError(_("save_model expects nn.Sequential(base=..., head=...) as "
+                           "with_new_head builds it"))
     arch = {"format": "tlcourse-torch-1", "base": _base_name(model.base),
             "head": _describe_head(model.head)}
     from tlcourse.cache import atomic_path
@@ -385,12 +388,12 @@ def load_model(path) -> nn.Module:
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no saved model there")
+        raise FileNotFoundError(_("{path}: no saved model there", path=path))
     saved = torch.load(path, map_location="cpu", weights_only=True)
     arch = saved.get("arch", {})
     if arch.get("format") != "tlcourse-torch-1":
-        raise ValueError(f"{path} was not written by tlcourse's save_model")
-    base, _ = pretrained(arch["base"], include_top=False)
+        raise ValueError(_("{path} was not written by tlcourse's save_model", path=path))
+    base, _preprocess = pretrained(arch["base"], include_top=False)
     head = nn.Sequential(*[_HEAD_LAYERS[kind](**kw) for kind, kw in arch["head"]])
     model = nn.Sequential(OrderedDict(base=base, head=head))
     model.load_state_dict(saved["state_dict"])
