@@ -292,7 +292,7 @@ def test_sentences_that_name_no_profile_are_not_checked(tmp_path):
 
 
 # ------------------------------------------------------------------ the build refuses
-def _copy_as_generated(course, out):
+def _copy_as_generated(course, out, home=None):
     """Stands in for nbgrader's generate steps (tests/test_structure.py runs the real ones)."""
     for sub in build_mod.GENERATED:
         shutil.copytree(course / "source", out / sub, dirs_exist_ok=True)
