@@ -11,11 +11,13 @@ def add_parser(sub):
                                     "checks, and putting a translated cell in")
     actions = p.add_subparsers(dest="action", required=True)
     todo = actions.add_parser("todo", help="print the English of every cell missing or stale "
-                                           "in LANG's catalog (exit 1 when there is any)")
+                                           "in LANG's catalog, a stale one's English then and "
+                                           "its old translation beside (exit 1 when there is any)")
     lint = actions.add_parser("lint", help="check terms, code and numbers of LANG's catalog "
                                            "(exit 1 on a finding)")
     for a in (todo, lint):
-        a.add_argument("lang", nargs="?", default=None, help="default: the first edition (hi)")
+        a.add_argument("lang", nargs="?", default=None,
+                       help="a folder under i18n/; may be left out while there is only one")
     put = actions.add_parser("put", help="store the translation of one markdown cell, read "
                                          "from standard input")
     put.add_argument("lang")
@@ -26,11 +28,15 @@ def add_parser(sub):
 
 def run(args) -> int:
     from tlcourse.course import i18n
+    root = i18n.main_root(i18n.repo_root())
+    known = i18n.languages(root)
+    if args.lang is None and len(known) != 1:
+        raise UsageError(f"`tlcourse i18n {args.action}` needs a language: one of "
+                         f"{', '.join(known) or '(none yet: add a folder i18n/<lang>/)'}")
     try:
-        lang = i18n.check_language(args.lang or i18n.LANGUAGES[0])
+        lang = i18n.check_language(args.lang or known[0], root)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    root = i18n.main_root(i18n.repo_root())
     if args.action == "todo":
         return i18n.print_todo(root, lang)
     if args.action == "lint":
