@@ -22,13 +22,25 @@ class GradebookUnreachable(RuntimeError):
     """The configured gradebook database cannot be opened; the message says which and why."""
 
 
+def env_var(course: Path) -> str:
+    """The variable naming ``course``'s gradebook database: ``TLCOURSE_GRADEBOOK_URL``, an
+    edition's ``TLCOURSE_GRADEBOOK_URL_<LANG>`` (its own gradebook, as its config says)."""
+    from tlcourse import messages
+    from tlcourse.settings import COURSE_CONFIG, course_setting
+
+    config = Path(course) / COURSE_CONFIG
+    lang = course_setting(course, messages.LANGUAGE_KEY) if config.is_file() else None
+    return f"{ENV_VAR}_{lang.upper()}" if lang else ENV_VAR
+
+
 def url(course: Path, sqlite_wait_s: float | None = None) -> str:
-    """The gradebook's SQLAlchemy URL: ``$TLCOURSE_GRADEBOOK_URL`` or ``course/gradebook.db``.
+    """The gradebook's SQLAlchemy URL: ``$TLCOURSE_GRADEBOOK_URL`` (an edition's
+    ``$TLCOURSE_GRADEBOOK_URL_<LANG>``) or ``course/gradebook.db``.
 
     ``sqlite_wait_s``: for a SQLite gradebook that several processes write at once,
     how long each waits for the write lock (SQLite serialises the writers; its
     default wait, 5 s, would fail a busy one instead)."""
-    db_url = os.environ.get(ENV_VAR) or f"sqlite:///{Path(course).resolve() / 'gradebook.db'}"
+    db_url = os.environ.get(env_var(course)) or f"sqlite:///{Path(course).resolve() / 'gradebook.db'}"
     if sqlite_wait_s and is_sqlite(db_url) and "timeout=" not in db_url:
         db_url += ("&" if "?" in db_url else "?") + f"timeout={sqlite_wait_s:g}"
     return db_url

@@ -48,6 +48,7 @@ from pathlib import Path
 
 import nbformat
 
+from tlcourse.course import comments
 from tlcourse.course.paths import EDITIONS, main_root, repo_root
 
 CATALOGS = "i18n"              # i18n/<lang>/ : catalogs, glossary; one folder per language
@@ -344,10 +345,12 @@ def write_edition_sources(root: Path, lang: str, out: Path) -> list[Problem]:
     problems found."""
     all_cells = catalogs(root, lang)
     memory = translation_memory(all_cells, lang)
+    code_comments = comments.load(root, lang)
     found = []
     for key, path in english_notebooks(root).items():
         nb = nbformat.read(path, as_version=4)
         hindi, issues = translated(nb, all_cells[key], lang, key, memory)
+        comments.translate_notebook(hindi, code_comments)     # the code itself stays English
         found += issues
         _write_notebook(hindi, out / (f"{LANDING}.ipynb" if key == LANDING else f"source/{key}.ipynb"))
     _write_notebook(glossary_page(root, lang), out / GLOSSARY_PAGE)

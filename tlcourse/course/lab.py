@@ -154,21 +154,22 @@ def _landing_hash(nb) -> str:
     return hashlib.sha256(json.dumps([[c.cell_type, c.source] for c in nb.cells]).encode()).hexdigest()
 
 
-def landing_copy(root: Path = ROOT) -> tuple[Path, str]:
-    """``my-work/START_HERE.ipynb``: the landing page as the browser opens it, its links
-    relative to ``my-work/``.  Made when missing and brought up to date with the course's
-    page on every start, unless the student edited its text (then it is kept and a note
-    says so).  (path, what happened: "made", "updated", "kept", "edited, kept")."""
+def landing_copy(root: Path = ROOT, page: str = LANDING) -> tuple[Path, str]:
+    """``my-work/START_HERE.ipynb`` (or another page of the course root: an edition's
+    glossary): the page as the browser opens it, its links relative to ``my-work/``.  Made
+    when missing and brought up to date with the course's page on every start, unless the
+    student edited its text (then it is kept and a note says so).  (path, what happened:
+    "made", "updated", "kept", "edited, kept")."""
     import nbformat
 
     root = Path(root)
-    nb = nbformat.read(root / LANDING, as_version=4)
+    nb = nbformat.read(root / page, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             cell.source = re.sub(rf"\]\({re.escape(WORK)}/", "](", cell.source)
     made_from = _landing_hash(nb)
     nb.metadata["tlcourse"] = {LANDING_KEY: made_from}
-    dest = root / WORK / LANDING
+    dest = root / WORK / page
     text = nbformat.writes(nb)
     if not dest.exists():
         return dest, "made" if _write_new(dest, text) else "kept"
@@ -212,9 +213,13 @@ def prepare(root: Path = ROOT, log=print) -> None:
     made = student_copies(root)
     if made:
         log(f"your own copies: {len(made)} new file(s) in {WORK}/ (existing ones are kept)")
-    path, what = landing_copy(root)
-    if what == "edited, kept":
-        log(f"{WORK}/{LANDING} was edited: kept as it is (the course's page: {LANDING})")
+    from tlcourse.course.i18n import GLOSSARY_PAGE
+
+    for page in (LANDING, GLOSSARY_PAGE):
+        if (Path(root) / page).is_file():     # an edition's glossary, linked from its landing page
+            path, what = landing_copy(root, page)
+            if what == "edited, kept":
+                log(f"{WORK}/{page} was edited: kept as it is (the course's page: {page})")
 
 
 def hub_server_switches() -> list[str]:

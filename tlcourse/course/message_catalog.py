@@ -137,15 +137,16 @@ def read(lang: str):
         return read_po(f)
 
 
-def update(root: Path, lang: str) -> tuple[int, int]:
-    """Rewrite ``lang``'s catalog with every current English text (translations kept);
-    (entries, untranslated)."""
+def fresh_catalog(root: Path, lang: str):
+    """``lang``'s catalog as ``update`` writes it: every current English text, in the order
+    of first use, with the translations the catalog has (its creation date kept, so an
+    unchanged catalog is byte for byte the same)."""
     from babel.messages.catalog import Catalog
-    from babel.messages.pofile import write_po
 
     old = read(lang)
     kept = {(m.context, m.id): m.string for m in old if m.id and isinstance(m.id, str)}
-    fresh = Catalog(locale=lang, domain=DOMAIN, project="tlcourse",
+    fresh = Catalog(locale=lang, domain=DOMAIN, project="tlcourse", creation_date=old.creation_date,
+                    revision_date=old.revision_date,
                     msgid_bugs_address="", header_comment=(
                         f"# The package's messages in {lang} (tlcourse/messages.py).\n"
                         f"# Made by `tlcourse i18n messages {lang}`: translate the msgstr lines;\n"
@@ -153,13 +154,26 @@ def update(root: Path, lang: str) -> tuple[int, int]:
     for (context, text), where in sorted(current(root).items(), key=lambda kv: (kv[1][0], kv[0][1])):
         fresh.add(text, kept.get((context, text), ""), context=context,
                   locations=[(w, None) for w in where[:3]])
+    return fresh
+
+
+def catalog_bytes(catalog) -> bytes:
+    from babel.messages.pofile import write_po
+
     buffer = io.BytesIO()
-    write_po(buffer, fresh, width=100, omit_header=False, sort_output=False, no_location=False)
+    write_po(buffer, catalog, width=100, omit_header=False, sort_output=False, no_location=False)
+    return buffer.getvalue()
+
+
+def update(root: Path, lang: str) -> tuple[int, int]:
+    """Rewrite ``lang``'s catalog with every current English text (translations kept);
+    (entries, untranslated)."""
+    fresh = fresh_catalog(root, lang)
     path = catalog_file(lang)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "wb") as f:
-        f.write(buffer.getvalue())
+        f.write(catalog_bytes(fresh))
     os.replace(tmp, path)
     entries = [m for m in fresh if m.id]
     return len(entries), sum(not m.string for m in entries)
