@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from tlcourse import imagenet
 from tlcourse.exercises import reference_answer
-from tlcourse.messages import _
+from tlcourse.messages import _, figure_text
 
 LEVEL = 1.0 / 255.0   # one grey level of an 8-bit image, in [0, 1] pixel units
 
@@ -525,9 +525,9 @@ def show_attack(result: AttackResult, amplify: float | None = None):
         ax.imshow(np.clip(img, 0, 1))
         ax.set_title(title, fontsize=9)
         ax.axis("off")
-    _bars(axes[3], result.probs_before, result.target, title=_("before"))
+    _bars(axes[3], result.probs_before, result.target, title=figure_text("before"))
     _bars(axes[4], result.probs_after, result.target,
-          title=_("after {steps} steps (eps {eps})", steps=result.steps,
+          title=figure_text("after {steps} steps (eps {eps})", steps=result.steps,
                   eps=eps_label(result.eps)))
     fig.tight_layout()
     return fig

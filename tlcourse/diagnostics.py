@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from tlcourse import plots
-from tlcourse.messages import _
+from tlcourse.messages import _, figure_text
 
 
 def _probs_and_labels(probs, labels) -> tuple[np.ndarray, np.ndarray]:
@@ -62,12 +62,12 @@ def plot_confusion(cm, class_names, standin: bool = False, title: str | None = N
                 color="white" if count > cm.max() / 2 else "black")
     ax.set_xticks(range(k), class_names)
     ax.set_yticks(range(k), class_names)
-    ax.set_xlabel(_("predicted class"))
-    ax.set_ylabel(_("true class"))
+    ax.set_xlabel(figure_text("predicted class"))
+    ax.set_ylabel(figure_text("true class"))
     accuracy = np.trace(cm) / max(cm.sum(), 1)
-    ax.set_title((title or _("Confusion matrix: {images} test images, accuracy {accuracy}",
+    ax.set_title((title or figure_text("Confusion matrix: {images} test images, accuracy {accuracy}",
                              images=cm.sum(), accuracy=format(accuracy, ".3f")))
-                 + ("\n(" + _("stand-in data") + ")" if standin else ""), fontsize=10)
+                 + ("\n(" + figure_text("stand-in data") + ")" if standin else ""), fontsize=10)
     fig.tight_layout()
     return plots.stamp_standin(fig, standin)
 
@@ -82,7 +82,7 @@ def show_confident_mistakes(split, probs, n: int = 8):
     if not len(worst):
         import matplotlib.pyplot as plt
         fig = plt.figure(figsize=(6, 1))
-        fig.text(0.5, 0.5, _("no wrong predictions on the {count} {split} images",
+        fig.text(0.5, 0.5, figure_text("no wrong predictions on the {count} {split} images",
                              count=len(labels), split=split.name),
                  ha="center")
         return plots.stamp_standin(fig, split.standin)
@@ -111,10 +111,10 @@ def show_augmentations(image, views, preprocess, channels_last: bool, standin: b
     if not channels_last:
         pixels = [p.transpose(1, 2, 0) for p in pixels]
     fig = plots.show_images([image, *pixels], ncols=min(5, len(pixels) + 1), size=2.0, standin=standin,
-                            title=_("One training image and {count} passes through the "
+                            title=figure_text("One training image and {count} passes through the "
                                     "training transform (random crop + flip)", count=len(pixels)))
-    fig.axes[0].set_title(_("original"), fontsize=8)
+    fig.axes[0].set_title(figure_text("original"), fontsize=8)
     for k, ax in enumerate(fig.axes[1:len(pixels) + 1], 1):
-        ax.set_title(_("view {k}", k=k), fontsize=8)
+        ax.set_title(figure_text("view {k}", k=k), fontsize=8)
     fig.tight_layout()   # again: show_images laid out the grid before these titles
     return fig

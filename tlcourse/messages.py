@@ -88,6 +88,13 @@ def _(message: str, **fields) -> str:
     return text.format(**fields) if fields else text
 
 
+def figure_text(message: str, **fields) -> str:
+    """Text drawn into a figure (titles, labels, the stand-in stamp): English in every
+    edition, since Matplotlib does not shape Devanagari's conjuncts; formatted with ``fields``.
+    Not extracted into the catalogs."""
+    return message.format(**fields) if fields else message
+
+
 def _template_pattern(template: str) -> re.Pattern:
     parts = _FIELD.split(template)        # literal, field, literal, field, ...
     return re.compile("".join(re.escape(p) if i % 2 == 0 else "(.+?)" for i, p in enumerate(parts))

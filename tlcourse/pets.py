@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tlcourse.exercises import reference_answer
-from tlcourse.messages import _
+from tlcourse.messages import _, figure_text
 
 SPECIES = ("cat", "dog")
 
@@ -276,7 +276,7 @@ def show_wrong_predictions(split, preds, probs=None, n: int = 16, seed: int = 0)
         wrong = np.sort(np.random.default_rng(seed).choice(wrong, n, replace=False))
     fig = plots.show_images([split.paths[i] for i in wrong], labels[wrong], split.class_names,
                             standin=split.standin, predictions=preds[wrong],
-                            title=_("{shown} of {wrong} wrong predictions ({count} test images)",
+                            title=figure_text("{shown} of {wrong} wrong predictions ({count} test images)",
                                     shown=len(wrong), wrong=int(np.sum(preds != labels)),
                                     count=len(split)), ncols=4, size=2.4)
     if probs is not None:
@@ -296,11 +296,11 @@ def plot_confusion(cm, class_names, standin: bool = False, title: str | None = N
     im = ax.imshow(np.asarray(cm), cmap="Blues")
     ax.set_xticks(range(len(class_names)), class_names, rotation=90, fontsize=6)
     ax.set_yticks(range(len(class_names)), class_names, fontsize=6)
-    ax.set_xlabel(_("predicted breed"))
-    ax.set_ylabel(_("true breed"))
+    ax.set_xlabel(figure_text("predicted breed"))
+    ax.set_ylabel(figure_text("true breed"))
     fig.colorbar(im, ax=ax, fraction=0.04)
-    ax.set_title((title or _("Confusion matrix (test split)"))
-                 + (" (" + _("stand-in data") + ")" if standin else ""))
+    ax.set_title((title or figure_text("Confusion matrix (test split)"))
+                 + (" (" + figure_text("stand-in data") + ")" if standin else ""))
     fig.tight_layout()
     return stamp_standin(fig, standin)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from tlcourse.messages import _
+from tlcourse.messages import _, figure_text
 
 STAMP = "STAND-IN DATA"
 
@@ -17,9 +17,9 @@ STAMP = "STAND-IN DATA"
 def stamp_standin(fig, standin: bool = True):
     """Write "STAND-IN DATA" across the figure (diagonal, red, semi-transparent)."""
     if standin:
-        fig.text(0.5, 0.5, _("STAND-IN DATA"), fontsize=36, color="red", alpha=0.35, ha="center",
+        fig.text(0.5, 0.5, figure_text("STAND-IN DATA"), fontsize=36, color="red", alpha=0.35, ha="center",
                  va="center", rotation=20, weight="bold", zorder=100)
-        fig.text(0.99, 0.005, _("synthetic stand-in images, not the real dataset"), fontsize=8,
+        fig.text(0.99, 0.005, figure_text("synthetic stand-in images, not the real dataset"), fontsize=8,
                  color="red", ha="right", va="bottom")
     return fig
 
@@ -69,7 +69,7 @@ def show_images(images, labels=None, class_names=None, standin: bool = False, pr
             color = "green" if right else "red"
         ax.set_title(text, fontsize=8, color=color)
     if title or standin:
-        fig.suptitle((title or "") + (" (" + _("stand-in data") + ")" if standin else ""),
+        fig.suptitle((title or "") + (" (" + figure_text("stand-in data") + ")" if standin else ""),
                      fontsize=11)
     fig.tight_layout()
     return stamp_standin(fig, standin)
@@ -81,7 +81,7 @@ def show_split(split, n: int = 16, seed: int = 0, title: str | None = None):
     idx = np.sort(rng.choice(len(split), size=min(n, len(split)), replace=False))
     return show_images([split.paths[i] for i in idx], [split.labels[i] for i in idx],
                        split.class_names, standin=split.standin,
-                       title=title or _("{dataset}: {split} split, {count} images",
+                       title=title or figure_text("{dataset}: {split} split, {count} images",
                                         dataset=split.dataset, split=split.name,
                                         count=format(len(split), ",")))
 
@@ -97,7 +97,7 @@ def show_quarantine(report, examples: int = 8):
     converted = list(report.converted[:examples])
     if not converted:
         fig = plt.figure(figsize=(6, 1))
-        fig.text(0.5, 0.5, _("no odd-mode files"), ha="center")
+        fig.text(0.5, 0.5, figure_text("no odd-mode files"), ha="center")
         return stamp_standin(fig, report.standin)
     root = getattr(report, "root", None)
     images, titles = [], []
@@ -109,7 +109,7 @@ def show_quarantine(report, examples: int = 8):
             images.append(np.zeros((8, 8, 3), np.uint8))
         titles.append(note.reason.split(";")[0])
     fig = show_images(images, standin=False, ncols=min(4, len(images)), size=2.2,
-                      title=_("Converted on load: {converted}; excluded: {excluded}",
+                      title=figure_text("Converted on load: {converted}; excluded: {excluded}",
                               converted=len(report.converted), excluded=len(report.excluded)))
     for ax, t, note in zip(fig.axes, titles, converted):
         ax.set_title(f"{note.path.rsplit('/', 1)[-1]}\n{t}", fontsize=7)
@@ -130,16 +130,16 @@ def plot_data_size_study(rows: list[dict], chance: float | None = None, standin:
                 label=approach)
     if chance is not None:
         ax.axhline(chance, color="grey", linestyle=":",
-                   label=_("chance ({chance})", chance=format(chance, ".2f")))
+                   label=figure_text("chance ({chance})", chance=format(chance, ".2f")))
     ax.set_xscale("log")
     sizes = sorted({r["per_class"] for r in rows})
     ax.set_xticks(sizes, [str(s) for s in sizes])
     ax.minorticks_off()
-    ax.set_xlabel(_("training images per class"))
-    ax.set_ylabel(_("validation accuracy"))
+    ax.set_xlabel(figure_text("training images per class"))
+    ax.set_ylabel(figure_text("validation accuracy"))
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8)
-    ax.set_title((title or _("Fewer labelled images: which approach holds up?"))
-                 + (" (" + _("stand-in data") + ")" if standin else ""), fontsize=10)
+    ax.set_title((title or figure_text("Fewer labelled images: which approach holds up?"))
+                 + (" (" + figure_text("stand-in data") + ")" if standin else ""), fontsize=10)
     fig.tight_layout()
     return stamp_standin(fig, standin)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from tlcourse import cache
-from tlcourse.messages import _
+from tlcourse.messages import _, figure_text
 
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds")
 
@@ -148,14 +148,14 @@ def plot_history(*histories, title: str | None = None, standin: bool | None = No
                     ax.plot(x, y, style, color=color, marker="o", ms=3,
                             label=f"{h.name} ({label})")
     for ax, metric in zip(axes, ("loss", "accuracy")):
-        ax.set_xlabel(_("epoch"))
+        ax.set_xlabel(figure_text("epoch"))
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
     axes[1].legend(fontsize=7, loc="lower right")
     standin = any(h.standin for h in histories) if standin is None else standin
-    fig.suptitle((title or _("Learning curves"))
-                 + (" (" + _("stand-in data") + ")" if standin else ""))
+    fig.suptitle((title or figure_text("Learning curves"))
+                 + (" (" + figure_text("stand-in data") + ")" if standin else ""))
     fig.tight_layout()
     return stamp_standin(fig, standin)
 
@@ -176,14 +176,14 @@ def plot_lr_finder(lrs, losses, chosen: float | None = None, title: str | None =
     ax.plot(lrs, losses, marker="o", ms=2)
     if chosen is not None:
         ax.axvline(chosen, color="C3", ls="--",
-                   label=_("chosen {rate}", rate=format(chosen, ".2g")))
+                   label=figure_text("chosen {rate}", rate=format(chosen, ".2g")))
         ax.legend(fontsize=8)
     ax.set_xscale("log")
-    ax.set_xlabel(_("learning rate"))
-    ax.set_ylabel(_("training loss"))
+    ax.set_xlabel(figure_text("learning rate"))
+    ax.set_ylabel(figure_text("training loss"))
     ax.grid(alpha=0.3)
-    ax.set_title((title or _("Learning-rate range test"))
-                 + (" (" + _("stand-in data") + ")" if standin else ""))
+    ax.set_title((title or figure_text("Learning-rate range test"))
+                 + (" (" + figure_text("stand-in data") + ")" if standin else ""))
     fig.tight_layout()
     return stamp_standin(fig, standin)
 
@@ -226,8 +226,8 @@ def plot_comparison(rows: list[dict], standin: bool = False, title: str | None =
         ax.bar_label(bars, fmt="%.3g", fontsize=8)
         ax.set_title(label, fontsize=10)
         ax.tick_params(axis="x", labelrotation=15, labelsize=8)
-    fig.suptitle((title or _("Models compared"))
-                 + (" (" + _("stand-in data") + ")" if standin else ""))
+    fig.suptitle((title or figure_text("Models compared"))
+                 + (" (" + figure_text("stand-in data") + ")" if standin else ""))
     fig.tight_layout()
     return stamp_standin(fig, standin)
 
@@ -249,7 +249,7 @@ def show_feature_maps(maps: list, image=None, channels: int = 8, title: str | No
         cells = list(row)
         if image is not None:
             cells[0].imshow(image_array(image))
-            cells[0].set_title(_("input"), fontsize=7)
+            cells[0].set_title(figure_text("input"), fontsize=7)
             cells = cells[1:]
         # the most active channels say most about what the layer responds to
         order = np.argsort(-fmap.mean(axis=(0, 1)))[:channels]
@@ -262,7 +262,7 @@ def show_feature_maps(maps: list, image=None, channels: int = 8, title: str | No
             -0.1, 0.5, f"{name}\n{fmap.shape[0]}x{fmap.shape[1]}x{fmap.shape[2]}",
             transform=row[1 if image is not None else 0].transAxes, ha="right", va="center",
             fontsize=7)
-    fig.suptitle(title or _("Feature maps (most active channels)"), fontsize=10)
+    fig.suptitle(title or figure_text("Feature maps (most active channels)"), fontsize=10)
     fig.tight_layout()
     return fig
 
