@@ -449,7 +449,7 @@ def run_notebooks_part(monkeypatch, tmp_path, root, found, fake_call, clock, rou
     monkeypatch.setattr("tlcourse.course.build.repo_root", lambda: root)
     monkeypatch.setattr(runner, "find_notebooks", lambda root, selectors: list(found))
     monkeypatch.setattr(harness, "call_in_subprocess", fake_call)
-    monkeypatch.setattr(harness, "scratch_cache", lambda dest: dest)
+    monkeypatch.setattr(harness, "scratch_cache", lambda dest, own: dest)
     monkeypatch.setattr(notebooks.time, "perf_counter", lambda: clock[0])
     monkeypatch.setenv("TLCOURSE_CACHE", str(tmp_path / "cache"))
     return notebooks.run(SimpleNamespace(frameworks=("torch", "tf"), profile="smoke",
