@@ -34,8 +34,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import inspect
 import io
+import itertools
 import math
 import os
 import shutil
@@ -205,7 +207,7 @@ class RealSizes:
     ``smallest``); the longer side over the shorter is drawn from ``aspect`` and a
     share ``portrait`` stands upright.  Each file is encoded at the JPEG quality (in
     ``quality``) that brings it nearest a size proportional to its pixels, scaled so
-    that the mean over the set is ``mean_kb``."""
+    that the mean over the set is ``mean_kib`` (KiB, 1,024 bytes)."""
     files: int                 # image files in the real set
     per_class: int             # of which per class (Cats vs Dogs) or breed (Pets, mean)
     long_side: int
@@ -215,7 +217,7 @@ class RealSizes:
     smallest: int
     aspect: tuple[float, float]
     portrait: float
-    mean_kb: float
+    mean_kib: float
     quality: tuple[int, int]
 
     def draw(self, rng: np.random.Generator) -> tuple[int, int]:
@@ -240,7 +242,7 @@ class RealSizes:
         """The file size to aim at for a picture of ``size``: its share of the mean by
         pixels, spread as photos' sizes are (log-normal, mean 1)."""
         spread = rng.lognormal(-0.35 ** 2 / 2, 0.35)
-        return int(self.mean_kb * 1024 * math.prod(size) / self.mean_pixels * spread)
+        return int(self.mean_kib * 1024 * math.prod(size) / self.mean_pixels * spread)
 
 
 # The figures, and where each comes from.  "Documented" figures are counts and archive
@@ -251,25 +253,24 @@ REAL_SIZES = {
     # Petfinder): 12,500 JPEGs a class (12,501 files: Cat/666.jpg is empty), documented
     # by the Kaggle competition and Hugging Face's cats_vs_dogs card.  Mean file size:
     # the archive's 824,887,076 bytes (tlcourse.catalog) over its 25,002 files is
-    # 33.0 KB; Hugging Face's cats_vs_dogs card records 735,119,341 bytes for 23,442
-    # decodable images, 31.4 KB; mean_kb is between the two.  Estimates: most photos
+    # 32.2 KiB; Hugging Face's cats_vs_dogs card records 735,119,341 bytes for 23,442
+    # decodable images, 30.6 KiB; mean_kib is between the two.  Estimates: most photos
     # 500 px on the longer side (500x375, 375x500, 500x333, ...), the rest smaller, none
     # larger; 4:3-ish, about a third upright; quality 50-98.
     "cats_dogs": RealSizes(files=25_000, per_class=12_500, long_side=500, at_long_side=0.8,
                            larger=0.0, largest=500, smallest=150, aspect=(1.0, 1.6),
-                           portrait=0.3, mean_kb=32.2, quality=(50, 98)),
+                           portrait=0.3, mean_kib=31.4, quality=(50, 98)),
     # Oxford-IIIT Pet (Parkhi et al. 2012): 7,349 images, 37 breeds, "roughly 200 images
     # for each class" (the dataset's README; TensorFlow Datasets: 3,680 train + 3,669
     # test); 7,349 / 37 = 198.6.  Mean file size: images.tar.gz's 791,918,971 bytes
-    # (tlcourse.catalog, from TFDS's checksums) over its 7,390 files is 104.6 KB;
-    # TFDS gives the prepared set as 773.68 MiB for 7,349 images, 107.8 KB; mean_kb is
-    # between the two.  These are
-    # larger files than Cats vs Dogs': higher quality and some larger photos.  Estimates:
-    # most 500 px on the longer side, one in ten larger (up to 1,600 px), the rest
-    # smaller (down to 200 px); quality 75-98.
+    # (tlcourse.catalog, from TFDS's checksums) over its 7,390 files is 104.6 KiB;
+    # TFDS gives the prepared set as 773.68 MiB for 7,349 images, 107.8 KiB; mean_kib is
+    # between the two: larger files than Cats vs Dogs' (higher quality, some larger
+    # photos).  Estimates: most 500 px on the longer side, one in ten larger (up to
+    # 1,600 px), the rest smaller (down to 200 px); quality 60-98.
     "oxford_pets": RealSizes(files=7_349, per_class=199, long_side=500, at_long_side=0.75,
                              larger=0.1, largest=1600, smallest=200, aspect=(1.0, 1.6),
-                             portrait=0.3, mean_kb=106.2, quality=(60, 98)),
+                             portrait=0.3, mean_kib=106.2, quality=(60, 98)),
 }
 
 
@@ -312,8 +313,15 @@ def laptop_counts() -> dict[str, int]:
 
     cap = PROFILES["laptop"].images_per_class
     fractions = inspect.signature(datasets.cats_dogs).parameters["fractions"].default
-    cats_dogs = min(REAL_SIZES["cats_dogs"].per_class,
-                    math.ceil(cap / min(fractions)) + AWKWARD_PER_CLASS)
+
+    def fills(readable: int) -> bool:      # datasets.cats_dogs' split, one class
+        parts = datasets.stratified_split(np.zeros(readable, dtype=int), fractions)
+        return min(len(p) for p in parts) >= cap
+
+    # the split rounds, so the fewest files may be a little under cap / smallest share
+    readable = next(n for n in itertools.count(math.floor(cap / min(fractions)) - len(fractions))
+                    if fills(n))
+    cats_dogs = min(REAL_SIZES["cats_dogs"].per_class, readable + AWKWARD_PER_CLASS)
     return {"cats_dogs": cats_dogs, "oxford_pets": REAL_SIZES["oxford_pets"].per_class}
 
 
@@ -506,6 +514,12 @@ def build_archives(out_dir: Path, seed: int = 0, cats_dogs_per_class: int = CATS
                 tf.add(pets / part, arcname=part)
             out[tpath.name] = tpath
     return out
+
+
+def real_sized_key() -> str:
+    """Eight hex digits that change whenever the real-sized stand-ins' figures or counts
+    do: a folder named with it is never a stale one."""
+    return hashlib.sha256(repr((REAL_SIZES, laptop_counts())).encode()).hexdigest()[:8]
 
 
 def real_sized_writer(name: str):

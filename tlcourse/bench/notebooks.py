@@ -18,9 +18,10 @@ up to 30 %, which a ratio of 1.3 cannot absorb.
 
 At ``--profile laptop`` the notebooks run on real-sized stand-ins (``tlcourse.standin``,
 ``real_sized=True``: the real photos' sizes and the laptop's counts), written once
-into ``<cache>/bench/standin-real-sized/`` and linked into the run's scratch cache
-where the real downloads go, never into the user's datasets; their marker file keeps
-every figure and number labelled "stand-in data".  Each row then also gives the
+into ``<cache>/bench/standin-real-sized-<key>/`` (``standin.real_sized_key``) and
+linked into the run's scratch cache where the real downloads go, never into the
+user's datasets; their marker file keeps every figure and number labelled
+"stand-in data".  Each row then also gives the
 seconds per section (``SECTION_KINDS``), from the cell times nbclient records.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -120,7 +122,7 @@ def select_notebooks(root: Path, frameworks, only=None) -> list[Path]:
 
 def run(opts) -> dict:
     """The notebooks part: one row per solution notebook."""
-    from tlcourse import cache
+    from tlcourse import cache, standin
     from tlcourse.course.build import repo_root
 
     root = repo_root()
@@ -131,7 +133,8 @@ def run(opts) -> dict:
     scratch = cache.cache_dir() / "bench" / ("notebooks-laptop" if laptop else "notebooks")
     # a laptop run's datasets: the real-sized stand-ins, where its notebooks look for
     # the real downloads (a folder of the scratch cache, never the user's datasets)
-    own = {"datasets": cache.cache_dir() / "bench" / "standin-real-sized"} if laptop else {}
+    standins = cache.cache_dir() / "bench" / f"standin-real-sized-{standin.real_sized_key()}"
+    own = {"datasets": standins} if laptop else {}
     env = dict(harness.framework_homes_env(), TLCOURSE_CACHE=str(scratch),
                TLCOURSE_PROFILE=opts.profile)
     notes = []
@@ -192,6 +195,8 @@ def install_standins(names: list[str]) -> dict:
             raise RuntimeError(f"{dest} is not a stand-in ({standin.STANDIN_MARKER} missing): "
                                "refusing to time a laptop run on it")
         start = time.perf_counter()
+        for stale in dest.parent.glob(f".tmp-{dest.name}.*"):    # a killed run's half
+            shutil.rmtree(stale, ignore_errors=True)
         standin.write_into(dest, standin.real_sized_writer(name))   # no-op when there
         datasets.load(name, "laptop", progress=False)
         files = [f for f in dest.rglob("*") if f.is_file()]
