@@ -21,8 +21,8 @@ At ``--profile laptop`` the notebooks run on real-sized stand-ins (``tlcourse.st
 into ``<cache>/bench/standin-real-sized-<key>/`` (``standin.real_sized_key``) and
 linked into the run's scratch cache where the real downloads go, never into the
 user's datasets; their marker file keeps every figure and number labelled
-"stand-in data".  Each row then also gives the
-seconds per section (``SECTION_KINDS``), from the cell times nbclient records.
+"stand-in data".  Every row also gives the seconds per section (``SECTION_KINDS``),
+from the cell times nbclient records in the executed copy.
 """
 from __future__ import annotations
 
