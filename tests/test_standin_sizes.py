@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from tlcourse import assets, datasets, standin
+from tlcourse.bench import notebooks
 from tlcourse.course import release_checks
 from tlcourse.profiles import PROFILES
 
@@ -108,7 +109,7 @@ def split_sizes(per_class: int, unreadable: int, fractions) -> list[int]:
 
 def test_laptop_counts_fill_the_caps_and_no_more():
     cap = PROFILES["laptop"].images_per_class
-    counts = standin.laptop_counts()
+    counts = notebooks.laptop_counts()
     odd = release_checks._literal_in(standin.write_cats_dogs, "odd")
     assert {len(kinds) for kinds in odd.values()} == {standin.AWKWARD_PER_CLASS}
     fractions = inspect.signature(datasets.cats_dogs).parameters["fractions"].default
@@ -127,10 +128,8 @@ def test_laptop_counts_fill_the_caps_and_no_more():
 
 def test_a_real_sized_stand_in_where_the_download_goes_says_stand_in(tmp_path, monkeypatch):
     """What `tlcourse bench notebooks --profile laptop` installs in its scratch cache."""
-    from tlcourse.bench import notebooks
-
     monkeypatch.setenv("TLCOURSE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(standin, "laptop_counts", lambda: {"cats_dogs": 12, "oxford_pets": 2})
+    monkeypatch.setattr(notebooks, "laptop_counts", lambda: {"cats_dogs": 12, "oxford_pets": 2})
     made = notebooks.install_standins(["cats_dogs", "oxford_pets"])
     assert made["cats_dogs"]["files"] > 24 and made["oxford_pets"]["mb"] > 0
     root = datasets.dataset_root("cats_dogs")                 # the real download's place
@@ -146,7 +145,6 @@ def test_install_refuses_a_folder_that_is_not_a_stand_in(tmp_path, monkeypatch):
     monkeypatch.setenv("TLCOURSE_CACHE", str(tmp_path / "cache"))
     real = datasets.dataset_root("cats_dogs")
     (real / "PetImages" / "Cat").mkdir(parents=True)          # a real download, say
-    from tlcourse.bench import notebooks
     with pytest.raises(RuntimeError, match="is not a stand-in"):
         notebooks.install_standins(["cats_dogs"])
     assert not standin.is_standin_folder(real)

@@ -13,11 +13,12 @@ pipelines) then run unchanged on them.
   header), ``<image> <CLASS-ID> <SPECIES> <BREED-ID>`` per line.
 
 ``real_sized=True`` writes the same content at the real photos' size: their
-width and height distribution, file sizes and counts (``REAL_SIZES``, with
-where each figure comes from), so that a laptop-profile run decodes, resizes
-and caches as much as on the real data (``tlcourse bench notebooks --profile
-laptop``).  Every stand-in folder holds ``STANDIN_MARKER``: data loaded from
-it says "stand-in data" wherever it sits in the cache.
+width and height distribution and file sizes (``REAL_SIZES``, with where each
+figure comes from), so that a laptop-profile run decodes, resizes and caches as
+much as on the real data (``tlcourse bench notebooks --profile laptop``, which
+writes as many files as the laptop profile reads).  Every stand-in folder holds
+``STANDIN_MARKER``: data loaded from it says "stand-in data" wherever it sits in
+the cache.
 
 Both include the awkward files the real archives have: an empty file, a
 truncated JPEG, a non-image named ``.jpg``, and readable odd modes (grayscale,
@@ -34,10 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
-import inspect
 import io
-import itertools
 import math
 import os
 import shutil
@@ -303,28 +301,6 @@ def _real_sized_jpeg(look: Look, sizes: RealSizes, rng: np.random.Generator) -> 
     return jpeg_near(_animal(look, size, rng), sizes.target_bytes(size, rng), sizes.quality)
 
 
-def laptop_counts() -> dict[str, int]:
-    """Files to write per class (Cats vs Dogs) and per breed (Pets) so that the laptop
-    profile's cap (images per class and split) is filled in every split, and no more:
-    the smallest split's share of a class must reach the cap, after the awkward files
-    the scan leaves out.  Pets has fewer images a breed than the cap: all of them."""
-    from tlcourse import datasets
-    from tlcourse.profiles import PROFILES
-
-    cap = PROFILES["laptop"].images_per_class
-    fractions = inspect.signature(datasets.cats_dogs).parameters["fractions"].default
-
-    def fills(readable: int) -> bool:      # datasets.cats_dogs' split, one class
-        parts = datasets.stratified_split(np.zeros(readable, dtype=int), fractions)
-        return min(len(p) for p in parts) >= cap
-
-    # the split rounds, so the fewest files may be a little under cap / smallest share
-    readable = next(n for n in itertools.count(math.floor(cap / min(fractions)) - len(fractions))
-                    if fills(n))
-    cats_dogs = min(REAL_SIZES["cats_dogs"].per_class, readable + AWKWARD_PER_CLASS)
-    return {"cats_dogs": cats_dogs, "oxford_pets": REAL_SIZES["oxford_pets"].per_class}
-
-
 def picture_jpeg(look: Look, size: tuple[int, int], rng: np.random.Generator) -> bytes:
     """One synthetic "animal" of ``look`` (e.g. a value of ``CATS_DOGS_LOOKS[...]`` or
     ``pet_looks()``), ``size`` = (width, height) pixels, as the bytes of a JPEG file
@@ -514,21 +490,6 @@ def build_archives(out_dir: Path, seed: int = 0, cats_dogs_per_class: int = CATS
                 tf.add(pets / part, arcname=part)
             out[tpath.name] = tpath
     return out
-
-
-def real_sized_key() -> str:
-    """Eight hex digits that change whenever the real-sized stand-ins' figures or counts
-    do: a folder named with it is never a stale one."""
-    return hashlib.sha256(repr((REAL_SIZES, laptop_counts())).encode()).hexdigest()[:8]
-
-
-def real_sized_writer(name: str):
-    """The writer of dataset ``name``'s real-sized stand-in with the laptop run's counts
-    (``laptop_counts``), for ``write_into``."""
-    count = laptop_counts()[name]
-    if name == "cats_dogs":
-        return functools.partial(write_cats_dogs, per_class=count, real_sized=True)
-    return functools.partial(write_oxford_pets, per_breed=count, real_sized=True)
 
 
 def write_into(dest: Path, writer, **kwargs) -> Path:

@@ -18,7 +18,7 @@ up to 30 %, which a ratio of 1.3 cannot absorb.
 
 At ``--profile laptop`` the notebooks run on real-sized stand-ins (``tlcourse.standin``,
 ``real_sized=True``: the real photos' sizes and the laptop's counts), written once
-into ``<cache>/bench/standin-real-sized-<key>/`` (``standin.real_sized_key``) and
+into ``<cache>/bench/standin-real-sized-<key>/`` (``real_sized_key``) and
 linked into the run's scratch cache where the real downloads go, never into the
 user's datasets; their marker file keeps every figure and number labelled
 "stand-in data".  Every row also gives the seconds per section (``SECTION_KINDS``),
@@ -27,14 +27,21 @@ from the cell times nbclient records in the executed copy.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import hashlib
+import inspect
+import itertools
 import json
+import math
 import re
 import shutil
 import time
 from pathlib import Path
 
+import numpy as np
+
 from tlcourse.bench import harness
-from tlcourse.bench.report import load_average, num, part_status, table
+from tlcourse.bench.report import load_average, num, part_status, section_table, table
 
 MAX_RATIO = 1.3   # issue 20: each TensorFlow notebook within 1.3x its PyTorch twin
 
@@ -122,7 +129,7 @@ def select_notebooks(root: Path, frameworks, only=None) -> list[Path]:
 
 def run(opts) -> dict:
     """The notebooks part: one row per solution notebook."""
-    from tlcourse import cache, standin
+    from tlcourse import cache
     from tlcourse.course.build import repo_root
 
     root = repo_root()
@@ -133,7 +140,7 @@ def run(opts) -> dict:
     scratch = cache.cache_dir() / "bench" / ("notebooks-laptop" if laptop else "notebooks")
     # a laptop run's datasets: the real-sized stand-ins, where its notebooks look for
     # the real downloads (a folder of the scratch cache, never the user's datasets)
-    standins = cache.cache_dir() / "bench" / f"standin-real-sized-{standin.real_sized_key()}"
+    standins = cache.cache_dir() / "bench" / f"standin-real-sized-{real_sized_key()}"
     own = {"datasets": standins} if laptop else {}
     env = dict(harness.framework_homes_env(), TLCOURSE_CACHE=str(scratch),
                TLCOURSE_PROFILE=opts.profile)
@@ -161,10 +168,12 @@ def run(opts) -> dict:
     for r in twins:
         harness.log(f"notebooks: {r['assignment']}: TensorFlow/PyTorch {r['wall_ratio']:.2f} "
                     f"wall, {r['cpu_ratio']:.2f} CPU")
+    shared = ("weights and photos from the normal cache, datasets as below" if laptop
+              else "weights, photos and datasets from the normal cache")
     notes.insert(0, f"Profile `{opts.profile}`; each notebook executed by `tlcourse run`'s "
                  "executor in a fresh process (kernel `python3` of this environment), with "
-                 "an empty feature cache (weights, photos and datasets from the normal "
-                 "cache); peak RSS and CPU time = the kernel's, read with "
+                 f"an empty feature cache ({shared}); peak RSS and CPU time = the kernel's, "
+                 "read with "
                  "getrusage(RUSAGE_CHILDREN) after it exited. Executed copies: runs/bench/."
                  + (f" {rounds} rounds, the twins' order swapped every second round; each "
                     "notebook's fastest wall and CPU time (every run's are in RESULTS.json)."
@@ -182,6 +191,49 @@ def run(opts) -> dict:
     return part
 
 
+def laptop_counts() -> dict[str, int]:
+    """Files a real-sized stand-in needs per class (Cats vs Dogs) and per breed (Pets)
+    for the laptop profile's cap (images per class and split) to be filled in every
+    split, and no more: the smallest split of a class must reach the cap after the
+    scan leaves the awkward files out.  Pets has fewer images a breed than the cap:
+    as many as the real set."""
+    from tlcourse import datasets, standin
+    from tlcourse.profiles import PROFILES
+
+    cap = PROFILES["laptop"].images_per_class
+    fractions = inspect.signature(datasets.cats_dogs).parameters["fractions"].default
+
+    def fills(readable: int) -> bool:      # datasets.cats_dogs' split, one class
+        parts = datasets.stratified_split(np.zeros(readable, dtype=int), fractions)
+        return min(len(p) for p in parts) >= cap
+
+    # the split rounds, so the fewest files may be a little under cap / smallest share
+    readable = next(n for n in itertools.count(math.floor(cap / min(fractions)) - len(fractions))
+                    if fills(n))
+    real = standin.REAL_SIZES
+    return {"cats_dogs": min(real["cats_dogs"].per_class, readable + standin.AWKWARD_PER_CLASS),
+            "oxford_pets": real["oxford_pets"].per_class}
+
+
+def real_sized_key() -> str:
+    """Eight hex digits that change whenever the real-sized stand-ins' figures or counts
+    do: a folder named with it is never a stale one."""
+    from tlcourse import standin
+
+    return hashlib.sha256(repr((standin.REAL_SIZES, laptop_counts())).encode()).hexdigest()[:8]
+
+
+def real_sized_writer(name: str):
+    """The writer of dataset ``name``'s real-sized stand-in with the laptop run's counts,
+    for ``standin.write_into``."""
+    from tlcourse import standin
+
+    count = laptop_counts()[name]
+    if name == "cats_dogs":
+        return functools.partial(standin.write_cats_dogs, per_class=count, real_sized=True)
+    return functools.partial(standin.write_oxford_pets, per_breed=count, real_sized=True)
+
+
 def install_standins(names: list[str]) -> dict:
     """In a laptop run's scratch cache (``TLCOURSE_CACHE``): each dataset of ``names``
     as its real-sized stand-in where the real download goes, written once and scanned
@@ -197,7 +249,7 @@ def install_standins(names: list[str]) -> dict:
         start = time.perf_counter()
         for stale in dest.parent.glob(f".tmp-{dest.name}.*"):    # a killed run's half
             shutil.rmtree(stale, ignore_errors=True)
-        standin.write_into(dest, standin.real_sized_writer(name))   # no-op when there
+        standin.write_into(dest, real_sized_writer(name))   # no-op when there
         datasets.load(name, "laptop", progress=False)
         files = [f for f in dest.rglob("*") if f.is_file()]
         made[name] = {"files": len(files), "mb": sum(f.stat().st_size for f in files) / 2**20,
@@ -243,20 +295,6 @@ def seconds_by_kind(sections_: list[list]) -> dict[str, float]:
     for _, kind, seconds in sections_:
         totals[kind] += seconds
     return totals
-
-
-def section_table(rows: list[dict]) -> str:
-    """Seconds per section kind, one column per notebook (twins side by side), with
-    the wall time (kernel start included) and peak memory below."""
-    rows = [r for r in rows if r.get("sections")]
-    if not rows:
-        return ""
-    header = ["section"] + [f"{r['assignment']} {'TensorFlow' if r['framework'] == 'tf' else 'PyTorch'}"
-                            for r in rows]
-    body = [[kind] + [num(r["sections"][kind], 0) for r in rows] for kind in KINDS]
-    body.append(["wall (kernel start included)"] + [num(r.get("wall_s"), 0) for r in rows])
-    body.append(["peak RSS MB"] + [num(r.get("peak_mb"), 0) for r in rows])
-    return table(body, header)
 
 
 def _twins_swapped(notebooks: list[Path]) -> list[Path]:

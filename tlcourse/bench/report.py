@@ -273,9 +273,22 @@ def _notebooks(part: dict) -> str:
             + f"\n\nTotal wall time: {total:.0f} s.")
 
 
-def _notebooks_by_section(part: dict) -> str:
-    from tlcourse.bench.notebooks import section_table
+def section_table(rows: list[dict]) -> str:
+    """Seconds per section kind (in the order of the rows' ``sections``), one column per
+    notebook (twins side by side), with the wall time (kernel start included) and peak
+    memory below; "" when no row has sections."""
+    rows = [r for r in rows if r.get("sections")]
+    if not rows:
+        return ""
+    header = ["section"] + [f"{r['assignment']} {fw(r['framework'])}" for r in rows]
+    body = [[kind] + [num(r["sections"].get(kind), 0) for r in rows]
+            for kind in rows[0]["sections"]]
+    body.append(["wall (kernel start included)"] + [num(r.get("wall_s"), 0) for r in rows])
+    body.append(["peak RSS MB"] + [num(r.get("peak_mb"), 0) for r in rows])
+    return table(body, header)
 
+
+def _notebooks_by_section(part: dict) -> str:
     by_section = section_table(part.get("rows", []))
     return _notebooks(part) + (f"\n\nSeconds per section (cells grouped by the notebooks' "
                                f"`##` headings):\n\n{by_section}" if by_section else "")

@@ -34,7 +34,6 @@ from pathlib import Path
 
 from tlcourse.bench import adversarial, data, grading, models, notebooks, report, scaling
 from tlcourse.bench.harness import log
-from tlcourse.cli.checks import UsageError
 from tlcourse.contract import FRAMEWORKS
 from tlcourse.preprocess import MODELS
 from tlcourse.profiles import PROFILES
@@ -183,8 +182,9 @@ def main(args, command: str) -> int:
         from tlcourse.course.build import repo_root
         try:     # a bad name is said before anything is measured
             notebooks.select_notebooks(repo_root(), args.frameworks, args.only)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+        except ValueError as exc:     # as the command line says a usage error
+            print(f"tlcourse bench: error: {exc}", file=sys.stderr)
+            return 2
     results = run(parts, args, Path(args.out_dir), command=command)
     md = Path(args.out_dir) / "RESULTS.md"
     print()
