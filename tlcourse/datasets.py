@@ -701,7 +701,7 @@ def oxford_pets(profile=None, seed: int = 0, val_fraction: float = 0.2,
     tv_rels, tv_labels = out["trainval"]
     train_idx, val_idx = stratified_split(tv_labels, (1 - val_fraction, val_fraction), seed)
     mk = lambda name, rs, ls: _make_split("oxford_pets", name, root, rs, ls, class_names,
-                                          standin_data, report, prof.images_per_class, seed)
+                                          standin_data, report, prof.pets_images_per_class, seed)
     return Splits(mk("train", [tv_rels[i] for i in train_idx], tv_labels[train_idx]),
                   mk("val", [tv_rels[i] for i in val_idx], tv_labels[val_idx]),
                   mk("test", *out["test"]))
