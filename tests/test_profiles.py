@@ -126,8 +126,9 @@ def test_laptop_uses_the_real_location_light_models_and_a_capped_subset(real_lay
                                                                      "efficientnet_lite0"}
     cap = 7   # the stand-in is smaller than the laptop's cap: make the cap bite
     data = datasets.cats_dogs(get_profile("laptop", images_per_class=cap), progress=False)
-    assert not data.standin, "laptop reads the real download's folder"
-    assert Path(data.train.root) == datasets.dataset_root("cats_dogs")
+    assert Path(data.train.root) == datasets.dataset_root("cats_dogs"), \
+        "laptop reads the real download's folder"
+    assert data.standin, "a stand-in put where the download goes still says stand-in"
     for split in data:
         assert np.bincount(split.labels).tolist() == [cap, cap], split.name   # stratified
     again = datasets.cats_dogs(get_profile("laptop", images_per_class=cap), progress=False)
