@@ -138,7 +138,7 @@ def test_laptop_uses_the_real_location_light_models_and_a_capped_subset(real_lay
 
 
 def test_laptop_subset_of_pets_keeps_every_breed(real_layout_cache):
-    data = datasets.oxford_pets(get_profile("laptop", images_per_class=2), progress=False)
+    data = datasets.oxford_pets(get_profile("laptop", pets_images_per_class=2), progress=False)
     counts = np.bincount(data.train.labels, minlength=37)
     assert len(counts) == 37 and counts.min() >= 1 and counts.max() <= 2
 
