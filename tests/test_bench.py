@@ -449,7 +449,7 @@ def run_notebooks_part(monkeypatch, tmp_path, root, found, fake_call, clock, rou
     monkeypatch.setattr("tlcourse.course.build.repo_root", lambda: root)
     monkeypatch.setattr(runner, "find_notebooks", lambda root, selectors: list(found))
     monkeypatch.setattr(harness, "call_in_subprocess", fake_call)
-    monkeypatch.setattr(harness, "scratch_cache", lambda dest: dest)
+    monkeypatch.setattr(harness, "scratch_cache", lambda dest, own: dest)
     monkeypatch.setattr(notebooks.time, "perf_counter", lambda: clock[0])
     monkeypatch.setenv("TLCOURSE_CACHE", str(tmp_path / "cache"))
     return notebooks.run(SimpleNamespace(frameworks=("torch", "tf"), profile="smoke",
@@ -544,3 +544,103 @@ def test_summary_table_gives_the_transferable_ideal_images_and_marks_misses():
     table = {r[0]: r[1:] for r in report.summary_rows({"parts": {"adversarial": {"rows": rows}}})}
     row = next(v for k, v in table.items() if k.startswith("ideal images (Fourier"))
     assert row == ["cat **0.663** (0.50–0.99), 12.0 s; zebra 0.998 (0.50–0.99), **21.5 s**", "–"]
+
+
+# --------------------------------------------------------------------------
+# the laptop profile (issue 31): seconds per section, --only, its own report section
+# --------------------------------------------------------------------------
+def timed_cell(start_s: float, seconds: float) -> dict:
+    """A code cell with the times nbclient records, starting ``start_s`` into the run."""
+    at = lambda s: f"2026-12-07T10:{int(s) // 60:02d}:{s % 60:06.3f}Z"
+    return {"cell_type": "code", "source": "pass",
+            "metadata": {"execution": {"iopub.status.busy": at(start_s),
+                                       "iopub.execute_input": at(start_s + 0.01),
+                                       "shell.execute_reply": at(start_s + seconds - 0.01),
+                                       "iopub.status.idle": at(start_s + seconds)}}}
+
+
+def md(text: str) -> dict:
+    return {"cell_type": "markdown", "source": text}
+
+
+def test_sections_group_cells_by_level_two_headings_into_kinds():
+    nb = {"cells": [md("# The title\nintro"), timed_cell(0, 3.0),
+                    md("## 1. The data: Cats vs Dogs"), timed_cell(3, 5.0), timed_cell(8, 1.5),
+                    md("## 4. The pretrained network as a fixed feature extractor"),
+                    timed_cell(10, 20.0),
+                    md("### Exercise (b): compute the features"), timed_cell(30, 4.0),
+                    md("## 5. The pretrained network as the frozen base of a new model"),
+                    timed_cell(34, 40.0),
+                    md("## 6. Fine-tuning"), timed_cell(74, 30.0),
+                    md("## 7. What the fine-tuned model gets wrong"), timed_cell(104, 2.0),
+                    {"cell_type": "code", "source": "never ran", "metadata": {}}]}
+    got = notebooks_part.sections(nb)
+    assert [h for h, _, _ in got] == ["(before the first section)", "1. The data: Cats vs Dogs",
+                                      "4. The pretrained network as a fixed feature extractor",
+                                      "5. The pretrained network as the frozen base of a new model",
+                                      "6. Fine-tuning", "7. What the fine-tuned model gets wrong"]
+    by_kind = notebooks_part.seconds_by_kind(got)
+    assert by_kind == pytest.approx({"setup": 3.0, "data": 6.5, "features": 24.0,
+                                     "training": 40.0, "fine-tuning": 30.0, "study": 2.0})
+
+
+@pytest.mark.parametrize("assignment, kinds", [
+    ("transfer_learning", {"setup", "data", "features", "training", "fine-tuning", "study"}),
+    ("pets_lab", {"setup", "data", "features", "training", "fine-tuning", "study"}),
+    ("adversarial_cat", {"setup", "study"})])
+def test_every_solution_notebooks_headings_map_to_the_sections_they_are(assignment, kinds):
+    for nb in sorted((ROOT / "notebooks" / assignment).glob("*.ipynb")):
+        got = {kind for _, kind, _ in notebooks_part.sections(json.loads(nb.read_text()))}
+        assert got == kinds, nb.name
+
+
+def test_laptop_part_is_kept_beside_the_smoke_one_and_shown_by_section():
+    assert report.part_key("notebooks", "smoke") == "notebooks"
+    assert report.part_key("notebooks", "laptop") == "notebooks_laptop"
+    assert report.part_key("models", "laptop") == "models"
+    secs = lambda *xs: dict(zip(notebooks_part.KINDS, xs))
+    rows = [{"notebook": "pets_lab/OxfordPetsPyTorch.ipynb", "assignment": "pets_lab",
+             "framework": "torch", "profile": "laptop", "status": "ok", "wall_s": 400.0,
+             "peak_mb": 2000.0, "sections": secs(5.0, 30.0, 20.0, 300.0, 40.0, 2.0)},
+            {"notebook": "pets_lab/OxfordPetsTF.ipynb", "assignment": "pets_lab",
+             "framework": "tf", "profile": "laptop", "status": "ok", "wall_s": 500.0,
+             "peak_mb": 2500.0, "sections": secs(9.0, 35.0, 25.0, 380.0, 45.0, 3.0)}]
+    smoke = {"status": "ok", "rows": [dict(rows[0], profile="smoke", wall_s=50.0)]}
+    results = report.merge(report.empty_results(), "run1", {"command": "tlcourse bench"},
+                           {"notebooks": smoke,
+                            "notebooks_laptop": {"status": "ok", "rows": rows,
+                                                 "data": "real-sized stand-ins"}})
+    assert results["parts"]["notebooks"]["rows"][0]["wall_s"] == 50.0, "smoke kept"
+    table = {r[0]: r[1:] for r in report.summary_rows(results)}
+    assert table["laptop notebooks (1 + 1) on real-sized stand-ins: total wall, highest peak RSS"] \
+        == ["400 s, peak 2000 MB", "500 s, peak 2500 MB"]
+    page = report.render(results)
+    assert "## Solution notebooks, laptop profile on real-sized stand-ins" in page
+    assert "| section | pets_lab PyTorch | pets_lab TensorFlow |" in page
+    assert "| training | 300 | 380 |" in page
+    assert "| wall (kernel start included) | 400 | 500 |" in page
+
+
+def test_bench_only_names_one_notebook_and_refuses_an_unknown_one(capsys):
+    found = notebooks_part.select_notebooks(ROOT, ("torch", "tf"), ["pets_lab"])
+    assert [nb.name for nb in found] == ["OxfordPetsPyTorch.ipynb", "OxfordPetsTF.ipynb"]
+    found = notebooks_part.select_notebooks(ROOT, ("torch",), ["TransferLearningPyTorch"])
+    assert [nb.name for nb in found] == ["TransferLearningPyTorch.ipynb"]
+    assert cli_main(["bench", "notebooks", "--only", "pets_labb"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tlcourse bench: error: --only 'pets_labb' matches no solution notebook")
+    assert len(err.splitlines()) == 1
+
+
+def test_scratch_cache_links_own_folders_instead_of_the_users(tmp_path, monkeypatch):
+    user = tmp_path / "user-cache"
+    (user / "datasets" / "cats_vs_dogs").mkdir(parents=True)     # the user's real download
+    (user / "photos").mkdir()
+    monkeypatch.setenv("TLCOURSE_CACHE", str(user))
+    scratch, standins = tmp_path / "scratch", tmp_path / "standins"
+    (scratch).mkdir()
+    (scratch / "datasets").symlink_to(user / "datasets")          # left by an older run
+    harness.scratch_cache(scratch, own={"datasets": standins})
+    assert (scratch / "datasets").resolve() == standins.resolve()
+    assert (scratch / "photos").resolve() == (user / "photos").resolve()
+    assert not any(standins.iterdir())

@@ -33,8 +33,8 @@ ALLOWED = {
              "pets.class_species", "pets.at_size", "tlc.pretrained"),
     "figures": ("train.plot_history", "train.plot_lr_finder", "pets.plot_confusion",
                 "pets.show_wrong_predictions", "pets.report", "pets.species_confusions"),
-    "checks": ("exercises.own_code", "exercises.reference", "pets.check_*", "pets.min_top1",
-               "quiz.*"),
+    "checks": ("exercises.own_code", "exercises.reference", "feedback.check_returned",
+               "pets.check_*", "pets.min_top1", "quiz.*"),
 }
 # the transfer-learning skills of issue 26, items 1-6
 SKILLS = ("test_pipeline", "test_model", "test_training", "test_lr_finder", "test_finetune",

@@ -126,8 +126,9 @@ def test_laptop_uses_the_real_location_light_models_and_a_capped_subset(real_lay
                                                                      "efficientnet_lite0"}
     cap = 7   # the stand-in is smaller than the laptop's cap: make the cap bite
     data = datasets.cats_dogs(get_profile("laptop", images_per_class=cap), progress=False)
-    assert not data.standin, "laptop reads the real download's folder"
-    assert Path(data.train.root) == datasets.dataset_root("cats_dogs")
+    assert Path(data.train.root) == datasets.dataset_root("cats_dogs"), \
+        "laptop reads the real download's folder"
+    assert data.standin, "a stand-in put where the download goes still says stand-in"
     for split in data:
         assert np.bincount(split.labels).tolist() == [cap, cap], split.name   # stratified
     again = datasets.cats_dogs(get_profile("laptop", images_per_class=cap), progress=False)
@@ -137,7 +138,7 @@ def test_laptop_uses_the_real_location_light_models_and_a_capped_subset(real_lay
 
 
 def test_laptop_subset_of_pets_keeps_every_breed(real_layout_cache):
-    data = datasets.oxford_pets(get_profile("laptop", images_per_class=2), progress=False)
+    data = datasets.oxford_pets(get_profile("laptop", pets_images_per_class=2), progress=False)
     counts = np.bincount(data.train.labels, minlength=37)
     assert len(counts) == 37 and counts.min() >= 1 and counts.max() <= 2
 

@@ -640,6 +640,8 @@ def cats_dogs(profile=None, seed: int = 0, fractions=(0.7, 0.15, 0.15),
     prof = get_profile(profile) if profile is None or isinstance(profile, str) else profile
     use_standin = _use_standin(prof)
     root = fetch("cats_dogs", use_standin=use_standin, progress=progress)
+    # a stand-in put where the download goes (a benchmark's real-sized one) still says so
+    standin_data = use_standin or standin.is_standin_folder(root)
     rels, labels = [], []
     for c, cls in enumerate(CATS_DOGS_CLASSES):
         folder = root / "PetImages" / cls
@@ -653,14 +655,14 @@ def cats_dogs(profile=None, seed: int = 0, fractions=(0.7, 0.15, 0.15),
                        key=_natural_key)
         rels += [f"PetImages/{cls}/{f}" for f in files]
         labels += [c] * len(files)
-    good, report = scan(root, rels, "cats_dogs", use_standin, progress=progress)
+    good, report = scan(root, rels, "cats_dogs", standin_data, progress=progress)
     keep = [i for i, r in enumerate(rels) if r in good]
     rels = [rels[i] for i in keep]
     labels = np.asarray([labels[i] for i in keep])
     parts = stratified_split(labels, fractions, seed)
     return Splits(*(
         _make_split("cats_dogs", name, root, [rels[i] for i in idx], labels[idx],
-                    CATS_DOGS_CLASSES, use_standin, report, prof.images_per_class, seed)
+                    CATS_DOGS_CLASSES, standin_data, report, prof.images_per_class, seed)
         for name, idx in zip(("train", "val", "test"), parts)))
 
 
@@ -692,6 +694,7 @@ def oxford_pets(profile=None, seed: int = 0, val_fraction: float = 0.2,
     prof = get_profile(profile) if profile is None or isinstance(profile, str) else profile
     use_standin = _use_standin(prof)
     root = fetch("oxford_pets", use_standin=use_standin, progress=progress)
+    standin_data = use_standin or standin.is_standin_folder(root)   # as in cats_dogs
     ann = root / "annotations"
     lists = {}
     for part in ("trainval", "test"):
@@ -710,7 +713,7 @@ def oxford_pets(profile=None, seed: int = 0, val_fraction: float = 0.2,
     class_names = tuple(by_id[i] for i in sorted(by_id))
 
     rels = {p: [f"images/{r[0]}.jpg" for r in rows] for p, rows in lists.items()}
-    good, report = scan(root, rels["trainval"] + rels["test"], "oxford_pets", use_standin,
+    good, report = scan(root, rels["trainval"] + rels["test"], "oxford_pets", standin_data,
                         progress=progress)
     out = {}
     for part in ("trainval", "test"):
@@ -719,7 +722,7 @@ def oxford_pets(profile=None, seed: int = 0, val_fraction: float = 0.2,
     tv_rels, tv_labels = out["trainval"]
     train_idx, val_idx = stratified_split(tv_labels, (1 - val_fraction, val_fraction), seed)
     mk = lambda name, rs, ls: _make_split("oxford_pets", name, root, rs, ls, class_names,
-                                          use_standin, report, prof.images_per_class, seed)
+                                          standin_data, report, prof.pets_images_per_class, seed)
     return Splits(mk("train", [tv_rels[i] for i in train_idx], tv_labels[train_idx]),
                   mk("val", [tv_rels[i] for i in val_idx], tv_labels[val_idx]),
                   mk("test", *out["test"]))

@@ -310,9 +310,15 @@ def plot_confusion(cm, class_names, standin: bool = False, title: str | None = N
 # --------------------------------------------------------------------------
 def min_top1(profile) -> float:
     """The top-1 accuracy the graded test requires: the profile's *declared* value
-    (``profiles.PROFILES``), so ``get_profile(pets_min_top1=0)`` can't lower it."""
+    (``profiles.PROFILES``), so ``get_profile(pets_min_top1=0)`` can't lower it.  On
+    stand-in pictures (the smoke profile's, or real-sized ones put where the download goes,
+    as the laptop benchmark does) the real data's bar means nothing: the stand-ins' bar."""
+    from tlcourse import standin
+    from tlcourse.catalog import dataset_folder
     from tlcourse.profiles import PROFILES
-    return PROFILES[profile.name].pets_min_top1
+
+    on_standin = profile.on_standin or standin.is_standin_folder(dataset_folder("oxford_pets"))
+    return PROFILES["smoke" if on_standin else profile.name].pets_min_top1
 
 
 def at_size(preprocess, size: int):

@@ -12,6 +12,14 @@ pipelines) then run unchanged on them.
   header), ``annotations/trainval.txt`` and ``annotations/test.txt`` (no
   header), ``<image> <CLASS-ID> <SPECIES> <BREED-ID>`` per line.
 
+``real_sized=True`` writes the same content at the real photos' size: their
+width and height distribution and file sizes (``REAL_SIZES``, with where each
+figure comes from), so that a laptop-profile run decodes, resizes and caches as
+much as on the real data (``tlcourse bench notebooks --profile laptop``, which
+writes as many files as the laptop profile reads).  Every stand-in folder holds
+``STANDIN_MARKER``: data loaded from it says "stand-in data" wherever it sits in
+the cache.
+
 Both include the awkward files the real archives have: an empty file, a
 truncated JPEG, a non-image named ``.jpg``, and readable odd modes (grayscale,
 CMYK, RGBA, palette, a PNG named ``.jpg``) so that the scan's exclusions and
@@ -26,7 +34,9 @@ perfectly (see ``tests/test_datasets.py`` and benchmarks/).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
+import math
 import os
 import shutil
 import tarfile
@@ -62,6 +72,10 @@ LIST_HEADER = (
 
 CATS_DOGS_PER_CLASS = 120
 PETS_PER_BREED = 20
+# written into every stand-in folder: whatever folder it is put in (a benchmark puts
+# real-sized stand-ins where the real downloads go), its figures say "stand-in data"
+STANDIN_MARKER = "TLCOURSE-STANDIN.txt"
+AWKWARD_PER_CLASS = 6   # odd files write_cats_dogs puts in each class (its `odd` lists)
 TEXTURES = ("stripes", "spots", "checks", "rings", "plain", "zigzag")
 
 
@@ -179,6 +193,114 @@ def _jpeg_bytes(im: Image.Image, rng) -> bytes:
     return buf.getvalue()
 
 
+# ---------------------------------------------------------------------------
+# the real photos' sizes (real_sized=True)
+# ---------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class RealSizes:
+    """What the files of a real dataset look like on disk, for real-sized stand-ins.
+
+    A picture's longer side is ``long_side`` for a share ``at_long_side`` of the
+    files, larger (up to ``largest``) for ``larger``, else smaller (down to
+    ``smallest``); the longer side over the shorter is drawn from ``aspect`` and a
+    share ``portrait`` stands upright.  Each file is encoded at the JPEG quality (in
+    ``quality``) that brings it nearest a size proportional to its pixels, scaled so
+    that the mean over the set is ``mean_kib`` (KiB, 1,024 bytes)."""
+    files: int                 # image files in the real set
+    per_class: int             # of which per class (Cats vs Dogs) or breed (Pets, mean)
+    long_side: int
+    at_long_side: float
+    larger: float
+    largest: int
+    smallest: int
+    aspect: tuple[float, float]
+    portrait: float
+    mean_kib: float
+    quality: tuple[int, int]
+
+    def draw(self, rng: np.random.Generator) -> tuple[int, int]:
+        """(width, height) of one picture."""
+        u = rng.random()
+        if u < self.at_long_side:
+            long = self.long_side
+        elif u < self.at_long_side + self.larger:
+            long = int(rng.integers(self.long_side + 1, self.largest + 1))
+        else:
+            long = int(rng.integers(self.smallest, self.long_side))
+        short = max(1, round(long / rng.uniform(*self.aspect)))
+        return (short, long) if rng.random() < self.portrait else (long, short)
+
+    @functools.cached_property
+    def mean_pixels(self) -> float:
+        """The mean pixel count of ``draw`` (from a fixed sample, the same on every run)."""
+        rng = np.random.default_rng(12345)
+        return float(np.mean([math.prod(self.draw(rng)) for _ in range(4000)]))
+
+    def target_bytes(self, size: tuple[int, int], rng: np.random.Generator) -> int:
+        """The file size to aim at for a picture of ``size``: its share of the mean by
+        pixels, spread as photos' sizes are (log-normal, mean 1)."""
+        spread = rng.lognormal(-0.35 ** 2 / 2, 0.35)
+        return int(self.mean_kib * 1024 * math.prod(size) / self.mean_pixels * spread)
+
+
+# The figures, and where each comes from.  "Documented" figures are counts and archive
+# sizes; picture sizes are estimates (no published distribution was found) from looking
+# at the sets: every file's longer side is stored by the sources at most about 500 px.
+REAL_SIZES = {
+    # Microsoft's kagglecatsanddogs_5340.zip (the Kaggle "Dogs vs. Cats" photos, from
+    # Petfinder): 12,500 JPEGs a class (12,501 files: Cat/666.jpg is empty), documented
+    # by the Kaggle competition and Hugging Face's cats_vs_dogs card.  Mean file size:
+    # the archive's 824,887,076 bytes (tlcourse.catalog) over its 25,002 files is
+    # 32.2 KiB; Hugging Face's cats_vs_dogs card records 735,119,341 bytes for 23,442
+    # decodable images, 30.6 KiB; mean_kib is between the two.  Estimates: most photos
+    # 500 px on the longer side (500x375, 375x500, 500x333, ...), the rest smaller, none
+    # larger; 4:3-ish, about a third upright; quality 50-98.
+    "cats_dogs": RealSizes(files=25_000, per_class=12_500, long_side=500, at_long_side=0.8,
+                           larger=0.0, largest=500, smallest=150, aspect=(1.0, 1.6),
+                           portrait=0.3, mean_kib=31.4, quality=(50, 98)),
+    # Oxford-IIIT Pet (Parkhi et al. 2012): 7,349 images, 37 breeds, "roughly 200 images
+    # for each class" (the dataset's README; TensorFlow Datasets: 3,680 train + 3,669
+    # test); 7,349 / 37 = 198.6.  Mean file size: images.tar.gz's 791,918,971 bytes
+    # (tlcourse.catalog, from TFDS's checksums) over its 7,390 files is 104.6 KiB;
+    # TFDS gives the prepared set as 773.68 MiB for 7,349 images, 107.8 KiB; mean_kib is
+    # between the two: larger files than Cats vs Dogs' (higher quality, some larger
+    # photos).  Estimates: most 500 px on the longer side, one in ten larger (up to
+    # 1,600 px), the rest smaller (down to 200 px); quality 60-98.
+    "oxford_pets": RealSizes(files=7_349, per_class=199, long_side=500, at_long_side=0.75,
+                             larger=0.1, largest=1600, smallest=200, aspect=(1.0, 1.6),
+                             portrait=0.3, mean_kib=106.2, quality=(60, 98)),
+}
+
+
+def jpeg_near(im: Image.Image, target_bytes: int, quality: tuple[int, int]) -> bytes:
+    """``im`` as a JPEG of the quality in ``quality`` whose size is nearest ``target_bytes``
+    (bisection: a JPEG grows with its quality)."""
+    def encode(q: int) -> bytes:
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=q)
+        return buf.getvalue()
+
+    lo, hi = quality
+    best = encode(hi)
+    if len(best) <= target_bytes:
+        return best
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        data = encode(mid)
+        if abs(len(data) - target_bytes) < abs(len(best) - target_bytes):
+            best = data
+        if len(data) > target_bytes:
+            hi = mid
+        else:
+            lo = mid
+    return best
+
+
+def _real_sized_jpeg(look: Look, sizes: RealSizes, rng: np.random.Generator) -> bytes:
+    size = sizes.draw(rng)
+    return jpeg_near(_animal(look, size, rng), sizes.target_bytes(size, rng), sizes.quality)
+
+
 def picture_jpeg(look: Look, size: tuple[int, int], rng: np.random.Generator) -> bytes:
     """One synthetic "animal" of ``look`` (e.g. a value of ``CATS_DOGS_LOOKS[...]`` or
     ``pet_looks()``), ``size`` = (width, height) pixels, as the bytes of a JPEG file
@@ -237,8 +359,10 @@ CATS_DOGS_LOOKS = {
 }
 
 
-def write_cats_dogs(root: Path, per_class: int = CATS_DOGS_PER_CLASS, seed: int = 0) -> Path:
-    """Write ``root/PetImages/{Cat,Dog}/<n>.jpg`` (plus awkward files); return root."""
+def write_cats_dogs(root: Path, per_class: int = CATS_DOGS_PER_CLASS, seed: int = 0,
+                    real_sized: bool = False) -> Path:
+    """Write ``root/PetImages/{Cat,Dog}/<n>.jpg`` (plus awkward files); return root.
+    ``real_sized``: pictures of the real photos' sizes (``REAL_SIZES``)."""
     root = Path(root)
     rng = np.random.default_rng(seed)
     odd = {"Cat": ("empty", "truncated", "grayscale", "cmyk", "rgba_png", "palette_gif"),
@@ -248,13 +372,19 @@ def write_cats_dogs(root: Path, per_class: int = CATS_DOGS_PER_CLASS, seed: int 
         odd_at = dict(zip(rng.choice(per_class, len(odd[cls]), replace=False).tolist(), odd[cls]))
         for n in range(per_class):
             looks = CATS_DOGS_LOOKS[cls]
-            look, size = looks[int(rng.integers(len(looks)))], _random_size(rng)
-            data = (_odd_file(odd_at[n], _animal(look, size, rng), rng) if n in odd_at
-                    else picture_jpeg(look, size, rng))
+            look = looks[int(rng.integers(len(looks)))]
+            if n in odd_at:
+                size = REAL_SIZES["cats_dogs"].draw(rng) if real_sized else _random_size(rng)
+                data = _odd_file(odd_at[n], _animal(look, size, rng), rng)
+            elif real_sized:
+                data = _real_sized_jpeg(look, REAL_SIZES["cats_dogs"], rng)
+            else:
+                data = picture_jpeg(look, _random_size(rng), rng)
             _write(folder / f"{n}.jpg", data)
         _write(folder / "Thumbs.db", rng.bytes(512))   # Windows thumbnail cache, as in the real zip
     (root / "readme[1].txt").write_text("Stand-in for kagglecatsanddogs_5340.zip, generated by "
                                         "tlcourse.standin (synthetic pictures, not photos).\n")
+    _write_marker(root, real_sized)
     return root
 
 
@@ -282,8 +412,10 @@ def pets_class_rows() -> list[tuple[str, int, int, int]]:
     return rows
 
 
-def write_oxford_pets(root: Path, per_breed: int = PETS_PER_BREED, seed: int = 0) -> Path:
-    """Write ``root/images/*.jpg`` and ``root/annotations/{list,trainval,test}.txt``; return root."""
+def write_oxford_pets(root: Path, per_breed: int = PETS_PER_BREED, seed: int = 0,
+                      real_sized: bool = False) -> Path:
+    """Write ``root/images/*.jpg`` and ``root/annotations/{list,trainval,test}.txt``; return root.
+    ``real_sized``: pictures of the real photos' sizes (``REAL_SIZES``)."""
     root = Path(root)
     rng = np.random.default_rng(seed + 1)
     looks = pet_looks()
@@ -296,9 +428,13 @@ def write_oxford_pets(root: Path, per_breed: int = PETS_PER_BREED, seed: int = 0
         numbers = rng.permutation(np.arange(1, per_breed + 1) + int(rng.integers(0, 150)))
         for k, n in enumerate(sorted(numbers.tolist())):
             stem = f"{name}_{n}"
-            size = _random_size(rng)
-            data = (_odd_file(odd_breeds[name], _animal(looks[name], size, rng), rng)
-                    if (name in odd_breeds and k == 0) else picture_jpeg(looks[name], size, rng))
+            if name in odd_breeds and k == 0:
+                size = REAL_SIZES["oxford_pets"].draw(rng) if real_sized else _random_size(rng)
+                data = _odd_file(odd_breeds[name], _animal(looks[name], size, rng), rng)
+            elif real_sized:
+                data = _real_sized_jpeg(looks[name], REAL_SIZES["oxford_pets"], rng)
+            else:
+                data = picture_jpeg(looks[name], _random_size(rng), rng)
             _write(root / "images" / f"{stem}.jpg", data)
             row = f"{stem} {class_id} {species} {breed_id}\n"
             (trainval if k % 2 == 0 else test).append((stem, row))
@@ -312,7 +448,20 @@ def write_oxford_pets(root: Path, per_breed: int = PETS_PER_BREED, seed: int = 0
     (ann / "list.txt").write_text(LIST_HEADER + "".join(r for _, r in sorted(trainval + test, key=key)))
     (ann / "README").write_text("Stand-in for the Oxford-IIIT Pet annotations, generated by "
                                 "tlcourse.standin (synthetic pictures, not photos).\n")
+    _write_marker(root, real_sized)
     return root
+
+
+def _write_marker(root: Path, real_sized: bool) -> None:
+    (root / STANDIN_MARKER).write_text(
+        "Generated by tlcourse.standin: synthetic pictures, not photos"
+        + (", at the real photos' sizes" if real_sized else "") + ". Data loaded from this "
+        "folder is labelled stand-in data wherever the folder is.\n")
+
+
+def is_standin_folder(root: Path) -> bool:
+    """Whether the dataset folder ``root`` was written by this module (it holds the marker)."""
+    return (Path(root) / STANDIN_MARKER).is_file()
 
 
 # ---------------------------------------------------------------------------

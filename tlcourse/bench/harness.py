@@ -165,21 +165,31 @@ def throughput(batch: int, seconds: list[float]) -> float:
 # where a measurement's files go
 # --------------------------------------------------------------------------
 def scratch_cache(dest: Path, share: tuple[str, ...] | None = None,
-                  fresh: tuple[str, ...] = ("features",)) -> Path:
+                  fresh: tuple[str, ...] = ("features",), own: dict | None = None) -> Path:
     """A cache folder for a measurement: ``dest`` with links to the folders of
     the real cache (weights, photos, datasets: ``share``, default all but
     ``fresh`` and ``bench``), and ``fresh`` folders emptied.  Point
     ``TLCOURSE_CACHE`` at it to measure a first run (e.g. with no cached
-    features) without touching the user's cache."""
+    features) without touching the user's cache.  ``own`` ({name: folder}) links
+    those names to other folders instead (made when missing), e.g. ``datasets`` to
+    stand-ins, so the measurement never sees the user's folder of that name."""
     from tlcourse import cache
 
     main = cache.cache_dir().resolve()
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
+    own = own or {}
+    for name, target in own.items():
+        link, target = dest / name, Path(target)
+        target.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() and link.resolve() != target.resolve():
+            link.unlink()
+        if not link.is_symlink():
+            link.symlink_to(target.resolve(), target_is_directory=True)
     names = share if share is not None else \
         tuple(p.name for p in main.iterdir() if p.is_dir()) if main.is_dir() else ()
     for name in names:
-        if name in fresh or name == "bench" or not (main / name).is_dir():
+        if name in fresh or name in own or name == "bench" or not (main / name).is_dir():
             continue
         link = dest / name
         if link.is_symlink() or link.exists():

@@ -40,6 +40,24 @@ TITLES = {
     "scaling": "Cost as the data grows: transfer-learning pipeline at three sizes",
 }
 FRAMEWORK_NAMES = {"torch": "PyTorch", "tf": "TensorFlow"}
+
+
+def part_key(part: str, profile: str) -> str:
+    """Where a part's results are kept: the notebooks at another profile than smoke
+    (``notebooks_laptop``) beside the smoke ones, not over them."""
+    return f"notebooks_{profile}" if part == "notebooks" and profile != "smoke" else part
+
+
+def _profile_notebooks(results: dict) -> dict[str, dict]:
+    """{profile: part} of the notebooks measured at profiles other than smoke."""
+    return {k.removeprefix("notebooks_"): p for k, p in results.get("parts", {}).items()
+            if k.startswith("notebooks_")}
+
+
+def _profile_title(profile: str, part: dict) -> str:
+    data = f" on {part['data']}" if part.get("data") else ""
+    return (f"Solution notebooks, {profile} profile{data}: wall time, peak memory and "
+            "seconds per section")
 MIN_CACHE_SPEEDUP = 10.0
 PACKAGES = ("torch", "torchvision", "tensorflow", "tensorflow-cpu", "keras", "numpy", "pillow",
             "nbgrader", "nbclient", "ipykernel")
@@ -255,6 +273,27 @@ def _notebooks(part: dict) -> str:
             + f"\n\nTotal wall time: {total:.0f} s.")
 
 
+def section_table(rows: list[dict]) -> str:
+    """Seconds per section kind (in the order of the rows' ``sections``), one column per
+    notebook (twins side by side), with the wall time (kernel start included) and peak
+    memory below; "" when no row has sections."""
+    rows = [r for r in rows if r.get("sections")]
+    if not rows:
+        return ""
+    header = ["section"] + [f"{r['assignment']} {fw(r['framework'])}" for r in rows]
+    body = [[kind] + [num(r["sections"].get(kind), 0) for r in rows]
+            for kind in rows[0]["sections"]]
+    body.append(["wall (kernel start included)"] + [num(r.get("wall_s"), 0) for r in rows])
+    body.append(["peak RSS MB"] + [num(r.get("peak_mb"), 0) for r in rows])
+    return table(body, header)
+
+
+def _notebooks_by_section(part: dict) -> str:
+    by_section = section_table(part.get("rows", []))
+    return _notebooks(part) + (f"\n\nSeconds per section (cells grouped by the notebooks' "
+                               f"`##` headings):\n\n{by_section}" if by_section else "")
+
+
 def _models(part: dict) -> str:
     rows = [[r.get("model"), fw(r.get("framework")), r.get("weights", ""), num(r.get("params")),
              num(r.get("images_per_s")), num(r.get("bare_images_per_s")),
@@ -414,18 +453,18 @@ def summary_rows(results: dict) -> list[list[str]]:
     parts = results.get("parts", {})
     rows = []
 
+    def nbcell(rs):
+        if not rs:
+            return "–"
+        bad = [r for r in rs if r.get("status") != "ok"]
+        wall = sum(r.get("wall_s") or 0 for r in rs)
+        peak = max((r.get("peak_mb") or 0) for r in rs)
+        return (f"{wall:.0f} s, peak {peak:.0f} MB"
+                + (f" (**{len(bad)} failed**)" if bad else ""))
+
     nb = parts.get("notebooks")
     if nb:
         by = {f: [r for r in nb.get("rows", []) if r.get("framework") == f] for f in ("torch", "tf")}
-
-        def nbcell(rs):
-            if not rs:
-                return "–"
-            bad = [r for r in rs if r.get("status") != "ok"]
-            wall = sum(r.get("wall_s") or 0 for r in rs)
-            peak = max((r.get("peak_mb") or 0) for r in rs)
-            return (f"{wall:.0f} s, peak {peak:.0f} MB"
-                    + (f" (**{len(bad)} failed**)" if bad else ""))
         n = {f: len(v) for f, v in by.items()}
         rows.append([f"smoke notebooks ({n['torch']} + {n['tf']}): total wall, highest peak RSS",
                      nbcell(by["torch"]), nbcell(by["tf"])])
@@ -437,6 +476,12 @@ def summary_rows(results: dict) -> list[list[str]]:
                          "1 (reference)", ", ".join(ratio(r) for r in nb["ratios"])])
     else:
         rows.append(["smoke notebooks: total wall, highest peak RSS", "not run", "not run"])
+    for profile, part in _profile_notebooks(results).items():
+        by = {f: [r for r in part.get("rows", []) if r.get("framework") == f]
+              for f in ("torch", "tf")}
+        data = f" on {part['data']}" if part.get("data") else ""
+        rows.append([f"{profile} notebooks ({len(by['torch'])} + {len(by['tf'])}){data}: "
+                     "total wall, highest peak RSS", nbcell(by["torch"]), nbcell(by["tf"])])
 
     models = _ok_rows(parts, "models")
     if models is not None:
@@ -631,6 +676,14 @@ def render(results: dict) -> str:
         if part and part.get("rows") is not None:
             out += ["", SECTIONS[name](part)]
         for note in (part or {}).get("notes", []):
+            out += ["", note]
+        out.append("")
+    for profile, part in _profile_notebooks(results).items():
+        out += [f"## {_profile_title(profile, part)}", "", _status_line(part)]
+        if len(runs) > 1:
+            out[-1] += f" Run `{part.get('run')}`."
+        out += ["", _notebooks_by_section(part)]
+        for note in part.get("notes", []):
             out += ["", note]
         out.append("")
     return "\n".join(out).rstrip() + "\n"

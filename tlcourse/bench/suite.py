@@ -83,9 +83,10 @@ def run(parts, opts, out_dir: Path = DEFAULT_OUT_DIR, command: str = "tlcourse b
     done: dict = {}
     results = report.read_results(out_dir / "RESULTS.json")
     for name in parts:
-        log(f"== {name}")
-        done[name] = run_part(name, opts)
-        log(f"== {name}: {done[name]['status']} in {done[name]['seconds']:.0f} s")
+        key = report.part_key(name, opts.profile)
+        log(f"== {key}")
+        done[key] = run_part(name, opts)
+        log(f"== {key}: {done[key]['status']} in {done[key]['seconds']:.0f} s")
         results_now = report.merge(results, run_id, report.finish_run(dict(run_rec)), done)
         report.write_report(results_now, out_dir)
     results = report.merge(results, run_id, report.finish_run(run_rec), done)
@@ -148,6 +149,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="profile for the notebooks, data and adversarial parts (smoke)")
     p.add_argument("--cell-timeout", type=int, default=1800,
                    help="notebooks part: seconds per cell (1800)")
+    p.add_argument("--only", action="append", metavar="NOTEBOOK",
+                   help="notebooks part: only this assignment (e.g. pets_lab) or notebook "
+                        "(e.g. OxfordPetsPyTorch); repeatable (default: all six)")
     p.add_argument("--rounds", type=parse_rounds, default=2,
                    help="notebooks part: runs of each notebook, the twins' order swapped "
                         "every second round; the fastest counts (2)")
@@ -174,12 +178,20 @@ def main(args, command: str) -> int:
     parts = list(dict.fromkeys(args.parts)) or list(PARTS)   # part_name checked each one
     args.frameworks = tuple(args.framework or FRAMEWORKS)
     args.models = args.model
+    if args.only and "notebooks" in parts:
+        from tlcourse.course.build import repo_root
+        try:     # a bad name is said before anything is measured
+            notebooks.select_notebooks(repo_root(), args.frameworks, args.only)
+        except ValueError as exc:     # as the command line says a usage error
+            print(f"tlcourse bench: error: {exc}", file=sys.stderr)
+            return 2
     results = run(parts, args, Path(args.out_dir), command=command)
     md = Path(args.out_dir) / "RESULTS.md"
     print()
     print(report.summary_table(results))
     print(f"\nwritten: {md} and {md.with_suffix('.json')}")
-    failed = [k for k in parts if results["parts"][k]["status"] != "ok"]
+    keys = [report.part_key(k, args.profile) for k in parts]
+    failed = [k for k in keys if results["parts"][k]["status"] != "ok"]
     if failed:
         print(f"failed or partly failed: {', '.join(failed)}")
     return 1 if failed else 0
