@@ -29,3 +29,17 @@ def nbgrader_meta(cell) -> dict:
 
 def graded_code_cells(nb) -> list:
     return [c for c in nb.cells if c.cell_type == "code" and nbgrader_meta(c).get("grade")]
+
+
+def code_tokens(source: str) -> list[tuple[int, str]]:
+    """Every token of a code cell but comments and layout: what Python runs (an edition's
+    cells differ from the English in their comments only)."""
+    import io
+    import tokenize
+
+    skip = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT}
+    try:
+        return [(t.type, t.string) for t in tokenize.generate_tokens(io.StringIO(source).readline)
+                if t.type not in skip]
+    except (tokenize.TokenError, IndentationError):
+        return [(-1, source)]

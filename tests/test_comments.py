@@ -3,27 +3,14 @@ every other token of every code cell identical to the English, so both editions 
 grade, the same code (test_i18n's twins grade one submission in both)."""
 from __future__ import annotations
 
-import io
-import tokenize
-
 import nbformat
 import pytest
 
-from course import ROOT
+from course import ROOT, code_tokens
 from tlcourse.course import comments
 
 LANG = "hi"
 EDITION = ROOT / "editions" / LANG
-
-
-def code_tokens(source: str) -> list[tuple[int, str]]:
-    """Every token but comments and layout: what Python runs."""
-    skip = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT}
-    try:
-        return [(t.type, t.string) for t in tokenize.generate_tokens(io.StringIO(source).readline)
-                if t.type not in skip]
-    except (tokenize.TokenError, IndentationError):
-        return [(-1, source)]
 
 
 def test_translate_changes_comments_only_and_keeps_markers():

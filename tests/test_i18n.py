@@ -24,8 +24,9 @@ from concurrent.futures import ThreadPoolExecutor
 import nbformat
 import pytest
 
-from course import ROOT, source_notebooks
+from course import ROOT, code_tokens, source_notebooks
 from tlcourse.course import build as build_mod
+from tlcourse.course import comments
 from tlcourse.course import grade as grading
 from tlcourse.course import i18n
 from tlcourse.course.build import run_nbgrader
@@ -58,7 +59,8 @@ def test_every_markdown_cell_has_a_current_translation(key, lang):
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_catalog_files_are_in_the_one_format(lang):
     folder = ROOT / i18n.CATALOGS / lang
-    files = sorted(folder.rglob("*.json"))
+    # the notebooks' markdown catalogs (the code comments' catalog is tests/test_comments.py's)
+    files = sorted(f for f in folder.rglob("*.json") if f.name != comments.CATALOG)
     assert {f.relative_to(folder).with_suffix("").as_posix() for f in files} == set(KEYS)
     low, high = SCRIPTS[lang]
     for path in files:
@@ -303,14 +305,14 @@ def test_translations_follow_the_glossary_and_keep_code_and_numbers(key):
 # ------------------------------------------------------------------ the generated edition
 
 def _graded_view(nb):
-    """What grading depends on: per cell its id, type, nbgrader metadata and code (a
-    written-answer cell's checksum is of its text, which is translated)."""
+    """What grading depends on: per cell its id, type, nbgrader metadata and the code Python
+    runs (its tokens without comments: comments are translated; a locked cell's checksum is
+    of its text, translated comments included, and each edition's gradebook has its own)."""
     def meta(cell):
         data = dict(cell.metadata.get("nbgrader", {}))
-        if cell.cell_type == "markdown":
-            data.pop("checksum", None)
+        data.pop("checksum", None)
         return json.dumps(data, sort_keys=True)
-    return [(c.id, c.cell_type, meta(c), c.source if c.cell_type == "code" else None)
+    return [(c.id, c.cell_type, meta(c), code_tokens(c.source) if c.cell_type == "code" else None)
             for c in nb.cells]
 
 
