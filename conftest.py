@@ -4,8 +4,8 @@
   segfaults in one process while triton is installed (see README).
 * Weights and data go to a cache inside the repo (git-ignored), so a test run
   never touches a user's own cache; the smoke profile is the default.
-* The long modules (nbgrader round trips, servers, browsers: marked ``grading``
-  or ``browser``) and the nbval notebooks are collected first, each module's
+* The long modules (nbgrader round trips, servers, browsers: marked ``grading``,
+  ``browser`` or ``slow``) and the nbval notebooks are collected first, each module's
   tests kept in their order: ``make test`` runs the suite on parallel workers
   (pytest-xdist, ``--dist loadscope --no-loadscope-reorder``: one module, or
   one notebook, per worker at a time), and a long module started last would
@@ -34,7 +34,7 @@ def repo_root() -> Path:
     return ROOT
 
 
-LONG_MARKS = ("grading", "browser")
+LONG_MARKS = ("grading", "browser", "slow")
 
 
 def _is_long(item) -> bool:
