@@ -34,7 +34,7 @@ import os
 import re
 from pathlib import Path
 
-from tlcourse.settings import course_setting, find_course_root
+from tlcourse.settings import COURSE_CONFIG, course_setting, find_course_root
 
 LOCALE = Path(__file__).resolve().parent / "locale"
 ENGLISH = "en"
@@ -49,7 +49,15 @@ def language() -> str:
     if chosen:
         return chosen
     root = find_course_root()
-    return (course_setting(root, LANGUAGE_KEY) if root is not None else None) or ENGLISH
+    if root is None:
+        return ENGLISH
+    return _course_language(root, (root / COURSE_CONFIG).stat().st_mtime_ns) or ENGLISH
+
+
+@functools.lru_cache(maxsize=8)
+def _course_language(root: Path, _mtime: int) -> str | None:
+    """The course's setting, read once per version of its config (messages are many)."""
+    return course_setting(root, LANGUAGE_KEY)
 
 
 def available() -> list[str]:
