@@ -104,7 +104,7 @@ class ScanReport:
                                    (_("Skipped on load"), _("skipped on load"),
                                     self.skipped_on_load)):
             for n in notes[:examples]:
-                lines.append(f"  {title}: {n.path}: {n.reason}")
+                lines.append(f"  {title}: {n.path}: {shown_reason(n.reason)}")
             if len(notes) > examples:
                 lines.append("  " + _("... and {count} more {what}",
                                       count=len(notes) - examples, what=more))
@@ -470,14 +470,42 @@ def check_image(path) -> tuple[str, str]:
         raise UnreadableImage(reason) from exc
 
 
+# A scan's reasons are stored in English (the cached record serves every edition) and
+# shown in the edition's language: these are the forms check_image and _odd_reason write.
+ON_LOAD = "; converted to RGB on load"
+_MODES = {"L": "grayscale", "CMYK": "CMYK", "RGBA": "RGBA (transparency)", "P": "palette",
+          "LA": "grayscale with alpha"}
+
+
+def shown_reason(reason: str) -> str:
+    """A stored scan reason as a student reads it (a library's own error quoted as code)."""
+    if reason.endswith(ON_LOAD):
+        shown = []
+        for part in reason[:-len(ON_LOAD)].split(", "):
+            named = re.fullmatch(r"(\w+) file named \.jpg", part)
+            mode = re.fullmatch(r"mode (\w+)", part)
+            shown.append(_("{format} file named .jpg", format=named.group(1)) if named else
+                         _("mode {mode}", mode=mode.group(1)) if mode else
+                         {"grayscale": _("grayscale"), "RGBA (transparency)": _("RGBA (transparency)"),
+                          "palette": _("palette"), "grayscale with alpha": _("grayscale with alpha")
+                          }.get(part, part))
+        return _("{what}; converted to RGB on load", what=", ".join(shown))
+    unreadable = re.fullmatch(r"not an image PIL can read \(starts with (.*)\)", reason)
+    if unreadable:
+        return _("not an image PIL can read (starts with {head})", head=unreadable.group(1))
+    if re.fullmatch(r"\w+(Error|Exception): .*", reason):
+        return _("unreadable: `{error}`", error=reason)
+    return {"empty file (0 bytes)": _("empty file (0 bytes)"),
+            "listed but missing": _("listed but missing")}.get(reason, reason)
+
+
 def _odd_reason(fmt: str, mode: str) -> str | None:
     parts = []
     if fmt != "JPEG":
         parts.append(f"{fmt} file named .jpg")
     if mode != "RGB":
-        parts.append({"L": "grayscale", "CMYK": "CMYK", "RGBA": "RGBA (transparency)",
-                      "P": "palette", "LA": "grayscale with alpha"}.get(mode, f"mode {mode}"))
-    return ", ".join(parts) + "; converted to RGB on load" if parts else None
+        parts.append(_MODES.get(mode, f"mode {mode}"))
+    return ", ".join(parts) + ON_LOAD if parts else None
 
 
 def _stat_key(root: Path, rel: str) -> str:

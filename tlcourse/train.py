@@ -193,7 +193,8 @@ def comparison_table(rows: list[dict], standin: bool = False, print_fn=print) ->
 
     ``rows``: dicts with ``model``, ``params`` (total), ``trainable`` (optional),
     ``seconds_per_epoch``, ``val_accuracy`` and an optional ``note``."""
-    head = f"{'model':20} {'params':>12} {'trainable':>11} {'s/epoch':>9} {'val acc':>8}  note"
+    head = (f"{_('model'):20} {_('params'):>12} {_('trainable'):>11} {_('s/epoch'):>9} "
+            f"{_('val acc'):>8}  {_('note')}")
     lines = [head, "-" * len(head)]
     for r in rows:
         acc = r.get("val_accuracy")
