@@ -193,8 +193,9 @@ def comparison_table(rows: list[dict], standin: bool = False, print_fn=print) ->
 
     ``rows``: dicts with ``model``, ``params`` (total), ``trainable`` (optional),
     ``seconds_per_epoch``, ``val_accuracy`` and an optional ``note``."""
-    head = (f"{_('model'):20} {_('params'):>12} {_('trainable'):>11} {_('s/epoch'):>9} "
-            f"{_('val acc'):>8}  {_('note')}")
+    model, params, trainable = _("model"), _("params"), _("trainable")
+    per_epoch, accuracy, note = _("s/epoch"), _("val acc"), _("note")
+    head = f"{model:20} {params:>12} {trainable:>11} {per_epoch:>9} {accuracy:>8}  {note}"
     lines = [head, "-" * len(head)]
     for r in rows:
         acc = r.get("val_accuracy")
