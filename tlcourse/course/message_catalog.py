@@ -42,16 +42,18 @@ def catalog_file(lang: str) -> Path:
 
 
 def package_messages() -> dict[tuple[str | None, str], list[str]]:
-    """{(None, English): ["tlcourse/x.py:12", ...]} of every ``_("...")`` in the package."""
+    """{(None, English): ["tlcourse/x.py", ...]} of every ``_("...")`` in the package."""
     from babel.messages.extract import extract
 
     found: dict[tuple[str | None, str], list[str]] = {}
     for path in sorted(PACKAGE.rglob("*.py")):
         with open(path, "rb") as f:
-            for line, message, _comments, context in extract("python", f, keywords={"_": None}):
+            for _line, message, _comments, context in extract("python", f, keywords={"_": None}):
                 if isinstance(message, str) and message:
-                    where = f"{path.relative_to(PACKAGE.parent).as_posix()}:{line}"
-                    found.setdefault((context, message), []).append(where)
+                    # the file, not the line: a catalog that stays the same while code moves
+                    where = path.relative_to(PACKAGE.parent).as_posix()
+                    if where not in found.setdefault((context, message), []):
+                        found[(context, message)].append(where)
     return found
 
 
