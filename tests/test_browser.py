@@ -653,7 +653,7 @@ def test_hindi_landing_page_and_notebook_show_devanagari(page, hindi_server, hin
     page.keyboard.type('print(train.epoch_line(0, 2, {"loss": 0.6931, "accuracy": 0.5, '
                        '"val_loss": None, "seconds": 1.5}))')
     page.keyboard.press("Shift+Enter")
-    progress = cells.nth(10).locator(".jp-OutputArea-output")
+    progress = nb.locator(".jp-CodeCell", has_text="epoch_line").locator(".jp-OutputArea-output")
     expect(progress).to_contain_text("0.6931", timeout=KERNEL_S * 1000)
     assert_devanagari_renders(progress, progress.inner_text(), "hi-progress-line")
     shot(page, "hi-package-output")
