@@ -429,6 +429,18 @@ def validate_report(page, nb, name: str, lang: str = "en") -> list[str]:
     return lines
 
 
+def run_first_cells(page, nb):
+    """Run the notebook's first cells as a student does (select the first, Shift+Enter
+    through title, setup text, parameters and imports); its cells."""
+    cells = nb.locator(".jp-Notebook .jp-Cell")
+    cells.first.click()
+    page.keyboard.press("Escape")
+    for _ in range(4):
+        page.keyboard.press("Shift+Enter")
+        time.sleep(0.2)
+    return cells
+
+
 # ---------------------------------------------------------------- the tests
 
 def test_student_runs_and_validates_a_release_notebook(page, server):
@@ -458,12 +470,7 @@ def test_student_runs_and_validates_a_release_notebook(page, server):
                for line in lines), lines
 
     # run the first cells as a student does: select the first cell, Shift+Enter through them
-    cells = nb.locator(".jp-Notebook .jp-Cell")
-    cells.first.click()
-    page.keyboard.press("Escape")
-    for _ in range(4):                          # title, setup text, parameters, imports
-        page.keyboard.press("Shift+Enter")
-        time.sleep(0.2)
+    cells = run_first_cells(page, nb)
     # a knowledge check refuses an answer of the wrong kind at once, in one line
     answer = nb.locator(".jp-Notebook .jp-Cell").nth(6)
     expect(answer).to_contain_text("q1_trainable = None")
@@ -633,12 +640,7 @@ def test_hindi_landing_page_and_notebook_show_devanagari(page, hindi_server, hin
     assert failing and all(re.search("[\u0900-\u097F]", line) for line in failing), failing
 
     # the package speaks Hindi in the notebook: a multiple-choice prompt, a progress line
-    cells = nb.locator(".jp-Notebook .jp-Cell")
-    cells.first.click()
-    page.keyboard.press("Escape")
-    for _ in range(4):                          # title, setup text, parameters, imports
-        page.keyboard.press("Shift+Enter")
-        time.sleep(0.2)
+    cells = run_first_cells(page, nb)
     options = cells.nth(9)
     expect(options).to_contain_text("Q2_OPTIONS")
     options.click()
